@@ -1,0 +1,35 @@
+// `heimdall up`: the server in this process, the agent as a child process so its capture
+// work never stalls the API, and so an agent that cannot start leaves the server running.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createLogger } from '../shared/log.ts';
+import { loadServerConfig } from '../server/config.ts';
+import { HeimdallServer } from '../server/server.ts';
+
+const log = createLogger('up');
+
+export async function runUp(runUntilSignal: (stop: () => Promise<void>) => void): Promise<void> {
+  const server = new HeimdallServer(loadServerConfig());
+  let agent: ChildProcess | null = null;
+  runUntilSignal(async () => {
+    const exited = agent && agent.exitCode === null ? new Promise((r) => agent!.once('exit', r)) : null;
+    agent?.kill('SIGTERM');
+    await Promise.all([server.shutdown(), exited]);
+  });
+  await server.start();
+  const env = {
+    ...process.env,
+    SERVER_ADDR: process.env.SERVER_ADDR ?? `127.0.0.1:${server.grpcPort}`,
+    HEIMDALL_EXCLUDE_PIDS: [process.env.HEIMDALL_EXCLUDE_PIDS, String(process.pid)].filter(Boolean).join(','),
+  };
+  agent = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', fileURLToPath(new URL('./main.ts', import.meta.url)), 'agent'], {
+    env,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  agent.on('exit', (code, signal) => {
+    if (signal === 'SIGTERM') return;
+    log.warn('the agent is not running; the server, API and UI keep working without live capture', { code, signal });
+  });
+  const host = server.cfg.listenHost === '0.0.0.0' || server.cfg.listenHost === '::' ? 'localhost' : server.cfg.listenHost;
+  process.stdout.write(`\nHeimdall is up: UI and API at http://${host}:${server.httpPort}  (gRPC ingest on :${server.grpcPort})\n\n`);
+}

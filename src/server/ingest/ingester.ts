@@ -1,0 +1,218 @@
+// Coalesces agent batches into large inserts (chDB makes one part per insert and has no
+// async insert) and acknowledges each batch only once the insert holding it is stored.
+// A batch id already stored is acknowledged as a duplicate and never stored twice.
+import { HeimdallError, errorMessage } from '../../shared/errors.ts';
+import { createLogger } from '../../shared/log.ts';
+import type { DiagnosticsReport, HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
+import { validateWireExchange } from '../../shared/telemetry/exchange.ts';
+import { loadRecentBatchIds } from '../storage/queries.ts';
+import { encodeDiagnosticsRow, encodeExchangeRows } from '../storage/rows.ts';
+import type { Store } from '../storage/store.ts';
+
+const log = createLogger('ingest');
+
+export interface IngesterOptions {
+  coalesceRows: number;
+  coalesceMs: number;
+  maxPendingRows: number;
+  /** How long stored batch ids are remembered for dedup (also loaded back at start). */
+  dedupWindowMs: number;
+}
+
+interface Pending {
+  batchId: string;
+  rows: number;
+  parts: Buffer[];
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+export interface IngestMetrics {
+  batches: number;
+  rows: number;
+  duplicates: number;
+  invalid: number;
+  shed: number;
+  insertFailures: number;
+  inserts: number;
+  insertSecondsSum: number;
+  diagnostics: number;
+}
+
+export class Ingester {
+  readonly metrics: IngestMetrics = { batches: 0, rows: 0, duplicates: 0, invalid: 0, shed: 0, insertFailures: 0, inserts: 0, insertSecondsSum: 0, diagnostics: 0 };
+  private readonly store: Store;
+  private readonly opts: IngesterOptions;
+  private readonly stored = new Map<string, number>(); // batch id → stored at (ms)
+  private readonly inflight = new Map<string, Promise<void>>();
+  private queue: Pending[] = [];
+  private diagQueue: Buffer[] = [];
+  private queuedRows = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> | null = null;
+  private closed = false;
+
+  constructor(store: Store, opts: IngesterOptions) {
+    this.store = store;
+    this.opts = opts;
+  }
+
+  get pendingRows(): number {
+    return this.queuedRows;
+  }
+
+  async start(): Promise<void> {
+    const since = Date.now() - this.opts.dedupWindowMs;
+    for (const id of await loadRecentBatchIds(this.store, since)) this.stored.set(id, since);
+    log.info('dedup window loaded', { batches: this.stored.size });
+  }
+
+  async submit(batchId: string, agentId: string, exchanges: readonly HttpExchange[]): Promise<{ accepted: number; duplicate: boolean }> {
+    if (this.closed) throw new HeimdallError('STORAGE_UNAVAILABLE', 'server is shutting down; retry against the restarted server');
+    if (!/^[\w.:-]{1,128}$/.test(batchId)) throw new HeimdallError('BATCH_INVALID', 'batch_id: must be 1-128 characters of letters, digits, "_", "-", ".", ":"');
+    if (this.stored.has(batchId)) {
+      this.metrics.duplicates++;
+      return { accepted: exchanges.length, duplicate: true };
+    }
+    const running = this.inflight.get(batchId);
+    if (running) {
+      await running;
+      this.metrics.duplicates++;
+      return { accepted: exchanges.length, duplicate: true };
+    }
+    const nowNs = BigInt(Date.now()) * 1_000_000n;
+    for (let i = 0; i < exchanges.length; i++) {
+      const problem = validateWireExchange(exchanges[i], nowNs);
+      if (problem) {
+        this.metrics.invalid++;
+        throw new HeimdallError('BATCH_INVALID', `exchanges[${i}].${problem}; nothing of batch ${batchId} was stored`);
+      }
+    }
+    if (this.queuedRows + exchanges.length > this.opts.maxPendingRows) {
+      this.metrics.shed++;
+      throw new HeimdallError('OVERLOADED', `server has ${this.queuedRows} rows waiting for storage; retry later`);
+    }
+    if (exchanges.length === 0) return { accepted: 0, duplicate: false };
+    const done = new Promise<void>((resolve, reject) => {
+      this.queue.push({ batchId, rows: exchanges.length, parts: encodeExchangeRows(exchanges, agentId, batchId), resolve, reject });
+    });
+    this.inflight.set(batchId, done);
+    this.queuedRows += exchanges.length;
+    this.schedule();
+    try {
+      await done;
+    } finally {
+      this.inflight.delete(batchId);
+    }
+    this.metrics.batches++;
+    this.metrics.rows += exchanges.length;
+    return { accepted: exchanges.length, duplicate: false };
+  }
+
+  async submitDiagnostics(report: DiagnosticsReport): Promise<void> {
+    if (this.closed) throw new HeimdallError('STORAGE_UNAVAILABLE', 'server is shutting down');
+    if (!report.agentId || report.agentId.length > 128) throw new HeimdallError('BATCH_INVALID', 'agent_id: required, at most 128 characters');
+    this.diagQueue.push(encodeDiagnosticsRow(report));
+    this.metrics.diagnostics++;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.flushing) return;
+    if (this.queuedRows >= this.opts.coalesceRows) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+      this.flushing = this.drain();
+      return;
+    }
+    if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        if (!this.flushing) this.flushing = this.drain();
+      }, this.opts.coalesceMs);
+      this.timer.unref();
+    }
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0 || this.diagQueue.length > 0) {
+        const take: Pending[] = [];
+        let rows = 0;
+        while (this.queue.length > 0 && (rows < this.opts.coalesceRows || take.length === 0)) {
+          const p = this.queue.shift()!;
+          take.push(p);
+          rows += p.rows;
+        }
+        if (take.length > 0) {
+          try {
+            await this.insert(take, rows);
+          } finally {
+            this.queuedRows -= rows;
+          }
+        }
+        if (this.diagQueue.length > 0) {
+          const diag = this.diagQueue;
+          this.diagQueue = [];
+          try {
+            await this.store.insertJsonLines(`${this.store.database}.agent_diagnostics`, Buffer.concat(diag));
+          } catch (err) {
+            log.warn('diagnostics insert failed', { err: errorMessage(err) });
+          }
+        }
+        if (this.queuedRows < this.opts.coalesceRows && !this.closed) break;
+      }
+    } finally {
+      this.flushing = null;
+      if (this.queue.length > 0 || this.diagQueue.length > 0) this.schedule();
+    }
+  }
+
+  private async insert(take: Pending[], rows: number): Promise<void> {
+    const t0 = performance.now();
+    try {
+      await this.store.insertJsonLines(`${this.store.database}.http_exchanges`, Buffer.concat(take.flatMap((p) => p.parts)));
+      this.metrics.inserts++;
+      this.metrics.insertSecondsSum += (performance.now() - t0) / 1000;
+      const now = Date.now();
+      for (const p of take) {
+        this.stored.set(p.batchId, now);
+        p.resolve();
+      }
+      this.pruneStored(now);
+    } catch (err) {
+      this.metrics.insertFailures++;
+      const isData = err instanceof HeimdallError && err.code === 'STORAGE_QUERY';
+      if (isData && take.length > 1) {
+        // One bad batch must not fail the others it was coalesced with: store them one by one.
+        for (const p of take) await this.insert([p], p.rows);
+        return;
+      }
+      const e = isData
+        ? new HeimdallError('BATCH_INVALID', `storage rejected the batch: ${errorMessage(err)}`)
+        : new HeimdallError('STORAGE_UNAVAILABLE', `storage is unavailable: ${errorMessage(err)}; retry later`);
+      log.warn('insert failed', { batches: take.length, rows, err: errorMessage(err) });
+      for (const p of take) p.reject(e);
+    }
+  }
+
+  private pruneStored(now: number): void {
+    if (this.stored.size < 200_000) return;
+    const cutoff = now - this.opts.dedupWindowMs;
+    for (const [id, at] of this.stored) {
+      if (at >= cutoff && this.stored.size < 1_000_000) break;
+      this.stored.delete(id);
+    }
+  }
+
+  /** Stops intake and waits until everything accepted so far is stored (or failed). Idempotent. */
+  async shutdown(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    while (this.flushing || this.queue.length > 0 || this.diagQueue.length > 0) {
+      if (this.flushing) await this.flushing;
+      else this.flushing = this.drain();
+    }
+  }
+}

@@ -1,0 +1,151 @@
+// Versioned migrations. Each runs once, in order, and is recorded in heimdall_migrations.
+// The raw table is ordered by time so "newest first" reads in order and stops early; the
+// per-minute aggregate feeds dashboards without scanning raw rows.
+import { createLogger } from '../../shared/log.ts';
+import type { Store } from './store.ts';
+
+const log = createLogger('storage');
+
+interface Migration {
+  version: number;
+  name: string;
+  sql: (db: string) => string[];
+}
+
+const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'http_exchanges, per-minute RED aggregate, agent diagnostics',
+    sql: (db) => [
+      `CREATE TABLE IF NOT EXISTS ${db}.http_exchanges (
+        id UUID,
+        ts DateTime64(9, 'UTC') CODEC(Delta, ZSTD(1)),
+        duration_ns UInt64 CODEC(T64, ZSTD(1)),
+        node LowCardinality(String),
+        agent_id LowCardinality(String),
+        batch_id String CODEC(ZSTD(1)),
+        pid UInt32 CODEC(T64, ZSTD(1)),
+        process LowCardinality(String),
+        container_id LowCardinality(String),
+        namespace LowCardinality(String),
+        pod LowCardinality(String),
+        container LowCardinality(String),
+        labels Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+        role Enum8('unknown' = 0, 'server' = 1, 'client' = 2),
+        src_ip IPv6,
+        src_port UInt16,
+        dst_ip IPv6,
+        dst_port UInt16,
+        method LowCardinality(String),
+        host LowCardinality(String),
+        path String CODEC(ZSTD(1)),
+        endpoint LowCardinality(String),
+        query String CODEC(ZSTD(1)),
+        http_version LowCardinality(String),
+        status UInt16,
+        request_bytes UInt64 CODEC(T64, ZSTD(1)),
+        response_bytes UInt64 CODEC(T64, ZSTD(1)),
+        user_agent LowCardinality(String),
+        traceparent String CODEC(ZSTD(1)),
+        request_sample String CODEC(ZSTD(3)),
+        response_sample String CODEC(ZSTD(3)),
+        request_truncated Bool,
+        response_truncated Bool,
+        unmatched Bool,
+        ingested_at DateTime64(3, 'UTC') DEFAULT now64(3) CODEC(Delta, ZSTD(1)),
+        INDEX idx_status status TYPE minmax GRANULARITY 4,
+        INDEX idx_duration duration_ns TYPE minmax GRANULARITY 4,
+        INDEX idx_host host TYPE set(256) GRANULARITY 4,
+        INDEX idx_batch batch_id TYPE bloom_filter(0.01) GRANULARITY 4
+      ) ENGINE = MergeTree
+      PARTITION BY toDate(ts)
+      ORDER BY (ts, id)
+      SETTINGS ttl_only_drop_parts = 1`,
+      `CREATE TABLE IF NOT EXISTS ${db}.http_red_1m (
+        minute DateTime('UTC'),
+        node LowCardinality(String),
+        namespace LowCardinality(String),
+        service LowCardinality(String),
+        role Enum8('unknown' = 0, 'server' = 1, 'client' = 2),
+        host LowCardinality(String),
+        method LowCardinality(String),
+        endpoint LowCardinality(String),
+        requests SimpleAggregateFunction(sum, UInt64),
+        errors SimpleAggregateFunction(sum, UInt64),
+        client_errors SimpleAggregateFunction(sum, UInt64),
+        unmatched_requests SimpleAggregateFunction(sum, UInt64),
+        duration_sum SimpleAggregateFunction(sum, UInt64),
+        latency AggregateFunction(quantilesTDigest(0.5, 0.95, 0.99), UInt64)
+      ) ENGINE = AggregatingMergeTree
+      PARTITION BY toDate(minute)
+      ORDER BY (minute, node, role, host, method, endpoint, namespace, service)
+      SETTINGS ttl_only_drop_parts = 1`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.http_red_1m_mv TO ${db}.http_red_1m AS
+      SELECT
+        toStartOfMinute(ts) AS minute, node, namespace,
+        if(pod != '', pod, process) AS service,
+        role, host, method, endpoint,
+        count() AS requests,
+        countIf(status >= 500) AS errors,
+        countIf(status >= 400 AND status < 500) AS client_errors,
+        countIf(unmatched) AS unmatched_requests,
+        sum(duration_ns) AS duration_sum,
+        quantilesTDigestStateIf(0.5, 0.95, 0.99)(duration_ns, NOT unmatched) AS latency
+      FROM ${db}.http_exchanges
+      GROUP BY minute, node, namespace, service, role, host, method, endpoint`,
+      `CREATE TABLE IF NOT EXISTS ${db}.agent_diagnostics (
+        ts DateTime64(3, 'UTC'),
+        node LowCardinality(String),
+        agent_id LowCardinality(String),
+        started_at DateTime64(3, 'UTC'),
+        version LowCardinality(String),
+        events UInt64, matched UInt64, unmatched UInt64, drops UInt64,
+        send_failures UInt64, kernel_drops UInt64, queue_length UInt64, parse_errors UInt64,
+        capture_status String
+      ) ENGINE = MergeTree
+      PARTITION BY toDate(ts)
+      ORDER BY (node, agent_id, ts)
+      SETTINGS ttl_only_drop_parts = 1`,
+    ],
+  },
+];
+
+export const TABLES_WITH_TTL: [string, string][] = [
+  ['http_exchanges', 'toDateTime(ts)'],
+  ['http_red_1m', 'minute'],
+  ['agent_diagnostics', 'toDateTime(ts)'],
+];
+
+export async function migrate(store: Store, retentionSeconds: number): Promise<void> {
+  const db = store.database;
+  await store.exec(
+    `CREATE TABLE IF NOT EXISTS ${db}.heimdall_migrations (version UInt32, name String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version`,
+  );
+  const done = new Set(
+    (await store.query<{ version: number }>(`SELECT version FROM ${db}.heimdall_migrations`)).map((r) => Number(r.version)),
+  );
+  for (const m of MIGRATIONS) {
+    if (done.has(m.version)) continue;
+    for (const stmt of m.sql(db)) await store.exec(stmt);
+    await store.exec(`INSERT INTO ${db}.heimdall_migrations (version, name) VALUES (${m.version}, '${m.name.replace(/[\\']/g, '')}')`);
+    log.info('applied migration', { version: m.version, name: m.name });
+  }
+  await applyRetention(store, retentionSeconds);
+}
+
+/** Sets TTL to the configured retention, without rewriting existing parts. */
+async function applyRetention(store: Store, seconds: number): Promise<void> {
+  const db = store.database;
+  const rows = await store.query<{ name: string; engine_full: string }>(
+    `SELECT name, engine_full FROM system.tables WHERE database = {db:String}`,
+    { db },
+  );
+  const engines = new Map(rows.map((r) => [r.name, r.engine_full]));
+  for (const [table, expr] of TABLES_WITH_TTL) {
+    const current = engines.get(table) ?? '';
+    if (current.includes(`toIntervalSecond(${seconds})`)) continue;
+    await store.exec(
+      `ALTER TABLE ${db}.${table} MODIFY TTL ${expr} + toIntervalSecond(${Math.floor(seconds)}) SETTINGS materialize_ttl_after_modify = 0`,
+    );
+  }
+}

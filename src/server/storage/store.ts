@@ -1,0 +1,19 @@
+// Our own thin storage interface: the rest of the server speaks ClickHouse SQL through it
+// and never sees which engine (embedded chDB or a ClickHouse server) is underneath.
+export type QueryParams = Record<string, string | number | boolean | bigint | string[]>;
+
+export interface Store {
+  readonly kind: 'chdb' | 'clickhouse';
+  /** Database all tables live in (validated identifier). */
+  readonly database: string;
+  /** DDL and statements without a result. */
+  exec(sql: string): Promise<void>;
+  /** Parameterised query ({name:Type} placeholders) returning rows as objects. */
+  query<T = Record<string, unknown>>(sql: string, params?: QueryParams): Promise<T[]>;
+  /** Inserts newline-delimited JSONEachRow bytes; resolves only once stored. */
+  insertJsonLines(table: string, body: Buffer): Promise<void>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
