@@ -44,7 +44,7 @@ Environment (defaults in brackets):
   AGENT_MAX_QUEUE             exchanges held while the server is unreachable [5000]
   AGENT_K8S_ENRICH            add pod/namespace/container/labels from the Kubernetes API [false]
   AGENT_K8S_API_URL           Kubernetes API URL [in-cluster: https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT]
-  AGENT_HTTP_SAMPLE_BYTES     bytes of each request/response kept as a sample, up to 16384 [128]
+  AGENT_HTTP_SAMPLE_BYTES     bytes of each request/response kept as a sample, up to 8192 [128]
   AGENT_CORRELATOR_TTL        a request with no response after this is recorded unmatched [30s]
   AGENT_DIAGNOSTICS_INTERVAL  diagnostics log line period, 0 disables [15s]
   HEIMDALL_EXCLUDE_PIDS       extra process ids never captured, comma-separated

@@ -48,7 +48,7 @@ export function encodeExchangeRows(exchanges: readonly HttpExchange[], agentId: 
       pod: x.pod,
       container: x.container,
       labels: x.labels,
-      role: ROLE_NAMES[x.role] ?? 'unknown',
+      role: ROLE_NAMES[x.role as 0 | 1 | 2] ?? 'unknown',
       src_ip: x.srcIp || '::',
       src_port: x.srcPort,
       dst_ip: x.dstIp || '::',

@@ -7,7 +7,7 @@ export const ROLE_NAMES = ['unknown', 'server', 'client'] as const;
 export type RoleName = (typeof ROLE_NAMES)[number];
 
 /** Largest sample the kernel probe can copy; AGENT_HTTP_SAMPLE_BYTES is capped here. */
-export const MAX_SAMPLE_BYTES = 16384;
+export const MAX_SAMPLE_BYTES = 8192;
 
 /** A stored exchange as the API returns it. */
 export interface ExchangeItem {

@@ -1,0 +1,106 @@
+// Runs the native pump (build/heimdall-pump) and turns its stdout frames into events.
+// A separate process keeps the ring-buffer poll off Node's event loop and a native fault
+// away from the agent; errors arrive as one errno-style line on stderr.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { HeimdallError } from '../../shared/errors.ts';
+import { decodeFrame, FrameSplitter, type DataEvent, type HelloFrame, type StatsFrame } from './decode.ts';
+import { EV_CLOSE, EV_DATA, EV_HELLO, EV_STATS } from './event-layout.ts';
+
+export const DEFAULT_PUMP = fileURLToPath(new URL('../../../build/heimdall-pump', import.meta.url));
+
+export interface PumpOptions {
+  binary?: string;
+  captureBytes: number;
+  excludePids: number[];
+  progStats?: boolean;
+  ringBytes?: number;
+}
+
+export interface PumpHandlers {
+  onEvent(ev: DataEvent): void;
+  onStats(s: StatsFrame): void;
+  /** The pump died after a successful start. */
+  onExit(err: HeimdallError): void;
+}
+
+/** Explains why capture cannot start, or null when it probably can. */
+export function capturePrerequisiteProblem(binary: string): string | null {
+  if (process.platform !== 'linux') return `eBPF capture needs Linux (this is ${process.platform})`;
+  if (process.getuid?.() !== 0) return 'the agent must run as root (it loads eBPF programs: CAP_BPF, CAP_PERFMON, CAP_SYS_RESOURCE); run it with sudo or as a privileged container';
+  if (!existsSync('/sys/kernel/btf/vmlinux')) return 'this kernel has no BTF (/sys/kernel/btf/vmlinux is missing); use a kernel built with CONFIG_DEBUG_INFO_BTF=y (any distribution kernel since 5.8 has it)';
+  if (!existsSync(binary)) return `the capture helper ${binary} is not built; run "npm run build" (needs clang, libbpf-dev, bpftool)`;
+  return null;
+}
+
+export class PumpCapture {
+  private child: ChildProcess | null = null;
+  private readonly opts: PumpOptions;
+  private readonly handlers: PumpHandlers;
+  private stopping = false;
+  private stderrTail = '';
+  hello: HelloFrame | null = null;
+
+  constructor(opts: PumpOptions, handlers: PumpHandlers) {
+    this.opts = opts;
+    this.handlers = handlers;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  start(): Promise<HelloFrame> {
+    const binary = this.opts.binary ?? DEFAULT_PUMP;
+    const problem = capturePrerequisiteProblem(binary);
+    if (problem) return Promise.reject(new HeimdallError('CAPTURE_UNAVAILABLE', problem));
+    const args = ['--capture-bytes', String(this.opts.captureBytes)];
+    if (this.opts.excludePids.length) args.push('--exclude', this.opts.excludePids.join(','));
+    if (this.opts.ringBytes) args.push('--ring-bytes', String(this.opts.ringBytes));
+    if (this.opts.progStats) args.push('--prog-stats');
+    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    const splitter = new FrameSplitter();
+    return new Promise<HelloFrame>((resolve, reject) => {
+      let started = false;
+      child.stderr!.setEncoding('utf8');
+      child.stderr!.on('data', (s: string) => {
+        this.stderrTail = (this.stderrTail + s).slice(-4000);
+      });
+      child.stdout!.on('data', (chunk: Buffer) => {
+        splitter.push(chunk, (frame) => {
+          const f = decodeFrame(frame);
+          if (!f) return;
+          if (f.kind === EV_DATA || f.kind === EV_CLOSE) this.handlers.onEvent(f);
+          else if (f.kind === EV_STATS) this.handlers.onStats(f);
+          else if (f.kind === EV_HELLO) {
+            this.hello = f;
+            started = true;
+            resolve(f);
+          }
+        });
+      });
+      child.on('error', (err) => reject(new HeimdallError('CAPTURE_UNAVAILABLE', `cannot run ${binary}: ${err.message}`)));
+      child.on('exit', (code, signal) => {
+        const line = this.stderrTail.split('\n').filter((l) => l.includes('heimdall-pump: error')).pop() ?? this.stderrTail.trim().split('\n').pop() ?? '';
+        const err = new HeimdallError('CAPTURE_UNAVAILABLE', `eBPF capture stopped (exit ${code ?? signal}): ${line || 'no message'}`);
+        if (!started) reject(err);
+        else if (!this.stopping) this.handlers.onExit(err);
+      });
+    });
+  }
+
+  /** Stops the pump after it drained the ring buffer. Idempotent. */
+  async shutdown(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    this.stopping = true;
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    child.kill('SIGTERM');
+    const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+    t.unref();
+    await exited;
+    clearTimeout(t);
+  }
+}

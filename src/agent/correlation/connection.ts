@@ -1,0 +1,153 @@
+// One TCP connection as one process sees it: two message streams and a FIFO of requests
+// waiting for their responses. HTTP/1 answers in order, so keep-alive and pipelined
+// exchanges pair by position.
+import { MessageStream, type BodyMode, type Message } from '../httpparse/message-stream.ts';
+
+export const DIR_INGRESS = 0;
+export const DIR_EGRESS = 1;
+
+export interface ConnMeta {
+  tgid: number;
+  fd: number;
+  comm: string;
+  family: number;
+  laddr: string;
+  lport: number;
+  raddr: string;
+  rport: number;
+}
+
+export interface PendingRequest {
+  msg: Message;
+  endNs: number | null;
+  /** Already reported as unmatched: its late response is consumed silently. */
+  ghost: boolean;
+}
+
+export interface Pairing {
+  conn: Connection;
+  role: 'server' | 'client';
+  request: Message;
+  requestEndNs: number | null;
+  response: Message | null;
+  responseEndNs: number;
+}
+
+export interface ConnectionSink {
+  exchange(p: Pairing): void;
+  orphanResponse(): void;
+  noise(bytes: number): void;
+}
+
+const MAX_PENDING = 64;
+
+export class Connection {
+  readonly meta: ConnMeta;
+  role: 'server' | 'client' | null = null;
+  lastNs = 0;
+  upgraded = false;
+  readonly pending: PendingRequest[] = [];
+  private readonly streams: [MessageStream, MessageStream];
+  private readonly sink: ConnectionSink;
+  private respTarget: PendingRequest | null = null;
+
+  constructor(meta: ConnMeta, keepBytes: number, sink: ConnectionSink) {
+    this.meta = meta;
+    this.sink = sink;
+    const hooks = (dir: number) => ({
+      onHead: (msg: Message) => this.onHead(dir, msg),
+      onEnd: (msg: Message, endNs: number) => this.onEnd(dir, msg, endNs),
+      onNoise: (n: number) => sink.noise(n),
+    });
+    this.streams = [new MessageStream(hooks(DIR_INGRESS), keepBytes, false), new MessageStream(hooks(DIR_EGRESS), keepBytes, true)];
+  }
+
+  private get reqDir(): number {
+    return this.role === 'client' ? DIR_EGRESS : DIR_INGRESS;
+  }
+
+  push(dir: number, data: Uint8Array, len: number, startNs: number, endNs: number): void {
+    this.lastNs = endNs;
+    if (this.upgraded) return;
+    // Activity in the other direction ends a response whose length could not be framed.
+    if (this.role !== null && dir === this.reqDir) {
+      const resp = this.streams[1 - dir];
+      if (resp.openMode === 'unknown') resp.finishOpen();
+    }
+    this.streams[dir].push(data, len, startNs, endNs);
+  }
+
+  private onHead(dir: number, msg: Message): { mode: BodyMode; length?: number } {
+    const head = msg.head!;
+    if (head.kind === 'request') {
+      if (this.role === null) this.role = dir === DIR_INGRESS ? 'server' : 'client';
+      if (dir !== this.reqDir) return { mode: 'unknown' };
+      // A new request with no response in flight means expired requests will never be answered.
+      const resp = this.streams[1 - dir];
+      while (this.pending[0]?.ghost && resp.openMode === 'idle') this.pending.shift();
+      if (this.pending.length >= MAX_PENDING) this.pending.shift();
+      this.pending.push({ msg, endNs: null, ghost: false });
+      if (head.chunked) return { mode: 'chunked' };
+      if (head.contentLength !== null) return { mode: 'length', length: head.contentLength };
+      return { mode: 'none' };
+    }
+    if (this.role === null || dir === this.reqDir) return { mode: 'unknown' };
+    const req = this.pending[0] ?? null;
+    this.respTarget = req;
+    const status = head.status;
+    const method = req?.msg.head?.method ?? '';
+    if (status === 101 || (method === 'CONNECT' && status >= 200 && status < 300)) return { mode: 'none' };
+    if ((status >= 100 && status < 200) || status === 204 || status === 304 || method === 'HEAD') return { mode: 'none' };
+    if (head.chunked) return { mode: 'chunked' };
+    if (head.contentLength !== null) return { mode: 'length', length: head.contentLength };
+    return { mode: 'close' };
+  }
+
+  private onEnd(dir: number, msg: Message, endNs: number): void {
+    const head = msg.head;
+    if (!head) return;
+    if (head.kind === 'request') {
+      const p = this.pending.find((x) => x.msg === msg);
+      if (p) p.endNs = endNs;
+      return;
+    }
+    if (this.role === null || dir === this.reqDir) return;
+    if (head.status >= 100 && head.status < 200 && head.status !== 101) return; // interim: the final response follows
+    const req = this.respTarget && this.pending[0] === this.respTarget ? this.pending.shift()! : null;
+    this.respTarget = null;
+    const switched = head.status === 101 || (req?.msg.head?.method === 'CONNECT' && head.status < 300);
+    if (switched) this.upgraded = true;
+    if (!req) {
+      this.sink.orphanResponse();
+      return;
+    }
+    if (req.ghost) return;
+    this.sink.exchange({ conn: this, role: this.role, request: req.msg, requestEndNs: req.endNs, response: msg, responseEndNs: endNs });
+  }
+
+  /** Requests older than cutoffNs become unmatched; their slot stays as a ghost to keep the order. */
+  expire(cutoffNs: number): void {
+    for (const p of this.pending) {
+      if (p.ghost || p.msg.startNs >= cutoffNs) continue;
+      p.ghost = true;
+      this.sink.exchange({ conn: this, role: this.role ?? 'server', request: p.msg, requestEndNs: p.endNs, response: null, responseEndNs: 0 });
+    }
+  }
+
+  /** Response of unknown length idle since before cutoffNs: it is over. */
+  settleIdle(cutoffNs: number): void {
+    if (this.role === null) return;
+    const resp = this.streams[1 - this.reqDir];
+    const cur = resp.current;
+    if (cur && resp.openMode === 'unknown' && cur.lastNs < cutoffNs) resp.finishOpen();
+  }
+
+  /** Connection closed: read-until-close bodies end here; what never got a response is unmatched. */
+  close(ns: number): void {
+    for (const s of this.streams) s.finishOpen(undefined);
+    for (const p of this.pending) {
+      if (!p.ghost) this.sink.exchange({ conn: this, role: this.role ?? 'server', request: p.msg, requestEndNs: p.endNs, response: null, responseEndNs: ns });
+    }
+    this.pending.length = 0;
+  }
+}

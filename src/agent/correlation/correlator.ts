@@ -1,0 +1,169 @@
+// Routes capture events to per-connection state, turns request/response pairs into
+// exchange records, and bounds memory: at most maxConnections live connections (least
+// recently active evicted first), idle ones dropped after the TTL.
+import { randomUUID } from 'node:crypto';
+import { HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
+import { formatIp, type DataEvent } from '../capture/decode.ts';
+import { splitTarget } from '../httpparse/head.ts';
+import type { Message } from '../httpparse/message-stream.ts';
+import { redactBodyText, redactHeadText, redactQuery } from '../httpparse/redact.ts';
+import { Connection, type ConnectionSink, type Pairing } from './connection.ts';
+
+export interface CorrelatorOptions {
+  ttlMs: number;
+  sampleBytes: number;
+  maxConnections: number;
+  /** Monotonic ns (kernel clock) → wall-clock ns since the epoch. */
+  toWallNs: (monoNs: number) => bigint;
+}
+
+export interface CorrelatorStats {
+  matched: number;
+  unmatched: number;
+  orphanResponses: number;
+  noiseBytes: number;
+  connections: number;
+  evicted: number;
+}
+
+const ROLE_SERVER = 1;
+const ROLE_CLIENT = 2;
+const TEXTUAL = /^(text\/|application\/(json|xml|x-www-form-urlencoded|javascript|graphql|[\w.+-]+\+(json|xml)))/;
+
+export class Correlator {
+  readonly stats: CorrelatorStats = { matched: 0, unmatched: 0, orphanResponses: 0, noiseBytes: 0, connections: 0, evicted: 0 };
+  private readonly conns = new Map<string, Connection>();
+  private readonly opts: CorrelatorOptions;
+  private readonly out: (x: HttpExchange) => void;
+  private readonly sink: ConnectionSink;
+
+  constructor(opts: CorrelatorOptions, out: (x: HttpExchange) => void) {
+    this.opts = opts;
+    this.out = out;
+    this.sink = {
+      exchange: (p) => this.emit(p),
+      orphanResponse: () => this.stats.orphanResponses++,
+      noise: (n) => (this.stats.noiseBytes += n),
+    };
+  }
+
+  get size(): number {
+    return this.conns.size;
+  }
+
+  onData(ev: DataEvent): void {
+    const key = `${ev.tgid}:${ev.sockId}`;
+    let conn = this.conns.get(key);
+    if (conn) {
+      // Re-insert: Map order is then least recently active first, which eviction relies on.
+      this.conns.delete(key);
+    } else {
+      if (this.conns.size >= this.opts.maxConnections) this.evictOldest();
+      conn = new Connection(
+        { tgid: ev.tgid, fd: ev.fd, comm: ev.comm, family: ev.family, laddr: formatIp(ev.family, ev.laddr), lport: ev.lport, raddr: formatIp(ev.family, ev.raddr), rport: ev.rport },
+        this.opts.sampleBytes,
+        this.sink,
+      );
+      this.stats.connections++;
+    }
+    this.conns.set(key, conn);
+    conn.push(ev.direction, ev.data, ev.len, ev.startNs, ev.endNs);
+  }
+
+  onClose(tgid: number, sockId: bigint, ns: number): void {
+    const key = `${tgid}:${sockId}`;
+    const conn = this.conns.get(key);
+    if (!conn) return;
+    this.conns.delete(key);
+    conn.close(ns);
+  }
+
+  /** Expires requests older than the TTL, settles idle responses, forgets idle connections. */
+  sweep(nowMonoNs: number): void {
+    const ttlNs = this.opts.ttlMs * 1e6;
+    const cutoff = nowMonoNs - ttlNs;
+    const idleCutoff = nowMonoNs - Math.min(1e9, ttlNs);
+    for (const [key, conn] of this.conns) {
+      conn.settleIdle(idleCutoff);
+      conn.expire(cutoff);
+      if (conn.lastNs < cutoff - ttlNs && conn.pending.every((p) => p.ghost)) {
+        this.conns.delete(key);
+        conn.close(nowMonoNs);
+      }
+    }
+  }
+
+  /** Flushes everything (shutdown): open responses end, waiting requests become unmatched. */
+  closeAll(nowMonoNs: number): void {
+    for (const conn of this.conns.values()) conn.close(nowMonoNs);
+    this.conns.clear();
+  }
+
+  private evictOldest(): void {
+    const first = this.conns.entries().next();
+    if (first.done) return;
+    this.conns.delete(first.value[0]);
+    first.value[1].close(first.value[1].lastNs);
+    this.stats.evicted++;
+  }
+
+  private emit(p: Pairing): void {
+    const req = p.request;
+    const head = req.head!;
+    const res = p.response;
+    const m = p.conn.meta;
+    const server = p.role === 'server';
+    const t = splitTarget(head.target);
+    const unmatched = res === null || !res.head;
+    if (unmatched) this.stats.unmatched++;
+    else this.stats.matched++;
+    const reqSample = sample(req, this.opts.sampleBytes);
+    const resSample = res ? sample(res, this.opts.sampleBytes) : { bytes: Buffer.alloc(0), truncated: false };
+    const endNs = res ? p.responseEndNs : 0;
+    this.out(
+      HttpExchange.fromPartial({
+        id: randomUUID(),
+        timestampUnixNano: this.opts.toWallNs(req.startNs),
+        durationNs: endNs > req.startNs ? BigInt(Math.round(endNs - req.startNs)) : 0n,
+        pid: m.tgid,
+        process: m.comm,
+        role: server ? ROLE_SERVER : ROLE_CLIENT,
+        srcIp: server ? m.raddr : m.laddr,
+        srcPort: server ? m.rport : m.lport,
+        dstIp: server ? m.laddr : m.raddr,
+        dstPort: server ? m.lport : m.rport,
+        method: head.method,
+        host: (head.host || t.host || (server ? `${m.laddr}:${m.lport}` : `${m.raddr}:${m.rport}`)).slice(0, 1024),
+        path: (t.path || '/').slice(0, 8192),
+        query: redactQuery(t.query).slice(0, 8192),
+        httpVersion: head.version,
+        status: res?.head?.status ?? 0,
+        requestBytes: BigInt(req.bytes),
+        responseBytes: BigInt(res?.bytes ?? 0),
+        userAgent: head.userAgent,
+        traceparent: head.traceparent,
+        requestSample: reqSample.bytes,
+        responseSample: resSample.bytes,
+        requestTruncated: reqSample.truncated,
+        responseTruncated: resSample.truncated,
+        unmatched,
+      }),
+    );
+  }
+}
+
+/** The first `limit` bytes of a message with secrets replaced. */
+export function sample(msg: Message, limit: number): { bytes: Buffer; truncated: boolean } {
+  if (limit <= 0) return { bytes: Buffer.alloc(0), truncated: msg.bytes > 0 };
+  const raw = msg.raw.length === 1 ? msg.raw[0] : Buffer.concat(msg.raw);
+  const headLen = Math.min(msg.headLength, raw.length);
+  let text = redactHeadText(raw.toString('latin1', 0, headLen));
+  if (raw.length > headLen) {
+    const ct = msg.head?.contentType ?? '';
+    const body = raw.toString('latin1', headLen);
+    text += ct && TEXTUAL.test(ct) ? redactBodyText(body, ct) : body;
+  }
+  const all = Buffer.from(text, 'latin1');
+  const bytes = all.length > limit ? all.subarray(0, limit) : all;
+  return { bytes, truncated: msg.bytes > bytes.length || !(msg.head?.complete ?? false) || msg.framingLost };
+}

@@ -1,0 +1,48 @@
+// Process name and container id per pid, from /proc, cached: one read per process, not per record.
+import { readFileSync } from 'node:fs';
+
+export interface ProcessInfo {
+  comm: string;
+  containerId: string;
+}
+
+const CONTAINER_ID = /(?:^|[/-])(?:docker-|cri-containerd-|crio-|libpod-|containerd-)?([0-9a-f]{64})(?:\.scope)?(?:\/|$)/;
+
+/** Container id from /proc/<pid>/cgroup text (docker, containerd, CRI-O, podman; v1 and v2). */
+export function containerIdFromCgroup(text: string): string {
+  for (const line of text.split('\n')) {
+    const path = line.slice(line.lastIndexOf(':') + 1);
+    const m = CONTAINER_ID.exec(path);
+    if (m) return m[1];
+  }
+  return '';
+}
+
+export class ProcessInfoCache {
+  private readonly cache = new Map<number, { info: ProcessInfo; at: number }>();
+  private readonly procRoot: string;
+  private readonly maxEntries: number;
+  private readonly ttlMs: number;
+
+  constructor(procRoot = '/proc', maxEntries = 16384, ttlMs = 60_000) {
+    this.procRoot = procRoot;
+    this.maxEntries = maxEntries;
+    this.ttlMs = ttlMs;
+  }
+
+  get(pid: number, fallbackComm: string): ProcessInfo {
+    const now = Date.now();
+    const hit = this.cache.get(pid);
+    if (hit && now - hit.at < this.ttlMs) return hit.info;
+    const info: ProcessInfo = { comm: fallbackComm, containerId: '' };
+    try {
+      info.comm = readFileSync(`${this.procRoot}/${pid}/comm`, 'utf8').trim() || fallbackComm;
+      info.containerId = containerIdFromCgroup(readFileSync(`${this.procRoot}/${pid}/cgroup`, 'utf8'));
+    } catch {
+      // The process is gone already: keep what the event told.
+    }
+    if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(pid, { info, at: now });
+    return info;
+  }
+}

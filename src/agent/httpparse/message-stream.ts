@@ -1,0 +1,219 @@
+// Frames the HTTP/1 messages of one direction of one connection from captured syscall
+// payloads. Each payload is a captured prefix plus a count of bytes not copied (a gap):
+// Content-Length bodies are counted exactly through gaps, chunked bodies through gaps that
+// fall inside chunk data; when framing is lost the message ends at the next message head,
+// at activity in the other direction, at close, or after an idle spell.
+import { ChunkedDecoder } from './chunked.ts';
+import { parseHead, startsHttpMessage, type HttpHead } from './head.ts';
+
+export type BodyMode = 'none' | 'length' | 'chunked' | 'close' | 'unknown';
+
+export interface Message {
+  head: HttpHead | null;
+  startNs: number;
+  lastNs: number;
+  bytes: number;
+  /** Raw head bytes (bounded) then the first body bytes, contiguous, up to the sample limit. */
+  raw: Buffer[];
+  rawLen: number;
+  rawGap: boolean;
+  headLength: number;
+  bodyBytes: number;
+  framingLost: boolean;
+}
+
+export interface StreamHooks {
+  /** Head parsed: returns how the body is framed (the connection knows e.g. the request method). */
+  onHead(msg: Message): { mode: BodyMode; length?: number };
+  onEnd(msg: Message, endNs: number): void;
+  onNoise(bytes: number): void;
+}
+
+const MAX_HEAD_BUFFER = 16 * 1024;
+
+export class MessageStream {
+  private mode: 'idle' | 'head' | BodyMode = 'idle';
+  private msg: Message | null = null;
+  private remaining = 0;
+  private chunk: ChunkedDecoder | null = null;
+  private headParts: Buffer[] = [];
+  private headBuffered = 0;
+  private readonly hooks: StreamHooks;
+  private readonly keepBytes: number;
+  /** ingress: data is there when read returns (end); egress: sending starts at entry (start). */
+  private readonly useStart: boolean;
+
+  constructor(hooks: StreamHooks, keepBytes: number, useStart: boolean) {
+    this.hooks = hooks;
+    this.keepBytes = keepBytes;
+    this.useStart = useStart;
+  }
+
+  get inBody(): boolean {
+    return this.mode !== 'idle' && this.mode !== 'head';
+  }
+
+  get current(): Message | null {
+    return this.msg;
+  }
+
+  /** Ends a message whose end cannot be framed ('unknown' or read-until-close). */
+  finishOpen(endNs?: number): void {
+    if (this.mode === 'head') this.reset(); // a head cut off by close or idleness is noise
+    else if (this.msg && (this.mode === 'unknown' || this.mode === 'close')) this.finish(endNs ?? this.msg.lastNs);
+  }
+
+  get openMode(): string {
+    return this.mode;
+  }
+
+  push(data: Uint8Array, len: number, startNs: number, endNs: number): void {
+    const captured = data.length;
+    let off = 0;
+    const ts = this.useStart ? startNs : endNs;
+    if (this.mode === 'unknown' && this.msg && startsHttpMessage(data)) this.finish(this.msg.lastNs);
+    while (off < captured) {
+      if (this.mode === 'idle') {
+        if (!startsHttpMessage(data.subarray(off)) && !(captured - off < 8 && len === captured)) {
+          this.hooks.onNoise(captured - off);
+          off = captured;
+          break;
+        }
+        this.msg = { head: null, startNs: ts, lastNs: endNs, bytes: 0, raw: [], rawLen: 0, rawGap: false, headLength: 0, bodyBytes: 0, framingLost: false };
+        this.mode = 'head';
+        this.headParts = [];
+        this.headBuffered = 0;
+      }
+      const msg = this.msg!;
+      msg.lastNs = endNs;
+      if (this.mode === 'head') {
+        const piece = Buffer.from(data.buffer, data.byteOffset + off, captured - off);
+        this.headParts.push(piece);
+        this.headBuffered += piece.length;
+        const buf = this.headParts.length === 1 ? piece : Buffer.concat(this.headParts);
+        const more = len === captured && this.headBuffered < MAX_HEAD_BUFFER;
+        const r = parseHead(buf, more);
+        if (r.status === 'need-more') {
+          msg.bytes += piece.length;
+          off = captured;
+          break;
+        }
+        if (r.status === 'not-http') {
+          this.hooks.onNoise(piece.length);
+          this.reset();
+          off = captured;
+          break;
+        }
+        const before = this.headBuffered - piece.length;
+        const used = Math.max(0, Math.min(piece.length, r.head.headLength - before));
+        msg.head = r.head;
+        msg.headLength = r.head.headLength;
+        this.keep(buf.subarray(0, r.head.headLength), msg, true);
+        msg.bytes += used;
+        off += used;
+        this.headParts = [];
+        this.enterBody(r.head.complete);
+        if ((this.mode as string) === 'idle') continue;
+        if (!r.head.complete) {
+          off = captured;
+          break;
+        }
+        continue;
+      }
+      const avail = captured - off;
+      if (this.mode === 'length') {
+        const take = Math.min(this.remaining, avail);
+        this.body(data, off, take, msg);
+        off += take;
+        this.remaining -= take;
+        if (this.remaining === 0) this.finish(endNs);
+      } else if (this.mode === 'chunked') {
+        const step = this.chunk!.feed(data, off, captured);
+        const take = step.status === 'done' ? step.consumed : avail;
+        this.body(data, off, take, msg);
+        off += take;
+        if (step.status === 'done') this.finish(endNs);
+        else if (step.status === 'lost') this.lose(msg);
+      } else {
+        this.body(data, off, avail, msg);
+        off = captured;
+      }
+    }
+    const gap = len - captured;
+    if (gap > 0 && this.msg && this.mode !== 'idle') this.skipGap(gap, endNs);
+  }
+
+  private skipGap(gap: number, endNs: number): void {
+    const msg = this.msg!;
+    msg.rawGap = true;
+    if (this.mode === 'length') {
+      const take = Math.min(this.remaining, gap);
+      msg.bytes += take;
+      msg.bodyBytes += take;
+      this.remaining -= take;
+      if (this.remaining === 0) this.finish(endNs);
+      // Bytes past the body were the start of a message we cannot see: wait for the next head.
+    } else if (this.mode === 'chunked') {
+      msg.bytes += gap;
+      msg.bodyBytes += gap;
+      if (this.chunk!.skip(gap).status === 'lost') this.lose(msg);
+    } else {
+      msg.bytes += gap;
+      msg.bodyBytes += gap;
+    }
+  }
+
+  private enterBody(headComplete: boolean): void {
+    const msg = this.msg!;
+    const framing = this.hooks.onHead(msg);
+    if (!headComplete && framing.mode !== 'none') {
+      this.lose(msg);
+      return;
+    }
+    if (framing.mode === 'none' || (framing.mode === 'length' && (framing.length ?? 0) === 0)) {
+      this.finish(msg.lastNs);
+      return;
+    }
+    this.mode = framing.mode;
+    if (framing.mode === 'length') this.remaining = framing.length ?? 0;
+    if (framing.mode === 'chunked') this.chunk = new ChunkedDecoder();
+  }
+
+  private lose(msg: Message): void {
+    msg.framingLost = true;
+    this.mode = 'unknown';
+  }
+
+  private body(data: Uint8Array, off: number, n: number, msg: Message): void {
+    if (n <= 0) return;
+    msg.bytes += n;
+    msg.bodyBytes += n;
+    this.keep(Buffer.from(data.buffer, data.byteOffset + off, n), msg, false);
+  }
+
+  private keep(b: Buffer, msg: Message, isHead: boolean): void {
+    if (msg.rawGap && !isHead) return;
+    // Heads are kept whole (bounded) so secrets can be redacted before the sample is cut.
+    const limit = isHead ? MAX_HEAD_BUFFER : this.keepBytes + msg.headLength;
+    const room = limit - msg.rawLen;
+    if (room <= 0) return;
+    const piece = b.length > room ? b.subarray(0, room) : b;
+    msg.raw.push(Buffer.from(piece)); // copy: the frame buffer is reused
+    msg.rawLen += piece.length;
+  }
+
+  private finish(endNs: number): void {
+    const msg = this.msg;
+    this.reset();
+    if (msg) this.hooks.onEnd(msg, endNs);
+  }
+
+  private reset(): void {
+    this.mode = 'idle';
+    this.msg = null;
+    this.remaining = 0;
+    this.chunk = null;
+    this.headParts = [];
+    this.headBuffered = 0;
+  }
+}

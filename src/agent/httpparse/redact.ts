@@ -1,0 +1,59 @@
+// Secrets never leave the agent: query values of sensitive keys, credential headers
+// (also inside sampled bytes) and sensitive fields of form or JSON bodies are replaced.
+
+export const REDACTED = 'REDACTED';
+const SENSITIVE_KEY = /pass(word|wd)?|pwd|secret|token|key|auth|session|sess_?id|sid$|signature|sig$|credential|jwt|cookie|otp|private/i;
+const SENSITIVE_HEADER = /^(authorization|proxy-authorization|cookie|set-cookie|x-api-key|api-key|x-auth-token|x-csrf-token|x-xsrf-token)$/i;
+
+export function isSensitiveKey(key: string): boolean {
+  let k = key;
+  try {
+    k = decodeURIComponent(key);
+  } catch {
+    // keep the raw key
+  }
+  return SENSITIVE_KEY.test(k);
+}
+
+/** "a=1&token=xyz" → "a=1&token=REDACTED". Keys and order are kept. */
+export function redactQuery(query: string): string {
+  if (query === '') return '';
+  return query
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      if (eq < 0) return pair;
+      return isSensitiveKey(pair.slice(0, eq)) ? `${pair.slice(0, eq)}=${REDACTED}` : pair;
+    })
+    .join('&');
+}
+
+/** Sanitises a head (latin1 text, possibly cut short): start-line query and credential header values. */
+export function redactHeadText(head: string): string {
+  const lines = head.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    let line = lines[i];
+    const cr = line.endsWith('\r');
+    if (cr) line = line.slice(0, -1);
+    if (i === 0) {
+      const m = /^(\S+ )(\S*?)\?(\S*)( .*)?$/.exec(line);
+      if (m) line = `${m[1]}${m[2]}?${redactQuery(m[3])}${m[4] ?? ''}`;
+    } else {
+      const colon = line.indexOf(':');
+      if (colon > 0 && SENSITIVE_HEADER.test(line.slice(0, colon).trim())) line = `${line.slice(0, colon)}: ${REDACTED}`;
+    }
+    lines[i] = cr ? line + '\r' : line;
+  }
+  return lines.join('\n');
+}
+
+/** Sensitive fields in form-encoded or JSON body text. */
+export function redactBodyText(body: string, contentType: string): string {
+  if (contentType.includes('application/x-www-form-urlencoded')) return redactQuery(body);
+  if (contentType.includes('json')) {
+    return body.replace(/("([^"\\]{1,64})"\s*:\s*)"((?:[^"\\]|\\.)*)("?)/g, (all, pre: string, key: string, _v: string, close: string) =>
+      isSensitiveKey(key) ? `${pre}"${REDACTED}${close}` : all,
+    );
+  }
+  return body;
+}

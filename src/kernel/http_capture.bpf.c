@@ -1,0 +1,409 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * HTTP/1.x capture from syscall tracepoints only: no kprobes or fentry, which kernels
+ * like ours lack. Entry saves the arguments of reads and writes on TCP sockets; exit copies
+ * the head of the payload into the ring buffer. Connections whose first bytes are not an
+ * HTTP/1 request or status line are skipped in the kernel, so databases, TLS and gRPC
+ * cost an 8-byte peek, not a ring-buffer record.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "http_capture.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define SOCK_STREAM 1
+#define IPPROTO_TCP 6
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Settings the loader fills in before load. */
+const volatile __u32 capture_bytes = 1024;
+const volatile __u64 wakeup_bytes = 256 * 1024;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 * 1024 * 1024);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, HD_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* Processes never captured: the agent, its pump, the server. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u8);
+} excluded SEC(".maps");
+
+enum hd_buf_kind { BUF_PLAIN = 0, BUF_IOV = 1, BUF_NONE = 2 };
+
+struct hd_args {
+	__u64 start_ns;
+	__u64 buf;    /* user pointer: buffer or iovec array */
+	__u32 iovcnt;
+	__s32 fd;
+	__u8 direction;
+	__u8 buf_kind;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct hd_args);
+} inflight SEC(".maps");
+
+struct sock_key {
+	__u32 tgid;
+	__s32 fd;
+};
+
+struct sock_info {
+	__u64 file;   /* struct file * the fd pointed at when resolved: detects fd reuse */
+	__u64 sk;
+	__u8 tcp;     /* 0: not a TCP socket (negative cache) */
+	__u8 http;    /* saw an HTTP/1 request or status line */
+	__u16 family;
+	__u16 lport;
+	__u16 rport;
+	__u8 laddr[16];
+	__u8 raddr[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct sock_key);
+	__type(value, struct sock_info);
+} socks SEC(".maps");
+
+struct scratch {
+	struct hd_event ev;
+	__u8 data[HD_MAX_CAPTURE * 3]; /* off < MAX plus a masked length < 2*MAX always fits */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch_map SEC(".maps");
+
+static __always_inline void count(__u32 stat)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &stat);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline __u64 fd_file(int fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	unsigned int max_fds = BPF_CORE_READ(fdt, max_fds);
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *file = NULL;
+
+	if (fd < 0 || (unsigned int)fd >= max_fds)
+		return 0;
+	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	return (__u64)file;
+}
+
+/* Socket of (tgid, fd), cached; NULL when the fd is not a TCP socket. */
+static __always_inline struct sock_info *sock_of(__u32 tgid, int fd)
+{
+	struct sock_key key = { .tgid = tgid, .fd = fd };
+	struct sock_info *cached = bpf_map_lookup_elem(&socks, &key);
+	__u64 file = fd_file(fd);
+
+	if (!file)
+		return NULL;
+	if (cached && cached->file == file)
+		return cached->tcp ? cached : NULL;
+
+	struct sock_info info = { .file = file };
+	struct file *f = (struct file *)file;
+	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & S_IFMT) == S_IFSOCK) {
+		struct socket *so = BPF_CORE_READ(f, private_data);
+		struct sock *sk = BPF_CORE_READ(so, sk);
+		__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+		if (sk && BPF_CORE_READ(sk, sk_type) == SOCK_STREAM &&
+		    BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP &&
+		    (family == AF_INET || family == AF_INET6)) {
+			info.tcp = 1;
+			info.sk = (__u64)sk;
+			info.family = family;
+			info.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+			info.rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+			if (family == AF_INET) {
+				bpf_core_read(info.laddr, 4, &sk->__sk_common.skc_rcv_saddr);
+				bpf_core_read(info.raddr, 4, &sk->__sk_common.skc_daddr);
+			} else {
+				bpf_core_read(info.laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+				bpf_core_read(info.raddr, 16, &sk->__sk_common.skc_v6_daddr);
+			}
+		}
+	}
+	bpf_map_update_elem(&socks, &key, &info, BPF_ANY);
+	if (!info.tcp)
+		return NULL;
+	return bpf_map_lookup_elem(&socks, &key);
+}
+
+static __always_inline int enter(int fd, __u64 buf, __u32 iovcnt, __u8 direction, __u8 buf_kind)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+
+	if (bpf_map_lookup_elem(&excluded, &tgid))
+		return 0;
+	if (!sock_of(tgid, fd))
+		return 0;
+	struct hd_args a = {
+		.start_ns = bpf_ktime_get_ns(),
+		.buf = buf,
+		.iovcnt = iovcnt,
+		.fd = fd,
+		.direction = direction,
+		.buf_kind = buf_kind,
+	};
+	if (bpf_map_update_elem(&inflight, &id, &a, BPF_ANY))
+		count(HD_STAT_ARGS_FULL);
+	return 0;
+}
+
+/* "GET ", "POST", "HTTP", …: the first four bytes of an HTTP/1 request or status line. */
+static __always_inline int looks_http(__u32 w)
+{
+	switch (w) {
+	case 0x20544547: /* "GET " */
+	case 0x54534f50: /* "POST" */
+	case 0x20545550: /* "PUT " */
+	case 0x44414548: /* "HEAD" */
+	case 0x454c4544: /* "DELE" */
+	case 0x43544150: /* "PATC" */
+	case 0x4954504f: /* "OPTI" */
+	case 0x4e4e4f43: /* "CONN" */
+	case 0x43415254: /* "TRAC" */
+	case 0x50545448: /* "HTTP" */
+		return 1;
+	}
+	return 0;
+}
+
+static __always_inline int exit_(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct hd_args *ap = bpf_map_lookup_elem(&inflight, &id);
+	struct hd_args a;
+
+	if (!ap)
+		return 0;
+	a = *ap;
+	bpf_map_delete_elem(&inflight, &id);
+	if (ret <= 0)
+		return 0;
+
+	__u32 tgid = id >> 32;
+	struct sock_key key = { .tgid = tgid, .fd = a.fd };
+	struct sock_info *s = bpf_map_lookup_elem(&socks, &key);
+	if (!s || !s->tcp)
+		return 0;
+
+	/* First user buffer: the plain buffer, or the first iovec's. */
+	__u64 first = a.buf;
+	__u64 first_len = (__u64)ret;
+	struct iovec iov0 = {};
+	if (a.buf_kind == BUF_IOV) {
+		if (a.iovcnt == 0 || bpf_probe_read_user(&iov0, sizeof(iov0), (void *)a.buf))
+			return 0;
+		first = (__u64)iov0.iov_base;
+		first_len = iov0.iov_len;
+	}
+
+	if (!s->http) {
+		__u32 head = 0;
+		if (a.buf_kind == BUF_NONE || ret < 4 || first_len < 4 ||
+		    bpf_probe_read_user(&head, 4, (void *)first) || !looks_http(head)) {
+			count(HD_STAT_SKIPPED);
+			return 0;
+		}
+		s->http = 1;
+	}
+
+	__u32 zero = 0;
+	struct scratch *sc = bpf_map_lookup_elem(&scratch_map, &zero);
+	if (!sc)
+		return 0;
+	struct hd_event *ev = &sc->ev;
+	ev->kind = HD_EV_DATA;
+	ev->tgid = tgid;
+	ev->tid = (__u32)id;
+	ev->fd = a.fd;
+	ev->start_ns = a.start_ns;
+	ev->end_ns = bpf_ktime_get_ns();
+	ev->sock_id = s->sk;
+	ev->len = (__u32)ret;
+	ev->family = s->family;
+	ev->lport = s->lport;
+	ev->rport = s->rport;
+	ev->direction = a.direction;
+	ev->flags = a.buf_kind == BUF_NONE ? HD_F_DATA_NONE : 0;
+	__builtin_memcpy(ev->laddr, s->laddr, 16);
+	__builtin_memcpy(ev->raddr, s->raddr, 16);
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+
+	__u32 want = capture_bytes;
+	if (want > HD_MAX_CAPTURE)
+		want = HD_MAX_CAPTURE;
+	if ((__u64)ret < want)
+		want = (__u32)ret;
+	__u32 got = 0;
+
+	if (a.buf_kind == BUF_PLAIN) {
+		__u32 n = want;
+		if (n > HD_MAX_CAPTURE)
+			n = HD_MAX_CAPTURE;
+		asm volatile("" : "+r"(n));
+		n &= (HD_MAX_CAPTURE * 2 - 1);
+		if (bpf_probe_read_user(sc->data, n, (void *)a.buf) == 0)
+			got = n;
+	} else if (a.buf_kind == BUF_IOV) {
+#pragma unroll
+		for (int i = 0; i < HD_MAX_IOV; i++) {
+			struct iovec iov = {};
+			if (i >= a.iovcnt || got >= want)
+				break;
+			if (i == 0)
+				iov = iov0;
+			else if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(a.buf + i * sizeof(iov))))
+				break;
+			__u32 n = want - got;
+			if (n > iov.iov_len)
+				n = iov.iov_len;
+			if (n > HD_MAX_CAPTURE)
+				n = HD_MAX_CAPTURE;
+			asm volatile("" : "+r"(n));
+			/* A no-op (n <= HD_MAX_CAPTURE) that gives the verifier a bound it keeps; data[] has room for off + n. */
+			n &= (HD_MAX_CAPTURE * 2 - 1);
+			__u32 off = got & (HD_MAX_CAPTURE - 1);
+			if (bpf_probe_read_user(sc->data + off, n, iov.iov_base))
+				break;
+			got += n;
+		}
+	}
+	if (got > HD_MAX_CAPTURE)
+		got = HD_MAX_CAPTURE;
+	ev->captured = got;
+
+	/* Wake the reader only when a batch is waiting: per-event wakeups cost more than the capture. */
+	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	__u64 size = sizeof(struct hd_event) + got;
+	asm volatile("" : "+r"(size));
+	if (size > sizeof(struct scratch))
+		return 0;
+	if (bpf_ringbuf_output(&events, sc, size, flags))
+		count(HD_STAT_RINGBUF_FULL);
+	else
+		count(HD_STAT_EVENTS);
+	return 0;
+}
+
+/* msghdr → its iovec array, read at entry while the caller's memory is certainly valid. */
+static __always_inline int enter_msg(int fd, struct user_msghdr *msg, __u8 direction)
+{
+	struct user_msghdr m = {};
+	if (bpf_probe_read_user(&m, sizeof(m), msg))
+		return 0;
+	return enter(fd, (__u64)m.msg_iov, (__u32)m.msg_iovlen, direction, BUF_IOV);
+}
+
+#define ARG(ctx, i) ((ctx)->args[i])
+
+SEC("tracepoint/syscalls/sys_enter_read")
+int sys_enter_read(struct trace_event_raw_sys_enter *ctx)
+{ return enter((int)ARG(ctx, 0), ARG(ctx, 1), 0, HD_DIR_INGRESS, BUF_PLAIN); }
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int sys_enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
+{ return enter((int)ARG(ctx, 0), ARG(ctx, 1), 0, HD_DIR_INGRESS, BUF_PLAIN); }
+SEC("tracepoint/syscalls/sys_enter_readv")
+int sys_enter_readv(struct trace_event_raw_sys_enter *ctx)
+{ return enter((int)ARG(ctx, 0), ARG(ctx, 1), (__u32)ARG(ctx, 2), HD_DIR_INGRESS, BUF_IOV); }
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int sys_enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
+{ return enter_msg((int)ARG(ctx, 0), (struct user_msghdr *)ARG(ctx, 1), HD_DIR_INGRESS); }
+SEC("tracepoint/syscalls/sys_enter_write")
+int sys_enter_write(struct trace_event_raw_sys_enter *ctx)
+{ return enter((int)ARG(ctx, 0), ARG(ctx, 1), 0, HD_DIR_EGRESS, BUF_PLAIN); }
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int sys_enter_sendto(struct trace_event_raw_sys_enter *ctx)
+{ return enter((int)ARG(ctx, 0), ARG(ctx, 1), 0, HD_DIR_EGRESS, BUF_PLAIN); }
+SEC("tracepoint/syscalls/sys_enter_writev")
+int sys_enter_writev(struct trace_event_raw_sys_enter *ctx)
+{ return enter((int)ARG(ctx, 0), ARG(ctx, 1), (__u32)ARG(ctx, 2), HD_DIR_EGRESS, BUF_IOV); }
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int sys_enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
+{ return enter_msg((int)ARG(ctx, 0), (struct user_msghdr *)ARG(ctx, 1), HD_DIR_EGRESS); }
+SEC("tracepoint/syscalls/sys_enter_sendfile64")
+int sys_enter_sendfile64(struct trace_event_raw_sys_enter *ctx)
+{ return enter((int)ARG(ctx, 0), 0, 0, HD_DIR_EGRESS, BUF_NONE); }
+
+SEC("tracepoint/syscalls/sys_exit_read")
+int sys_exit_read(struct trace_event_raw_sys_exit *ctx) { return exit_(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_recvfrom")
+int sys_exit_recvfrom(struct trace_event_raw_sys_exit *ctx) { return exit_(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_readv")
+int sys_exit_readv(struct trace_event_raw_sys_exit *ctx) { return exit_(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_recvmsg")
+int sys_exit_recvmsg(struct trace_event_raw_sys_exit *ctx) { return exit_(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_write")
+int sys_exit_write(struct trace_event_raw_sys_exit *ctx) { return exit_(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_sendto")
+int sys_exit_sendto(struct trace_event_raw_sys_exit *ctx) { return exit_(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_writev")
+int sys_exit_writev(struct trace_event_raw_sys_exit *ctx) { return exit_(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_sendmsg")
+int sys_exit_sendmsg(struct trace_event_raw_sys_exit *ctx) { return exit_(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_sendfile64")
+int sys_exit_sendfile64(struct trace_event_raw_sys_exit *ctx) { return exit_(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int sys_enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct sock_key key = { .tgid = id >> 32, .fd = (int)ARG(ctx, 0) };
+	struct sock_info *s = bpf_map_lookup_elem(&socks, &key);
+
+	if (!s)
+		return 0;
+	if (s->http) {
+		struct hd_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+		if (ev) {
+			__builtin_memset(ev, 0, sizeof(*ev));
+			ev->kind = HD_EV_CLOSE;
+			ev->tgid = key.tgid;
+			ev->tid = (__u32)id;
+			ev->fd = key.fd;
+			ev->start_ns = ev->end_ns = bpf_ktime_get_ns();
+			ev->sock_id = s->sk;
+			bpf_ringbuf_submit(ev, 0);
+			count(HD_STAT_EVENTS);
+		} else {
+			count(HD_STAT_RINGBUF_FULL);
+		}
+	}
+	bpf_map_delete_elem(&socks, &key);
+	return 0;
+}

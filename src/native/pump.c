@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * heimdall-pump: the thin native part of the agent. It loads and attaches the probe,
+ * moves raw ring-buffer records to stdout as length-prefixed frames, and adds a stats
+ * frame every second. It parses nothing: all HTTP work happens in TypeScript.
+ *
+ * Frames: u32 length (little endian, bytes that follow) + payload. Payloads start with a
+ * u32 kind (enum hd_event_kind): kernel records as is, plus HELLO and STATS.
+ * Errors: one line on stderr "heimdall-pump: error <errno> <where>: <reason>", exit code 1.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/types.h>
+#include <bpf/libbpf.h>
+#include <bpf/bpf.h>
+#include "http_capture.h"
+#include "http_capture.skel.h"
+
+static volatile sig_atomic_t exiting;
+static int write_failed;
+
+static void on_signal(int sig) { (void)sig; exiting = 1; }
+
+static int fail(int err, const char *where, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "heimdall-pump: error %d %s: ", err, where);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (level == LIBBPF_WARN || getenv("HEIMDALL_PUMP_DEBUG"))
+		return vfprintf(stderr, fmt, args);
+	return 0;
+}
+
+static void frame(const void *data, __u32 len)
+{
+	if (write_failed)
+		return;
+	if (fwrite(&len, sizeof(len), 1, stdout) != 1 || fwrite(data, 1, len, stdout) != len) {
+		write_failed = 1;
+		exiting = 1;
+	}
+}
+
+static int on_record(void *ctx, void *data, size_t size)
+{
+	(void)ctx;
+	frame(data, (__u32)size);
+	return 0;
+}
+
+static __s64 mono_offset_ns(void)
+{
+	struct timespec rt, mono;
+	clock_gettime(CLOCK_REALTIME, &rt);
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	return ((__s64)rt.tv_sec - mono.tv_sec) * 1000000000LL + ((__s64)rt.tv_nsec - mono.tv_nsec);
+}
+
+static void emit_stats(struct http_capture *skel, int ncpus, int prog_stats)
+{
+	struct hd_stats st = { .kind = HD_EV_STATS };
+	__u64 values[ncpus];
+	for (__u32 k = 0; k < HD_STAT_MAX; k++) {
+		if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.stats), &k, values))
+			continue;
+		for (int c = 0; c < ncpus; c++)
+			st.counters[k] += values[c];
+	}
+	if (prog_stats) {
+		struct bpf_program *p;
+		bpf_object__for_each_program(p, skel->obj) {
+			struct bpf_prog_info info = {};
+			__u32 len = sizeof(info);
+			if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len) == 0) {
+				st.prog_run_ns += info.run_time_ns;
+				st.prog_run_cnt += info.run_cnt;
+				st.nprogs++;
+			}
+		}
+	}
+	frame(&st, sizeof(st));
+}
+
+static void ensure_mounts(void)
+{
+	struct stat s;
+	if (stat("/sys/kernel/tracing/events", &s) != 0)
+		mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL);
+	if (stat("/sys/fs/bpf", &s) == 0)
+		mount("bpf", "/sys/fs/bpf", "bpf", 0, NULL); /* EBUSY when already mounted: fine */
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long capture = 1024, ring_bytes = 8 << 20, wakeup = 256 << 10, stats_ms = 1000;
+	int prog_stats = 0, err;
+	char *exclude = NULL;
+	static const struct option opts[] = {
+		{ "capture-bytes", required_argument, 0, 'c' },
+		{ "exclude", required_argument, 0, 'x' },
+		{ "ring-bytes", required_argument, 0, 'r' },
+		{ "wakeup-bytes", required_argument, 0, 'w' },
+		{ "stats-interval-ms", required_argument, 0, 's' },
+		{ "prog-stats", no_argument, 0, 'p' },
+		{ 0, 0, 0, 0 },
+	};
+	int o;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 'c': capture = strtoul(optarg, NULL, 10); break;
+		case 'x': exclude = optarg; break;
+		case 'r': ring_bytes = strtoul(optarg, NULL, 10); break;
+		case 'w': wakeup = strtoul(optarg, NULL, 10); break;
+		case 's': stats_ms = strtoul(optarg, NULL, 10); break;
+		case 'p': prog_stats = 1; break;
+		default: return fail(EINVAL, "usage", "see the header of src/native/pump.c");
+		}
+	}
+	if (capture < 16 || capture > HD_MAX_CAPTURE)
+		return fail(EINVAL, "capture-bytes", "must be 16..%d", HD_MAX_CAPTURE);
+	if (ring_bytes < 4096 || (ring_bytes & (ring_bytes - 1)))
+		return fail(EINVAL, "ring-bytes", "must be a power of two >= 4096");
+
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOFBF, 1 << 20);
+	libbpf_set_print(libbpf_quiet);
+
+	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
+		return fail(ENOENT, "btf", "/sys/kernel/btf/vmlinux is missing: the kernel was built without BTF (CONFIG_DEBUG_INFO_BTF=y is needed)");
+	ensure_mounts();
+
+	struct http_capture *skel = http_capture__open();
+	if (!skel)
+		return fail(errno, "open", "cannot open the BPF object: %s", strerror(errno));
+	skel->rodata->capture_bytes = (__u32)capture;
+	skel->rodata->wakeup_bytes = wakeup;
+	bpf_map__set_max_entries(skel->maps.events, (__u32)ring_bytes);
+
+	err = http_capture__load(skel);
+	if (err) {
+		err = -err;
+		fail(err, "load", "%s%s", strerror(err),
+		     err == EPERM ? " (run as root, or grant CAP_BPF + CAP_PERFMON + CAP_SYS_RESOURCE)" : "");
+		http_capture__destroy(skel);
+		return 1;
+	}
+	if (exclude) {
+		char *save = NULL;
+		for (char *t = strtok_r(exclude, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+			__u32 pid = (__u32)strtoul(t, NULL, 10);
+			__u8 one = 1;
+			if (pid)
+				bpf_map_update_elem(bpf_map__fd(skel->maps.excluded), &pid, &one, BPF_ANY);
+		}
+	}
+	__u32 self = (__u32)getpid();
+	__u8 one = 1;
+	bpf_map_update_elem(bpf_map__fd(skel->maps.excluded), &self, &one, BPF_ANY);
+
+	int stats_fd = -1;
+	if (prog_stats)
+		stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+
+	err = http_capture__attach(skel);
+	if (err) {
+		err = -err;
+		fail(err, "attach", "cannot attach the syscall tracepoints: %s (is tracefs at /sys/kernel/tracing?)", strerror(err));
+		http_capture__destroy(skel);
+		return 1;
+	}
+
+	struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_record, NULL, NULL);
+	if (!rb) {
+		err = errno;
+		http_capture__destroy(skel);
+		return fail(err, "ringbuf", "cannot open the ring buffer: %s", strerror(err));
+	}
+
+	int ncpus = libbpf_num_possible_cpus();
+	struct hd_hello hello = {
+		.kind = HD_EV_HELLO, .version = 1, .realtime_offset_ns = mono_offset_ns(),
+		.capture_bytes = (__u32)capture, .ncpus = (__u32)ncpus,
+	};
+	frame(&hello, sizeof(hello));
+	fflush(stdout);
+
+	struct timespec last, now;
+	clock_gettime(CLOCK_MONOTONIC, &last);
+	while (!exiting) {
+		/* Records arrive without wakeups until wakeup_bytes are waiting; the timeout bounds latency. */
+		err = ring_buffer__poll(rb, 50);
+		if (err < 0 && err != -EINTR) {
+			fail(-err, "poll", "%s", strerror(-err));
+			break;
+		}
+		ring_buffer__consume(rb);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - last.tv_sec) * 1000 + (now.tv_nsec - last.tv_nsec) / 1000000 >= (long)stats_ms) {
+			emit_stats(skel, ncpus, prog_stats);
+			last = now;
+		}
+		fflush(stdout);
+		if (ferror(stdout))
+			break;
+	}
+	ring_buffer__consume(rb);
+	emit_stats(skel, ncpus, prog_stats);
+	fflush(stdout);
+	ring_buffer__free(rb);
+	http_capture__destroy(skel);
+	if (stats_fd >= 0)
+		close(stats_fd);
+	return 0;
+}
