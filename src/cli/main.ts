@@ -48,6 +48,7 @@ async function main(argv: string[]): Promise<void> {
   }
   if (rest.length > 0) fail(new HeimdallError('CONFIG_INVALID', `"heimdall ${cmd}" takes no arguments (got ${rest.join(' ')}); it is configured by environment variables, see "heimdall ${cmd} --help"`));
 
+  process.title = `heimdall ${cmd}`;
   if (cmd === 'server') {
     const { loadServerConfig } = await import('../server/config.ts');
     const { HeimdallServer } = await import('../server/server.ts');

@@ -22,14 +22,26 @@ export async function runUp(runUntilSignal: (stop: () => Promise<void>) => void)
     SERVER_ADDR: process.env.SERVER_ADDR ?? `127.0.0.1:${server.grpcPort}`,
     HEIMDALL_EXCLUDE_PIDS: [process.env.HEIMDALL_EXCLUDE_PIDS, String(process.pid)].filter(Boolean).join(','),
   };
-  agent = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', fileURLToPath(new URL('./main.ts', import.meta.url)), 'agent'], {
-    env,
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  agent.on('exit', (code, signal) => {
-    if (signal === 'SIGTERM') return;
-    log.warn('the agent is not running; the server, API and UI keep working without live capture', { code, signal });
-  });
+  let stopping = false;
+  process.once('SIGTERM', () => (stopping = true)).once('SIGINT', () => (stopping = true));
+  const startAgent = () => {
+    const startedAt = Date.now();
+    agent = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', fileURLToPath(new URL('./main.ts', import.meta.url)), 'agent'], {
+      env,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    agent.on('exit', (code, signal) => {
+      if (stopping || signal === 'SIGTERM') return;
+      // An agent that ran a while and then failed is restarted; one that cannot start is left down.
+      if (Date.now() - startedAt > 10_000) {
+        log.warn('the agent stopped; restarting it in 2s', { code, signal });
+        setTimeout(() => !stopping && startAgent(), 2000).unref();
+        return;
+      }
+      log.warn('the agent is not running; the server, API and UI keep working without live capture', { code, signal });
+    });
+  };
+  startAgent();
   const host = server.cfg.listenHost === '0.0.0.0' || server.cfg.listenHost === '::' ? 'localhost' : server.cfg.listenHost;
   process.stdout.write(`\nHeimdall is up: UI and API at http://${host}:${server.httpPort}  (gRPC ingest on :${server.grpcPort})\n\n`);
 }
