@@ -1,6 +1,7 @@
 // One TCP connection as one process sees it: two message streams and a FIFO of requests
 // waiting for their responses. HTTP/1 answers in order, so keep-alive and pipelined
 // exchanges pair by position.
+import { startsHttpMessage } from '../httpparse/head.ts';
 import { MessageStream, type BodyMode, type Message } from '../httpparse/message-stream.ts';
 
 export const DIR_INGRESS = 0;
@@ -69,10 +70,10 @@ export class Connection {
   push(dir: number, data: Uint8Array, len: number, startNs: number, endNs: number): void {
     this.lastNs = endNs;
     if (this.upgraded) return;
-    // Activity in the other direction ends a response whose length could not be framed.
+    // A new request ends a response whose length could not be framed (or that would run to close).
     if (this.role !== null && dir === this.reqDir) {
       const resp = this.streams[1 - dir];
-      if (resp.openMode === 'unknown') resp.finishOpen();
+      if ((resp.openMode === 'unknown' || resp.openMode === 'close') && startsHttpMessage(data)) resp.finishOpen();
     }
     this.streams[dir].push(data, len, startNs, endNs);
   }

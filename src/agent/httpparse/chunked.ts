@@ -97,6 +97,11 @@ export class ChunkedDecoder {
       if (this.remaining === 0) this.state = 'data-cr';
       return { status: 'more' };
     }
+    // Writers send "size CRLF data CRLF" together: a gap of exactly data + CRLF ends the chunk.
+    if (this.state === 'data' && n === this.remaining + 2) {
+      this.nextChunk();
+      return { status: 'more' };
+    }
     return { status: 'lost' };
   }
 

@@ -30,6 +30,13 @@ export interface StreamHooks {
 }
 
 const MAX_HEAD_BUFFER = 16 * 1024;
+const LAST_CHUNK = Buffer.from('0\r\n\r\n');
+
+function endsWithLastChunk(d: Uint8Array): boolean {
+  if (d.length < LAST_CHUNK.length) return false;
+  for (let i = 0; i < LAST_CHUNK.length; i++) if (d[d.length - LAST_CHUNK.length + i] !== LAST_CHUNK[i]) return false;
+  return d.length === LAST_CHUNK.length || d[d.length - 6] === 0x0a;
+}
 
 export class MessageStream {
   private mode: 'idle' | 'head' | BodyMode = 'idle';
@@ -71,7 +78,15 @@ export class MessageStream {
     const captured = data.length;
     let off = 0;
     const ts = this.useStart ? startNs : endNs;
-    if (this.mode === 'unknown' && this.msg && startsHttpMessage(data)) this.finish(this.msg.lastNs);
+    if (this.mode === 'unknown' && this.msg) {
+      if (startsHttpMessage(data)) this.finish(this.msg.lastNs);
+      else if (this.msg.head?.chunked && len === captured && endsWithLastChunk(data)) {
+        // Framing was lost earlier, but this write visibly ends the chunked body.
+        this.body(data, 0, captured, this.msg);
+        this.finish(endNs);
+        return;
+      }
+    }
     while (off < captured) {
       if (this.mode === 'idle') {
         if (!startsHttpMessage(data.subarray(off)) && !(captured - off < 8 && len === captured)) {

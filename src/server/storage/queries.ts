@@ -62,7 +62,7 @@ function where(f: LogFilters, p: QueryParams): string[] {
   return w;
 }
 
-const ITEM_COLUMNS = `toString(id) AS id, toString(toUnixTimestamp64Nano(ts)) AS ts_ns, toString(duration_ns) AS dur_ns,
+const ITEM_COLUMNS = `id, toString(toUnixTimestamp64Nano(ts)) AS ts_ns, toString(duration_ns) AS dur_ns,
   node, pid, process, container_id, namespace, pod, container, labels, toString(role) AS role_name,
   toString(src_ip) AS src, src_port, toString(dst_ip) AS dst, dst_port, method, host, path, endpoint, query,
   http_version, status, request_bytes, response_bytes, user_agent, traceparent,

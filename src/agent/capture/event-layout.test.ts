@@ -1,0 +1,64 @@
+// The TypeScript mirror must match the C header byte for byte: compile the header and compare.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EVENT, HELLO, MAX_CAPTURE, STATS, STAT_NAMES } from './event-layout.ts';
+import { decodeFrame, formatIp, FrameSplitter } from './decode.ts';
+
+const header = fileURLToPath(new URL('../../kernel/http_capture.h', import.meta.url));
+
+test('event layout mirrors src/kernel/http_capture.h', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hd-layout-'));
+  const fields = (struct: string, obj: Record<string, number>) =>
+    Object.keys(obj).filter((k) => k !== 'size').map((k) => `printf("${struct}.${k}=%zu\\n", offsetof(struct ${struct}, ${k}));`).join('\n');
+  writeFileSync(join(dir, 'l.c'), `#include <stdio.h>
+#include <stddef.h>
+#include <linux/types.h>
+#include "${header}"
+int main(void) {
+printf("hd_event.size=%zu\\nhd_hello.size=%zu\\nhd_stats.size=%zu\\nmax=%d\\nstats=%d\\n", sizeof(struct hd_event), sizeof(struct hd_hello), sizeof(struct hd_stats), HD_MAX_CAPTURE, HD_STAT_MAX);
+${fields('hd_event', EVENT)}
+${fields('hd_hello', HELLO)}
+${fields('hd_stats', STATS)}
+return 0; }`);
+  execFileSync('cc', ['-o', join(dir, 'l'), join(dir, 'l.c')]);
+  const out = Object.fromEntries(execFileSync(join(dir, 'l'), { encoding: 'utf8' }).trim().split('\n').map((l) => l.split('=')).map(([k, v]) => [k, Number(v)]));
+  assert.equal(out['hd_event.size'], EVENT.size);
+  assert.equal(out['hd_hello.size'], HELLO.size);
+  assert.equal(out['hd_stats.size'], STATS.size);
+  assert.equal(out.max, MAX_CAPTURE);
+  assert.equal(out.stats, STAT_NAMES.length);
+  for (const [k, v] of Object.entries(EVENT)) if (k !== 'size') assert.equal(out[`hd_event.${k}`], v, k);
+  for (const [k, v] of Object.entries(HELLO)) if (k !== 'size') assert.equal(out[`hd_hello.${k}`], v, k);
+  for (const [k, v] of Object.entries(STATS)) if (k !== 'size') assert.equal(out[`hd_stats.${k}`], v, k);
+});
+
+test('frames split across chunks are reassembled; short or unknown frames are ignored', () => {
+  const ev = Buffer.alloc(EVENT.size + 3);
+  ev.writeUInt32LE(1, 0);
+  ev.writeUInt32LE(99, EVENT.tgid);
+  ev.writeUInt32LE(3, EVENT.captured);
+  ev.writeUInt32LE(3, EVENT.len);
+  ev.write('cur', EVENT.comm, 'latin1');
+  ev.write('GET', EVENT.size, 'latin1');
+  const framed = Buffer.concat([Buffer.from([ev.length, 0, 0, 0]), ev, Buffer.from([4, 0, 0, 0, 9, 9, 9, 9])]);
+  const got: Buffer[] = [];
+  const s = new FrameSplitter();
+  for (let i = 0; i < framed.length; i += 7) s.push(framed.subarray(i, i + 7), (f) => got.push(Buffer.from(f)));
+  assert.equal(got.length, 2);
+  const d = decodeFrame(got[0]);
+  assert.ok(d && d.kind === 1 && d.tgid === 99 && d.comm === 'cur' && Buffer.from(d.data).toString() === 'GET');
+  assert.equal(decodeFrame(got[1]), null);
+  assert.equal(decodeFrame(Buffer.alloc(2)), null);
+});
+
+test('addresses format as IPv4, mapped IPv4 and compressed IPv6', () => {
+  assert.equal(formatIp(2, Uint8Array.from([10, 1, 2, 3, ...new Array(12).fill(0)])), '10.1.2.3');
+  assert.equal(formatIp(10, Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 127, 0, 0, 1])), '127.0.0.1');
+  assert.equal(formatIp(10, Uint8Array.from([...new Array(15).fill(0), 1])), '::1');
+  assert.equal(formatIp(10, Uint8Array.from([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])), '2001:db8::1');
+});

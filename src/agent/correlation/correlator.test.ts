@@ -1,0 +1,170 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
+import type { DataEvent } from '../capture/decode.ts';
+import { Correlator } from './correlator.ts';
+
+const IN = 0;
+const OUT = 1;
+
+function harness(opts: { ttlMs?: number; sampleBytes?: number; capture?: number } = {}) {
+  const out: HttpExchange[] = [];
+  const c = new Correlator({ ttlMs: opts.ttlMs ?? 30_000, sampleBytes: opts.sampleBytes ?? 128, maxConnections: 100, toWallNs: (m) => 1_700_000_000_000_000_000n + BigInt(m) }, (x) => out.push(x));
+  let t = 1_000_000;
+  const cap = opts.capture ?? 2048;
+  const addr = new Uint8Array(16);
+  addr.set([127, 0, 0, 1]);
+  const ev = (dir: number, payload: string | Buffer, opt: { len?: number; sock?: bigint } = {}): DataEvent => {
+    const buf = typeof payload === 'string' ? Buffer.from(payload, 'latin1') : payload;
+    const len = opt.len ?? buf.length;
+    t += 1000;
+    const start = t;
+    t += 1000;
+    return { kind: 1, tgid: 42, tid: 42, fd: 5, startNs: start, endNs: t, sockId: opt.sock ?? 7n, len, family: 2, lport: 8080, rport: 50000, direction: dir, flags: 0, laddr: addr, raddr: addr, comm: 'srv', data: buf.subarray(0, Math.min(cap, buf.length)) };
+  };
+  const send = (dir: number, payload: string | Buffer, opt: { len?: number; sock?: bigint } = {}) => c.onData(ev(dir, payload, opt));
+  return { c, out, send, now: () => t };
+}
+
+const resp = (status: number, body = '', extra = '') => `HTTP/1.1 ${status} X\r\nContent-Length: ${body.length}\r\n${extra}\r\n${body}`;
+
+test('keep-alive: sequential exchanges pair in order with the server role', () => {
+  const h = harness();
+  for (let i = 0; i < 3; i++) {
+    h.send(IN, `GET /item/${i} HTTP/1.1\r\nHost: a\r\n\r\n`);
+    h.send(OUT, resp(200 + i, 'ok'));
+  }
+  assert.deepEqual(h.out.map((x) => [x.path, x.status, x.role]), [['/item/0', 200, 1], ['/item/1', 201, 1], ['/item/2', 202, 1]]);
+  assert.ok(h.out.every((x) => x.durationNs > 0n && !x.unmatched));
+  assert.equal(h.out[0].srcPort, 50000);
+  assert.equal(h.out[0].dstPort, 8080);
+});
+
+test('pipelined requests in one read and coalesced responses in one write', () => {
+  const h = harness();
+  h.send(IN, 'GET /1 HTTP/1.1\r\nHost: a\r\n\r\nPOST /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET /3 HTTP/1.1\r\nHost: a\r\n\r\n');
+  h.send(OUT, resp(200, 'one') + resp(201, 'two!') + resp(404));
+  assert.deepEqual(h.out.map((x) => [x.method, x.path, x.status]), [['GET', '/1', 200], ['POST', '/2', 201], ['GET', '/3', 404]]);
+  assert.equal(h.out[1].requestBytes, 51n);
+});
+
+test('HEAD, 204 and 304 responses have no body even with Content-Length', () => {
+  const h = harness();
+  h.send(IN, 'HEAD /h HTTP/1.1\r\nHost: a\r\n\r\n');
+  h.send(OUT, 'HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n');
+  h.send(IN, 'GET /n HTTP/1.1\r\nHost: a\r\n\r\n');
+  h.send(OUT, 'HTTP/1.1 204 No Content\r\n\r\n');
+  h.send(IN, 'GET /c HTTP/1.1\r\nHost: a\r\n\r\n');
+  h.send(OUT, 'HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\n');
+  assert.deepEqual(h.out.map((x) => [x.method, x.status]), [['HEAD', 200], ['GET', 204], ['GET', 304]]);
+});
+
+test('chunked response across writes, with uncaptured chunk data', () => {
+  const h = harness({ capture: 64 });
+  h.send(IN, 'GET /stream HTTP/1.1\r\nHost: a\r\n\r\n');
+  h.send(OUT, 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n');
+  const big = Buffer.concat([Buffer.from('1f4\r\n'), Buffer.alloc(500, 0x61), Buffer.from('\r\n')]);
+  h.send(OUT, big);
+  assert.equal(h.out.length, 0);
+  h.send(OUT, '0\r\n\r\n');
+  assert.equal(h.out.length, 1);
+  assert.equal(h.out[0].status, 200);
+  assert.equal(h.out[0].responseBytes, BigInt(47 + big.length + 5));
+  h.send(IN, 'GET /next HTTP/1.1\r\nHost: a\r\n\r\n');
+  h.send(OUT, resp(200, 'x'));
+  assert.equal(h.out[1].path, '/next');
+});
+
+test('Content-Length body counted through a capture gap; the next response still pairs', () => {
+  const h = harness({ capture: 100 });
+  h.send(IN, 'GET /big HTTP/1.1\r\nHost: a\r\n\r\n');
+  const head = 'HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n';
+  h.send(OUT, Buffer.concat([Buffer.from(head), Buffer.alloc(60000, 0x62)]), { len: head.length + 60000 });
+  h.send(OUT, Buffer.alloc(40000, 0x62));
+  h.send(IN, 'GET /small HTTP/1.1\r\nHost: a\r\n\r\n');
+  h.send(OUT, resp(202, 'k'));
+  assert.deepEqual(h.out.map((x) => [x.path, x.status, Number(x.responseBytes)]), [['/big', 200, head.length + 100000], ['/small', 202, 38]]);
+  assert.equal(h.out[0].responseTruncated, true);
+});
+
+test('100 Continue is interim; the final response pairs', () => {
+  const h = harness();
+  h.send(IN, 'PUT /u HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n');
+  h.send(OUT, 'HTTP/1.1 100 Continue\r\n\r\n');
+  h.send(IN, 'data');
+  h.send(OUT, resp(201));
+  assert.deepEqual(h.out.map((x) => [x.method, x.status]), [['PUT', 201]]);
+});
+
+test('HTTP/1.0 response without length ends at close', () => {
+  const h = harness();
+  h.send(IN, 'GET /old HTTP/1.0\r\n\r\n');
+  h.send(OUT, 'HTTP/1.0 200 OK\r\n\r\n');
+  h.send(OUT, 'part one');
+  assert.equal(h.out.length, 0);
+  h.c.onClose(42, 7n, h.now() + 10);
+  assert.equal(h.out.length, 1);
+  assert.equal(h.out[0].httpVersion, '1.0');
+  assert.equal(h.out[0].host, '127.0.0.1:8080');
+});
+
+test('a request with no response becomes unmatched after the TTL; its late response does not shift pairing', () => {
+  const h = harness({ ttlMs: 1 });
+  h.send(IN, 'GET /slow HTTP/1.1\r\nHost: a\r\n\r\n');
+  h.c.sweep(h.now() + 5_000_000);
+  assert.equal(h.out.length, 1);
+  assert.equal(h.out[0].unmatched, true);
+  assert.equal(h.out[0].status, 0);
+  h.send(OUT, resp(200, 'late'));
+  h.send(IN, 'GET /next HTTP/1.1\r\nHost: a\r\n\r\n');
+  h.send(OUT, resp(201));
+  assert.deepEqual(h.out.map((x) => [x.path, x.status]), [['/slow', 0], ['/next', 201]]);
+  assert.equal(h.c.stats.unmatched, 1);
+});
+
+test('client role: request written, response read', () => {
+  const h = harness();
+  h.send(OUT, 'GET /api?token=secret HTTP/1.1\r\nHost: svc\r\nAuthorization: Bearer zzz\r\n\r\n');
+  h.send(IN, resp(200, '{}'));
+  assert.equal(h.out[0].role, 2);
+  assert.equal(h.out[0].query, 'token=REDACTED');
+  const s = Buffer.from(h.out[0].requestSample).toString('latin1');
+  assert.ok(!s.includes('secret') && !s.includes('zzz'), s);
+  assert.equal(h.out[0].srcPort, 8080);
+});
+
+test('a response whose head was cut ends when the next request arrives', () => {
+  const h = harness({ capture: 20 });
+  h.send(IN, 'GET /a HTTP/1.1\r\n\r\n');
+  h.send(OUT, 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Long-Header: 0123456789\r\n\r\nhello');
+  h.send(IN, 'GET /b HTTP/1.1\r\n\r\n');
+  h.send(OUT, 'HTTP/1.1 404 X\r\nContent-Length: 0\r\n\r\n');
+  assert.equal(h.out.length, 1);
+  h.c.sweep(h.now() + 2e9); // idle: a response of unknown length is over
+  assert.deepEqual(h.out.map((x) => [x.path, x.status]), [['/a', 200], ['/b', 404]]);
+});
+
+test('sample is bounded and flags truncation', () => {
+  const h = harness({ sampleBytes: 16 });
+  h.send(IN, 'GET /s HTTP/1.1\r\nHost: a\r\n\r\n');
+  h.send(OUT, resp(200, 'x'.repeat(100)));
+  assert.equal(h.out[0].requestSample.length, 16);
+  assert.equal(h.out[0].requestTruncated, true);
+  assert.equal(h.out[0].responseSample.length, 16);
+});
+
+test('fuzz: random event sequences never throw and state stays bounded', () => {
+  let seed = 99;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const parts = ['GET / HTTP/1.1\r\n', 'Host: a\r\n', '\r\n', 'HTTP/1.1 200 OK\r\n', 'Content-Length: 3\r\n', 'Transfer-Encoding: chunked\r\n', 'abc', '3\r\nabc\r\n', '0\r\n\r\n', '\x00\xff', 'POST /x HTTP/1.0\r\n'];
+  const h = harness({ ttlMs: 1 });
+  for (let i = 0; i < 20000; i++) {
+    let s = '';
+    for (let k = 0; k < 1 + rnd() * 4; k++) s += parts[Math.floor(rnd() * parts.length)];
+    const buf = Buffer.from(s, 'latin1');
+    h.send(rnd() < 0.5 ? IN : OUT, buf, { sock: BigInt(Math.floor(rnd() * 5)), len: buf.length + (rnd() < 0.1 ? Math.floor(rnd() * 100) : 0) });
+    if (i % 100 === 0) h.c.sweep(h.now());
+    if (i % 500 === 0) h.c.onClose(42, BigInt(Math.floor(rnd() * 5)), h.now());
+  }
+  assert.ok(h.c.size <= 5);
+});

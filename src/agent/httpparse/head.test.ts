@@ -1,0 +1,82 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { findHeadEnd, parseHead, splitTarget, startsHttpMessage } from './head.ts';
+
+const b = (s: string) => Buffer.from(s, 'latin1');
+
+test('parses a request head with the headers that matter', () => {
+  const r = parseHead(b('GET /a/b?x=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl/8\r\ntraceparent: 00-abc-def-01\r\nContent-Length: 5\r\n\r\nhello'), true);
+  assert.equal(r.status, 'ok');
+  if (r.status !== 'ok') return;
+  assert.equal(r.head.kind, 'request');
+  assert.equal(r.head.method, 'GET');
+  assert.equal(r.head.target, '/a/b?x=1');
+  assert.equal(r.head.host, 'example.com');
+  assert.equal(r.head.userAgent, 'curl/8');
+  assert.equal(r.head.traceparent, '00-abc-def-01');
+  assert.equal(r.head.contentLength, 5);
+  assert.equal(r.head.complete, true);
+  assert.equal(r.head.headLength, 111);
+});
+
+test('parses status lines, chunked and connection close', () => {
+  const r = parseHead(b('HTTP/1.1 404 Not Found\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n'), true);
+  assert.equal(r.status, 'ok');
+  if (r.status !== 'ok') return;
+  assert.equal(r.head.status, 404);
+  assert.equal(r.head.chunked, true);
+  assert.equal(r.head.connectionClose, true);
+  const r10 = parseHead(b('HTTP/1.0 200 OK\r\n\r\n'), true);
+  assert.ok(r10.status === 'ok' && r10.head.connectionClose);
+  const noReason = parseHead(b('HTTP/1.1 204\r\n\r\n'), true);
+  assert.ok(noReason.status === 'ok' && noReason.head.status === 204);
+});
+
+test('need-more while the head is incomplete and more can come; partial when cut', () => {
+  assert.deepEqual(parseHead(b('GET / HTTP/1.1\r\nHost: a'), true), { status: 'need-more' });
+  assert.deepEqual(parseHead(b('GE'), true), { status: 'need-more' });
+  const cut = parseHead(b('GET /x HTTP/1.1\r\nHost: a\r\nContent-Len'), false);
+  assert.ok(cut.status === 'ok' && !cut.head.complete && cut.head.host === 'a' && cut.head.contentLength === null);
+  const cutLine = parseHead(b('GET /very/long/pa'), false);
+  assert.ok(cutLine.status === 'ok' && cutLine.head.target === '/very/long/pa');
+});
+
+test('not-http for other protocols', () => {
+  for (const s of ['PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', '\x16\x03\x01\x02\x00', 'SSH-2.0-OpenSSH', '*1\r\n$4\r\nPING\r\n', 'GET / HTTP/2.0\r\n\r\n', 'HTTP/1.1 abc\r\n\r\n']) {
+    assert.equal(parseHead(b(s), true).status, 'not-http', JSON.stringify(s));
+  }
+  assert.equal(startsHttpMessage(b('HEAD / HTTP/1.1')), true);
+  assert.equal(startsHttpMessage(b('HELLO world')), false);
+});
+
+test('bare LF line ends are accepted', () => {
+  assert.equal(findHeadEnd(b('GET / HTTP/1.1\nHost: a\n\nbody')), 24);
+  const r = parseHead(b('GET / HTTP/1.1\nHost: a\n\n'), true);
+  assert.ok(r.status === 'ok' && r.head.host === 'a' && r.head.complete);
+});
+
+test('splitTarget handles origin, absolute and fragment forms', () => {
+  assert.deepEqual(splitTarget('/p?q=1#f'), { host: '', path: '/p', query: 'q=1' });
+  assert.deepEqual(splitTarget('http://h:8080/p/q?x'), { host: 'h:8080', path: '/p/q', query: 'x' });
+  assert.deepEqual(splitTarget('http://h'), { host: 'h', path: '/', query: '' });
+  assert.deepEqual(splitTarget('*'), { host: '', path: '*', query: '' });
+});
+
+test('fuzz: random and mutated bytes never throw', () => {
+  let seed = 12345;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const seeds = ['GET / HTTP/1.1\r\nHost: a\r\n\r\n', 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc'];
+  for (let i = 0; i < 20000; i++) {
+    let buf: Buffer;
+    if (i % 2 === 0) {
+      buf = Buffer.alloc(Math.floor(rnd() * 200));
+      for (let j = 0; j < buf.length; j++) buf[j] = Math.floor(rnd() * 256);
+    } else {
+      buf = Buffer.from(seeds[i % 4 === 1 ? 0 : 1], 'latin1');
+      for (let k = 0; k < 3; k++) buf[Math.floor(rnd() * buf.length)] = Math.floor(rnd() * 256);
+      buf = buf.subarray(0, Math.floor(rnd() * (buf.length + 1)));
+    }
+    const r = parseHead(buf, rnd() < 0.5);
+    assert.ok(['ok', 'need-more', 'not-http'].includes(r.status));
+  }
+});

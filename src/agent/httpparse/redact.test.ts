@@ -1,0 +1,23 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { redactBodyText, redactHeadText, redactQuery } from './redact.ts';
+
+test('query values of sensitive keys are redacted, others kept', () => {
+  assert.equal(redactQuery('a=1&token=abc&api_key=k&Password=p&session_id=s&q=ok'), 'a=1&token=REDACTED&api_key=REDACTED&Password=REDACTED&session_id=REDACTED&q=ok');
+  assert.equal(redactQuery('access%5Ftoken=x&flag'), 'access%5Ftoken=REDACTED&flag');
+  assert.equal(redactQuery(''), '');
+});
+
+test('credential headers and the request-line query are redacted in head text', () => {
+  const head = 'GET /p?auth=xyz&n=1 HTTP/1.1\r\nAuthorization: Bearer s3cr3t\r\ncookie: a=b\r\nSet-Cookie: id=1\r\nX-Api-Key: k\r\nAccept: */*\r\n\r\n';
+  const out = redactHeadText(head);
+  assert.ok(!/s3cr3t|a=b|id=1|xyz|: k\r/.test(out), out);
+  assert.match(out, /^GET \/p\?auth=REDACTED&n=1 HTTP\/1.1\r\n/);
+  assert.match(out, /Accept: \*\/\*\r\n/);
+});
+
+test('form and JSON bodies lose sensitive values', () => {
+  assert.equal(redactBodyText('user=a&password=b', 'application/x-www-form-urlencoded'), 'user=a&password=REDACTED');
+  assert.equal(redactBodyText('{"user":"a","password":"b\\"c","n":1}', 'application/json'), '{"user":"a","password":"REDACTED","n":1}');
+  assert.equal(redactBodyText('{"token":"abc', 'application/json'), '{"token":"REDACTED');
+});
