@@ -1,5 +1,8 @@
 // Process name and container id per pid, from /proc, cached: one read per process, not per record.
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
+import { basename } from 'node:path';
+
+const GENERIC_THREAD_NAMES = new Set(['MainThread', 'main']);
 
 export interface ProcessInfo {
   comm: string;
@@ -37,6 +40,8 @@ export class ProcessInfoCache {
     const info: ProcessInfo = { comm: fallbackComm, containerId: '' };
     try {
       info.comm = readFileSync(`${this.procRoot}/${pid}/comm`, 'utf8').trim() || fallbackComm;
+      // Runtimes that rename their main thread (Node: "MainThread") are known by their executable.
+      if (GENERIC_THREAD_NAMES.has(info.comm)) info.comm = basename(readlinkSync(`${this.procRoot}/${pid}/exe`)) || info.comm;
       info.containerId = containerIdFromCgroup(readFileSync(`${this.procRoot}/${pid}/cgroup`, 'utf8'));
     } catch {
       // The process is gone already: keep what the event told.

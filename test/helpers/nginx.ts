@@ -1,0 +1,70 @@
+// A throw-away nginx on 127.0.0.1 (Debian's package) with routes for the capture tests.
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => (typeof a === 'object' && a ? resolve(a.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export interface Nginx {
+  port: number;
+  stop(): void;
+}
+
+export async function startNginx(): Promise<Nginx> {
+  const dir = mkdtempSync(join(tmpdir(), 'heimdall-nginx-'));
+  const port = await freePort();
+  chmodSync(dir, 0o755); // workers run as www-data and serve files from here
+  mkdirSync(join(dir, 'www'), { mode: 0o755 });
+  writeFileSync(join(dir, 'www', 'big.bin'), Buffer.alloc(1024 * 1024, 0x61));
+  writeFileSync(join(dir, 'www', 'index.html'), '<h1>hello</h1>\n');
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `worker_processes 1;
+daemon on;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  sendfile on;
+  keepalive_requests 100000;
+  server {
+    listen 127.0.0.1:${port};
+    root ${dir}/www;
+    location = /big.bin { }
+    location = /index.html { }
+    location /t/ok { return 200 "ok\\n"; }
+    location /t/created { return 201 "created\\n"; }
+    location /t/missing { return 404 "missing\\n"; }
+    location /t/fail { return 500 "fail\\n"; }
+    location /t/empty { return 204; }
+    location /t/post { client_max_body_size 10m; return 200 "posted\\n"; }
+    location / { return 200 "default\\n"; }
+  }
+}
+`,
+  );
+  const r = spawnSync('/usr/sbin/nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`nginx did not start: ${r.stderr}`);
+  return {
+    port,
+    stop: () => {
+      spawnSync('/usr/sbin/nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir, '-s', 'stop']);
+    },
+  };
+}

@@ -1,0 +1,87 @@
+// A real Heimdall stack for capture tests: server and agent as child processes, the
+// agent told not to capture the server. Needs root (eBPF).
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runHeimdall, type Running } from './process.ts';
+import { freePort } from './nginx.ts';
+
+export const ROOT_SKIP = process.getuid?.() === 0 ? false : 'needs root to load eBPF programs (CI runs it as root)';
+
+export interface Stack {
+  base: string;
+  grpcPort: number;
+  httpPort: number;
+  dataDir: string;
+  server: Running;
+  agent: Running;
+  startServer(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startStack(agentEnv: Record<string, string> = {}): Promise<Stack> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'heimdall-e2e-'));
+  const grpcPort = await freePort();
+  const httpPort = await freePort();
+  const serverEnv = { HEIMDALL_DATA_DIR: dataDir, PORT: String(grpcPort), HTTP_PORT: String(httpPort), HEIMDALL_LISTEN_HOST: '127.0.0.1', HEIMDALL_INGEST_COALESCE_INTERVAL: '100ms' };
+  const stack: Stack = {
+    base: `http://127.0.0.1:${httpPort}`,
+    grpcPort,
+    httpPort,
+    dataDir,
+    server: runHeimdall(['server'], serverEnv),
+    agent: null as unknown as Running,
+    async startServer() {
+      this.server = runHeimdall(['server'], serverEnv);
+      await this.server.waitForOutput(/server started/, 60_000);
+    },
+    async stop() {
+      await Promise.all([this.agent?.stop(), this.server?.stop()]);
+    },
+  };
+  await stack.server.waitForOutput(/server started/, 60_000);
+  stack.agent = runHeimdall(['agent'], {
+    SERVER_ADDR: `127.0.0.1:${grpcPort}`,
+    HEIMDALL_EXCLUDE_PIDS: String(stack.server.child.pid),
+    AGENT_FLUSH_INTERVAL: '200ms',
+    AGENT_CORRELATOR_TTL: '5s',
+    AGENT_DIAGNOSTICS_INTERVAL: '1s',
+    NODE_NAME: 'e2e-node',
+    ...agentEnv,
+  });
+  await stack.agent.waitForOutput(/capturing HTTP/, 30_000);
+  return stack;
+}
+
+export interface Item {
+  id: string;
+  role: string;
+  method: string;
+  path: string;
+  query: string;
+  status: number;
+  duration_ms: number;
+  process: string;
+  host: string;
+  http_version: string;
+  request_bytes: number;
+  response_bytes: number;
+  unmatched: boolean;
+  request_sample: string;
+  response_sample: string;
+  node: string;
+  pid: number;
+}
+
+export async function fetchAll(base: string, query: string): Promise<Item[]> {
+  const items: Item[] = [];
+  let next: string | null = null;
+  do {
+    const res = await fetch(`${base}/api/logs?limit=5000&${query}${next ? `&cursor=${next}` : ''}`);
+    if (res.status !== 200) throw new Error(`GET /api/logs → ${res.status}: ${await res.text()}`);
+    const body = (await res.json()) as { items: Item[]; next: string | null };
+    items.push(...body.items);
+    next = body.next;
+  } while (next);
+  return items;
+}
