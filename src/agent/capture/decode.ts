@@ -91,7 +91,7 @@ export class FrameSplitter {
   private pending: Buffer | null = null;
 
   push(chunk: Buffer, onFrame: (frame: Buffer) => void): void {
-    let buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
     let off = 0;
     while (buf.length - off >= 4) {
       const len = buf.readUInt32LE(off);
@@ -100,6 +100,5 @@ export class FrameSplitter {
       off += 4 + len;
     }
     this.pending = off < buf.length ? Buffer.from(buf.subarray(off)) : null;
-    buf = Buffer.alloc(0);
   }
 }

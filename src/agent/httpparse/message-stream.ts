@@ -91,7 +91,6 @@ export class MessageStream {
       if (this.mode === 'idle') {
         if (!startsHttpMessage(data.subarray(off)) && !(captured - off < 8 && len === captured)) {
           this.hooks.onNoise(captured - off);
-          off = captured;
           break;
         }
         this.msg = { head: null, startNs: ts, lastNs: endNs, bytes: 0, raw: [], rawLen: 0, rawGap: false, headLength: 0, bodyBytes: 0, framingLost: false };
@@ -110,13 +109,11 @@ export class MessageStream {
         const r = parseHead(buf, more);
         if (r.status === 'need-more') {
           msg.bytes += piece.length;
-          off = captured;
           break;
         }
         if (r.status === 'not-http') {
           this.hooks.onNoise(piece.length);
           this.reset();
-          off = captured;
           break;
         }
         const before = this.headBuffered - piece.length;
@@ -130,7 +127,6 @@ export class MessageStream {
         this.enterBody(r.head.complete);
         if ((this.mode as string) === 'idle') continue;
         if (!r.head.complete) {
-          off = captured;
           break;
         }
         continue;

@@ -1,0 +1,142 @@
+// The embedded UI in a real browser against a real server. Screenshots of every page are
+// written to test-artifacts/screenshots/.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Browser, Page } from 'playwright-core';
+import { BROWSER_SKIP, launchBrowser, startFilledServer } from './helpers/browser.ts';
+import type { Running } from './helpers/process.ts';
+
+const SHOTS = fileURLToPath(new URL('../test-artifacts/screenshots/', import.meta.url));
+let browser: Browser;
+let page: Page;
+let base = '';
+let server: Running;
+
+before(async () => {
+  if (BROWSER_SKIP) return;
+  mkdirSync(SHOTS, { recursive: true });
+  const s = await startFilledServer(300);
+  base = s.base;
+  server = s.server;
+  browser = await launchBrowser();
+  page = await browser.newPage({ viewport: { width: 1440, height: 900 }, colorScheme: 'light' });
+  page.on('pageerror', (err) => {
+    throw err;
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+const opts = { skip: BROWSER_SKIP, timeout: 60_000 };
+
+test('traffic table shows the rows', opts, async () => {
+  await page.goto(base);
+  await page.waitForSelector('[data-testid="traffic-table"] tbody tr');
+  const rows = await page.locator('[data-testid="traffic-table"] tbody tr').count();
+  assert.equal(rows, 200, 'first page of 200');
+  assert.match(await page.locator('.table-meta').innerText(), /200 shown, more below · live/);
+  await page.screenshot({ path: `${SHOTS}traffic.png` });
+});
+
+test('a filter narrows the rows and lands in the URL', opts, async () => {
+  await page.selectOption('select[aria-label="Status"]', '5xx');
+  await page.waitForURL(/status=5xx/);
+  await page.waitForFunction(() => {
+    const cells = [...document.querySelectorAll('[data-testid="traffic-table"] tbody tr td:nth-child(6)')];
+    return cells.length > 0 && cells.every((c) => c.textContent === '503');
+  });
+  const n = await page.locator('[data-testid="traffic-table"] tbody tr').count();
+  assert.equal(n, 18, '300 records, every 17th is a 503');
+  await page.fill('input[aria-label="host"]', 'api.shop.local');
+  await page.waitForURL(/host=api\.shop\.local/);
+  // The filtered view can be shared: a fresh load of the URL shows the same rows.
+  const url = page.url();
+  await page.goto(url);
+  await page.waitForSelector('[data-testid="traffic-table"] tbody tr');
+  const hosts = await page.locator('[data-testid="traffic-table"] tbody tr td:nth-child(4)').allInnerTexts();
+  assert.ok(hosts.length > 0 && hosts.every((h) => h === 'api.shop.local'));
+  await page.screenshot({ path: `${SHOTS}traffic-filtered.png` });
+});
+
+test('keyboard: arrows move, Enter opens the detail view', opts, async () => {
+  await page.goto(base);
+  await page.waitForSelector('[data-testid="traffic-table"] tbody tr');
+  await page.focus('.table-wrap');
+  await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('ArrowDown');
+  const id = await page.locator('[data-testid="traffic-table"] tbody tr.selected').getAttribute('data-id');
+  assert.equal(await page.locator('[data-testid="traffic-table"] tbody tr').nth(2).getAttribute('data-id'), id);
+  await page.keyboard.press('Enter');
+  await page.waitForURL(new RegExp(`/requests/${id}$`));
+  await page.waitForSelector('[data-testid="detail"]');
+});
+
+test('detail view: fields, samples as text and hex, a curl line', opts, async () => {
+  await page.goto(base);
+  await page.locator('[data-testid="traffic-table"] tbody tr').first().click();
+  await page.waitForSelector('[data-testid="detail"]');
+  const text = await page.locator('[data-testid="detail"]').innerText();
+  assert.match(text, /Destination\s+10\.1\.0\.2:9000/);
+  assert.match(await page.locator('[data-testid="request-sample"]').innerText(), /^GET \/items\//);
+  assert.match(await page.locator('[data-testid="curl"]').innerText(), /^curl (-X POST )?'http:\/\/(api|web)\.shop\.local\/api\//);
+  await page.locator('.sample').first().getByRole('tab', { name: 'Hex' }).click();
+  assert.match(await page.locator('[data-testid="request-sample"]').innerText(), /^00000000 {2}47 45 54 20/);
+  await page.screenshot({ path: `${SHOTS}detail.png`, fullPage: true });
+});
+
+test('overview charts render with data and endpoints click through', opts, async () => {
+  await page.goto(`${base}/overview`);
+  await page.waitForSelector('[data-testid="chart-rate"] polyline');
+  for (const id of ['chart-rate', 'chart-errors', 'chart-latency']) {
+    const pts = await page.locator(`[data-testid="${id}"] polyline`).first().getAttribute('points');
+    assert.ok(pts && pts.split(' ').length >= 2, `${id} has points`);
+  }
+  const rows = page.locator('[data-testid="endpoints-table"] tbody tr');
+  assert.ok((await rows.count()) >= 3);
+  await page.screenshot({ path: `${SHOTS}overview.png`, fullPage: true });
+  await page.getByRole('button', { name: /p95/ }).click();
+  await rows.filter({ hasText: '/api/orders' }).first().click();
+  await page.waitForURL(/endpoint=%2Fapi%2Forders/);
+  await page.waitForSelector('[data-testid="traffic-table"] tbody tr');
+  const paths = await page.locator('[data-testid="traffic-table"] tbody tr td:nth-child(5)').allInnerTexts();
+  assert.ok(paths.every((p) => p.startsWith('/api/orders')));
+});
+
+test('service map shows the expected edge', opts, async () => {
+  await page.goto(`${base}/map?window=1h`);
+  await page.waitForSelector('[data-testid="service-map"]');
+  assert.equal(await page.locator('[data-edge="frontend->cart"]').count(), 1);
+  assert.equal(await page.locator('[data-node="frontend"]').count(), 1);
+  await page.locator('[data-edge="frontend->cart"] path.hit').hover({ force: true });
+  await page.waitForSelector('.map-tip');
+  assert.match(await page.locator('.map-tip').innerText(), /frontend → cart/);
+  await page.screenshot({ path: `${SHOTS}service-map.png` });
+});
+
+test('data health shows the agent and warns about losses', opts, async () => {
+  await page.goto(`${base}/health`);
+  await page.waitForSelector('[data-testid="agent-card"]');
+  const card = await page.locator('[data-testid="agent-card"]').first().innerText();
+  assert.match(card, /node-a/);
+  assert.match(card, /running/);
+  assert.match(await page.locator('[data-testid="data-loss-warning"]').innerText(), /3 records dropped/);
+  await page.screenshot({ path: `${SHOTS}health.png`, fullPage: true });
+});
+
+test('dark mode and the empty state', opts, async () => {
+  await page.goto(`${base}/?host=nothing.here`);
+  await page.getByRole('button', { name: 'Toggle light and dark' }).click();
+  assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'dark');
+  await page.screenshot({ path: `${SHOTS}empty-filter.png` });
+  await page.waitForSelector('text=No exchanges match these filters');
+  await page.goto(base);
+  await page.waitForSelector('[data-testid="traffic-table"] tbody tr');
+  await page.screenshot({ path: `${SHOTS}traffic-dark.png` });
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert.equal(bg, 'rgb(15, 18, 23)');
+});

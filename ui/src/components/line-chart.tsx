@@ -1,0 +1,68 @@
+// Time-series line chart in plain SVG: a few series, a y axis, hover read-out.
+import { useMemo, useState } from 'react';
+
+export interface Series { name: string; color: string; values: number[] }
+
+interface Props {
+  title: string;
+  times: string[];
+  series: Series[];
+  format: (v: number) => string;
+  height?: number;
+  testId?: string;
+}
+
+const W = 600;
+const PAD = { l: 56, r: 12, t: 12, b: 22 };
+
+export function LineChart({ title, times, series, format, height = 180, testId }: Props) {
+  const [hover, setHover] = useState<number | null>(null);
+  const H = height;
+  const max = useMemo(() => Math.max(1e-9, ...series.flatMap((s) => s.values)), [series]);
+  const n = times.length;
+  const x = (i: number) => PAD.l + (n <= 1 ? (W - PAD.l - PAD.r) / 2 : (i * (W - PAD.l - PAD.r)) / (n - 1));
+  const y = (v: number) => PAD.t + (H - PAD.t - PAD.b) * (1 - v / (max * 1.1));
+  const ticks = [0, 0.5, 1].map((f) => max * 1.1 * f);
+  const label = (iso: string) => new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hour12: false });
+  return (
+    <figure className="chart" data-testid={testId}>
+      <figcaption>
+        {title}
+        <span className="legend">
+          {series.map((s) => (
+            <span key={s.name}>
+              <i style={{ background: s.color }} /> {s.name}
+              {hover !== null && s.values[hover] !== undefined ? `: ${format(s.values[hover])}` : ''}
+            </span>
+          ))}
+        </span>
+      </figcaption>
+      {n === 0 ? (
+        <div className="chart-empty">No data in this window</div>
+      ) : (
+        <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={title} onMouseLeave={() => setHover(null)}
+          onMouseMove={(e) => {
+            const r = (e.currentTarget as SVGSVGElement).getBoundingClientRect();
+            const px = ((e.clientX - r.left) / r.width) * W;
+            setHover(Math.max(0, Math.min(n - 1, Math.round(((px - PAD.l) / (W - PAD.l - PAD.r)) * (n - 1)))));
+          }}>
+          {ticks.map((t) => (
+            <g key={t}>
+              <line x1={PAD.l} x2={W - PAD.r} y1={y(t)} y2={y(t)} className="grid" />
+              <text x={PAD.l - 6} y={y(t) + 4} textAnchor="end" className="axis">{format(t)}</text>
+            </g>
+          ))}
+          <text x={PAD.l} y={H - 4} className="axis">{label(times[0])}</text>
+          <text x={W - PAD.r} y={H - 4} textAnchor="end" className="axis">{label(times[n - 1])}</text>
+          {series.map((s) => (
+            <g key={s.name}>
+              <polyline fill="none" stroke={s.color} strokeWidth={2} points={s.values.map((v, i) => `${x(i)},${y(v)}`).join(' ')} className="series" />
+              {n === 1 && <circle cx={x(0)} cy={y(s.values[0])} r={3} fill={s.color} />}
+            </g>
+          ))}
+          {hover !== null && <line x1={x(hover)} x2={x(hover)} y1={PAD.t} y2={H - PAD.b} className="cursor" />}
+        </svg>
+      )}
+    </figure>
+  );
+}

@@ -1,0 +1,84 @@
+// RED overview: rate, errors and latency over time, and the top endpoints (sortable).
+import { useMemo, useState } from 'react';
+import { api, type EndpointRow } from '../api.ts';
+import { fmtDuration, fmtPct, fmtRate } from '../format.ts';
+import { navigate } from '../router.ts';
+import { LineChart } from '../components/line-chart.tsx';
+import { ErrorBox, Loading } from '../components/states.tsx';
+import { useFetch } from '../components/use-fetch.ts';
+
+type SortKey = keyof Pick<EndpointRow, 'endpoint' | 'rate' | 'errors' | 'error_rate' | 'p50_ms' | 'p95_ms' | 'p99_ms'>;
+const COLS: [SortKey, string][] = [['rate', 'Rate'], ['errors', 'Errors'], ['error_rate', 'Error rate'], ['p50_ms', 'p50'], ['p95_ms', 'p95'], ['p99_ms', 'p99']];
+
+export function Overview({ windowKey, setWindow }: { windowKey: string; setWindow: (w: string) => void }) {
+  const { data, error, reload } = useFetch((s) => api.stats(windowKey, s), [windowKey], 10_000);
+  const [sort, setSort] = useState<{ key: SortKey; desc: boolean }>({ key: 'rate', desc: true });
+  const rows = useMemo(() => {
+    const xs = [...(data?.endpoints ?? [])];
+    xs.sort((a, b) => {
+      const va = a[sort.key];
+      const vb = b[sort.key];
+      const c = typeof va === 'string' ? va.localeCompare(vb as string) : (va as number) - (vb as number);
+      return sort.desc ? -c : c;
+    });
+    return xs;
+  }, [data, sort]);
+  if (error) return <ErrorBox error={error} retry={reload} />;
+  if (!data) return <Loading what="overview" />;
+  const times = data.series.map((p) => p.time);
+  const total = data.series.reduce((a, p) => a + p.requests, 0);
+  const errors = data.series.reduce((a, p) => a + p.errors, 0);
+  const header = (key: SortKey, label: string) => (
+    <th className={key === 'endpoint' ? undefined : 'num'} aria-sort={sort.key === key ? (sort.desc ? 'descending' : 'ascending') : 'none'}>
+      <button className="sort" onClick={() => setSort((s) => ({ key, desc: s.key === key ? !s.desc : true }))}>
+        {label}{sort.key === key ? (sort.desc ? ' ↓' : ' ↑') : ''}
+      </button>
+    </th>
+  );
+  return (
+    <section className="overview">
+      <div className="toolbar">
+        <h2>Overview</h2>
+        <select aria-label="Time range" value={windowKey} onChange={(e) => setWindow(e.target.value)}>
+          {['15m', '1h', '6h', '24h', '7d'].map((w) => <option key={w} value={w}>last {w}</option>)}
+        </select>
+        <span className="muted">{total.toLocaleString()} requests, {errors.toLocaleString()} server errors, per {data.bucket_seconds / 60} min</span>
+      </div>
+      {total === 0 ? (
+        <div className="empty">No traffic in the last {windowKey}. Charts fill in as the agent captures requests (aggregated per minute).</div>
+      ) : null}
+      <div className="charts">
+        <LineChart testId="chart-rate" title="Request rate" times={times} series={[{ name: 'req/s', color: 'var(--c1)', values: data.series.map((p) => p.rate) }]} format={fmtRate} />
+        <LineChart testId="chart-errors" title="Error rate (5xx)" times={times} series={[{ name: 'errors', color: 'var(--bad)', values: data.series.map((p) => p.error_rate) }]} format={fmtPct} />
+        <LineChart testId="chart-latency" title="Latency" times={times} format={fmtDuration}
+          series={[
+            { name: 'p50', color: 'var(--c2)', values: data.series.map((p) => p.p50_ms) },
+            { name: 'p95', color: 'var(--c3)', values: data.series.map((p) => p.p95_ms) },
+            { name: 'p99', color: 'var(--c4)', values: data.series.map((p) => p.p99_ms) },
+          ]} />
+      </div>
+      <h3>Top endpoints</h3>
+      <table className="grid-table" data-testid="endpoints-table">
+        <thead>
+          <tr><th>Method</th><th>Host</th>{header('endpoint', 'Endpoint')}{COLS.map(([k, l]) => <Fragment key={k}>{header(k, l)}</Fragment>)}</tr>
+        </thead>
+        <tbody>
+          {rows.map((r) => (
+            <tr key={`${r.method} ${r.host} ${r.endpoint}`} tabIndex={0}
+              onClick={() => navigate(`/?${new URLSearchParams({ method: r.method, host: r.host, endpoint: r.endpoint, window: windowKey })}`)}
+              onKeyDown={(e) => e.key === 'Enter' && (e.currentTarget as HTMLElement).click()}>
+              <td className="mono">{r.method}</td><td>{r.host}</td><td className="path">{r.endpoint}</td>
+              <td className="num">{fmtRate(r.rate)}</td><td className="num">{r.errors}</td>
+              <td className={`num ${r.error_rate > 0.01 ? 'bad' : ''}`}>{fmtPct(r.error_rate)}</td>
+              <td className="num">{fmtDuration(r.p50_ms)}</td><td className="num">{fmtDuration(r.p95_ms)}</td><td className="num">{fmtDuration(r.p99_ms)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
+function Fragment({ children }: { children: React.ReactNode }) {
+  return <>{children}</>;
+}
