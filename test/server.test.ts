@@ -16,7 +16,7 @@ function exportBatch(req: ExportRequest): Promise<ExportResponse> {
 
 before(async () => {
   ctx = await startTestServer({ HEIMDALL_INGEST_MAX_PENDING_ROWS: '1000' });
-  client = new Client(ctx.grpcAddr, grpc.credentials.createInsecure()) as typeof client;
+  client = new Client(ctx.grpcAddr, grpc.credentials.createInsecure()) as unknown as typeof client;
 });
 
 after(async () => {

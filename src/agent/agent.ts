@@ -50,7 +50,7 @@ export class Agent {
   constructor(cfg: AgentConfig) {
     this.cfg = cfg;
     this.sender = new GrpcSender(cfg.serverAddr, this.agentId, cfg.nodeName);
-    this.batcher = new Batcher({ batchSize: cfg.batchSize, flushIntervalMs: cfg.flushIntervalMs, maxQueue: cfg.maxQueue }, (b) => this.sender.sendBatch(b));
+    this.batcher = new Batcher({ batchSize: cfg.batchSize, flushIntervalMs: cfg.flushIntervalMs, maxQueue: cfg.maxQueue, maxInFlight: cfg.maxInFlight }, (b) => this.sender.sendBatch(b));
     this.correlator = new Correlator(
       { ttlMs: cfg.correlatorTtlMs, sampleBytes: cfg.httpSampleBytes, maxConnections: cfg.maxConnections, toWallNs: (mono) => BigInt(Math.round(mono)) + this.offsetNs },
       (x) => this.batcher.push(this.enrich(x)),
@@ -73,6 +73,12 @@ export class Agent {
       queue_length: this.batcher.length,
       parse_errors: c.orphanResponses,
     };
+  }
+
+  /** BPF run time, only when HEIMDALL_PROG_STATS=1 (the kernel does not count it otherwise). */
+  private kernelTime(): Record<string, number> | undefined {
+    if (!this.cfg.progStats || !this.kernel) return undefined;
+    return { bpf_run_ns: this.kernel.progRunNs, bpf_run_cnt: this.kernel.progRunCnt };
   }
 
   private enrich(x: HttpExchange): HttpExchange {
@@ -102,11 +108,11 @@ export class Agent {
     }
     this.batcher.start();
     const pump = new PumpCapture(
-      { binary: this.cfg.pumpPath, captureBytes: this.cfg.captureBytes, excludePids: [process.pid, ...this.cfg.excludePids] },
+      { binary: this.cfg.pumpPath, captureBytes: this.cfg.captureBytes, excludePids: [process.pid, ...this.cfg.excludePids], progStats: this.cfg.progStats },
       {
         onEvent: (ev) => {
           this.events++;
-          if (ev.kind === EV_CLOSE) this.correlator.onClose(ev.tgid, ev.sockId, ev.endNs);
+          if (ev.kind === EV_CLOSE) this.correlator.onClose(ev.connKey, ev.endNs);
           else this.correlator.onData(ev);
         },
         onStats: (s) => (this.kernel = s),
@@ -132,7 +138,7 @@ export class Agent {
     const sweep = setInterval(() => this.correlator.sweep(monoNowNs()), 250);
     const reportEvery = this.cfg.diagnosticsIntervalMs || 15_000;
     const diag = setInterval(() => {
-      if (this.cfg.diagnosticsIntervalMs > 0) log.info('diagnostics', { ...this.counters(), connections: this.correlator.size });
+      if (this.cfg.diagnosticsIntervalMs > 0) log.info('diagnostics', { ...this.counters(), connections: this.correlator.size, ...this.kernelTime() });
       this.report().catch((err: unknown) => log.debug('diagnostics report failed', { err: errorMessage(err) }));
     }, reportEvery);
     this.timers.push(sweep, diag);

@@ -10,6 +10,7 @@ export interface AgentConfig {
   batchSize: number;
   flushIntervalMs: number;
   maxQueue: number;
+  maxInFlight: number;
   k8sEnrich: boolean;
   k8sApiUrl: string | undefined;
   httpSampleBytes: number;
@@ -20,6 +21,8 @@ export interface AgentConfig {
   excludePids: number[];
   maxConnections: number;
   pumpPath: string | undefined;
+  /** Measure BPF program run time (bpf_enable_stats); costs a little, for benchmarks. */
+  progStats: boolean;
 }
 
 export function loadAgentConfig(env: Env = process.env): AgentConfig {
@@ -39,6 +42,7 @@ export function loadAgentConfig(env: Env = process.env): AgentConfig {
     batchSize,
     flushIntervalMs: envDurationMs(env, 'AGENT_FLUSH_INTERVAL', '2s', { min: 10 }),
     maxQueue,
+    maxInFlight: envInt(env, 'AGENT_MAX_INFLIGHT_BATCHES', 32, 1, 256),
     k8sEnrich: envBool(env, 'AGENT_K8S_ENRICH', false),
     k8sApiUrl: env.AGENT_K8S_API_URL || undefined,
     httpSampleBytes: sample,
@@ -48,5 +52,6 @@ export function loadAgentConfig(env: Env = process.env): AgentConfig {
     excludePids: pids ? pids.split(',').map(Number) : [],
     maxConnections: envInt(env, 'AGENT_MAX_CONNECTIONS', 16384, 16, 1_000_000),
     pumpPath: env.HEIMDALL_PUMP_PATH || undefined,
+    progStats: envBool(env, 'HEIMDALL_PROG_STATS', false),
   };
 }

@@ -30,7 +30,8 @@ Environment (defaults in brackets):
   HEIMDALL_RETENTION     how long data is kept [168h]
   HEIMDALL_LISTEN_HOST   address both ports listen on [0.0.0.0]
   HEIMDALL_INGEST_COALESCE_ROWS      rows per storage insert [5000]
-  HEIMDALL_INGEST_COALESCE_INTERVAL  longest wait before an insert [200ms]
+  HEIMDALL_INGEST_COALESCE_INTERVAL  wait for more batches when idle; while an insert runs,
+                                     batches gather for the next one anyway [20ms]
   HEIMDALL_INGEST_MAX_PENDING_ROWS   rows waiting before load is shed [200000]
   HEIMDALL_CHDB_MAX_MEMORY_MB        embedded ClickHouse memory cap [4096]
 `,
@@ -42,6 +43,8 @@ Environment (defaults in brackets):
   AGENT_BATCH_SIZE            exchanges per batch [200]
   AGENT_FLUSH_INTERVAL        longest wait before a batch is sent [2s]
   AGENT_MAX_QUEUE             exchanges held while the server is unreachable [5000]
+  AGENT_MAX_INFLIGHT_BATCHES  batches sent concurrently [32]
+  AGENT_CAPTURE_BYTES         bytes of each payload copied for parsing (>= sample) [2048]
   AGENT_K8S_ENRICH            add pod/namespace/container/labels from the Kubernetes API [false]
   AGENT_K8S_API_URL           Kubernetes API URL [in-cluster: https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT]
   AGENT_HTTP_SAMPLE_BYTES     bytes of each request/response kept as a sample, up to 8192 [128]

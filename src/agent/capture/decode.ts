@@ -4,22 +4,37 @@ import { AF_INET, EVENT, EV_CLOSE, EV_DATA, EV_HELLO, EV_STATS, HELLO, STATS, ST
 export interface DataEvent {
   kind: typeof EV_DATA | typeof EV_CLOSE;
   tgid: number;
-  tid: number;
   fd: number;
   startNs: number;
   endNs: number;
-  sockId: bigint;
+  /** tgid + kernel sock address: one connection as one process sees it. */
+  connKey: string;
   len: number;
-  family: number;
-  lport: number;
-  rport: number;
   direction: number;
-  flags: number;
-  laddr: Uint8Array;
-  raddr: Uint8Array;
-  comm: string;
   data: Uint8Array;
+  /** The whole record: fields needed once per connection are read from it on demand. */
+  raw: Buffer;
 }
+
+export function eventComm(ev: DataEvent): string {
+  const b = ev.raw;
+  const end = b.indexOf(0, EVENT.comm);
+  return b.toString('latin1', EVENT.comm, end < 0 || end > EVENT.comm + 16 ? EVENT.comm + 16 : end);
+}
+
+export function eventAddrs(ev: DataEvent): { family: number; laddr: string; lport: number; raddr: string; rport: number } {
+  const b = ev.raw;
+  const family = b.readUInt16LE(EVENT.family);
+  return {
+    family,
+    laddr: formatIp(family, b.subarray(EVENT.laddr, EVENT.laddr + 16)),
+    lport: b.readUInt16LE(EVENT.lport),
+    raddr: formatIp(family, b.subarray(EVENT.raddr, EVENT.raddr + 16)),
+    rport: b.readUInt16LE(EVENT.rport),
+  };
+}
+
+const u64 = (b: Buffer, at: number) => b.readUInt32LE(at + 4) * 4294967296 + b.readUInt32LE(at);
 
 export interface HelloFrame { kind: typeof EV_HELLO; realtimeOffsetNs: bigint; captureBytes: number; ncpus: number }
 export interface StatsFrame { kind: typeof EV_STATS; counters: Record<(typeof STAT_NAMES)[number], number>; progRunNs: number; progRunCnt: number }
@@ -32,25 +47,18 @@ export function decodeFrame(b: Buffer): Frame | null {
     if (b.length < EVENT.size) return null;
     const captured = b.readUInt32LE(EVENT.captured);
     if (EVENT.size + captured > b.length) return null;
-    const commEnd = b.indexOf(0, EVENT.comm);
+    const tgid = b.readUInt32LE(EVENT.tgid);
     return {
       kind,
-      tgid: b.readUInt32LE(EVENT.tgid),
-      tid: b.readUInt32LE(EVENT.tid),
+      tgid,
       fd: b.readInt32LE(EVENT.fd),
-      startNs: Number(b.readBigUInt64LE(EVENT.start_ns)),
-      endNs: Number(b.readBigUInt64LE(EVENT.end_ns)),
-      sockId: b.readBigUInt64LE(EVENT.sock_id),
+      startNs: u64(b, EVENT.start_ns),
+      endNs: u64(b, EVENT.end_ns),
+      connKey: `${tgid}:${b.readUInt32LE(EVENT.sock_id + 4)}:${b.readUInt32LE(EVENT.sock_id)}`,
       len: b.readUInt32LE(EVENT.len),
-      family: b.readUInt16LE(EVENT.family),
-      lport: b.readUInt16LE(EVENT.lport),
-      rport: b.readUInt16LE(EVENT.rport),
       direction: b[EVENT.direction],
-      flags: b[EVENT.flags],
-      laddr: b.subarray(EVENT.laddr, EVENT.laddr + 16),
-      raddr: b.subarray(EVENT.raddr, EVENT.raddr + 16),
-      comm: b.toString('latin1', EVENT.comm, commEnd < 0 || commEnd > EVENT.comm + 16 ? EVENT.comm + 16 : commEnd),
       data: b.subarray(EVENT.size, EVENT.size + captured),
+      raw: b,
     };
   }
   if (kind === EV_HELLO && b.length >= HELLO.size) {

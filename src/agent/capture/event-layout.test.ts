@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EVENT, HELLO, MAX_CAPTURE, STATS, STAT_NAMES } from './event-layout.ts';
-import { decodeFrame, formatIp, FrameSplitter } from './decode.ts';
+import { decodeFrame, eventComm, formatIp, FrameSplitter } from './decode.ts';
 
 const header = fileURLToPath(new URL('../../kernel/http_capture.h', import.meta.url));
 
@@ -51,7 +51,7 @@ test('frames split across chunks are reassembled; short or unknown frames are ig
   for (let i = 0; i < framed.length; i += 7) s.push(framed.subarray(i, i + 7), (f) => got.push(Buffer.from(f)));
   assert.equal(got.length, 2);
   const d = decodeFrame(got[0]);
-  assert.ok(d && d.kind === 1 && d.tgid === 99 && d.comm === 'cur' && Buffer.from(d.data).toString() === 'GET');
+  assert.ok(d && d.kind === 1 && d.tgid === 99 && eventComm(d) === 'cur' && Buffer.from(d.data).toString() === 'GET');
   assert.equal(decodeFrame(got[1]), null);
   assert.equal(decodeFrame(Buffer.alloc(2)), null);
 });

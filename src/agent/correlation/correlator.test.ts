@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
-import type { DataEvent } from '../capture/decode.ts';
+import { decodeFrame, type DataEvent } from '../capture/decode.ts';
+import { EVENT } from '../capture/event-layout.ts';
 import { Correlator } from './correlator.ts';
 
 const IN = 0;
@@ -12,18 +13,35 @@ function harness(opts: { ttlMs?: number; sampleBytes?: number; capture?: number 
   const c = new Correlator({ ttlMs: opts.ttlMs ?? 30_000, sampleBytes: opts.sampleBytes ?? 128, maxConnections: 100, toWallNs: (m) => 1_700_000_000_000_000_000n + BigInt(m) }, (x) => out.push(x));
   let t = 1_000_000;
   const cap = opts.capture ?? 2048;
-  const addr = new Uint8Array(16);
-  addr.set([127, 0, 0, 1]);
+  // Real records as the pump delivers them, decoded by the real decoder.
   const ev = (dir: number, payload: string | Buffer, opt: { len?: number; sock?: bigint } = {}): DataEvent => {
     const buf = typeof payload === 'string' ? Buffer.from(payload, 'latin1') : payload;
-    const len = opt.len ?? buf.length;
+    const data = buf.subarray(0, Math.min(cap, buf.length));
     t += 1000;
     const start = t;
     t += 1000;
-    return { kind: 1, tgid: 42, tid: 42, fd: 5, startNs: start, endNs: t, sockId: opt.sock ?? 7n, len, family: 2, lport: 8080, rport: 50000, direction: dir, flags: 0, laddr: addr, raddr: addr, comm: 'srv', data: buf.subarray(0, Math.min(cap, buf.length)) };
+    const raw = Buffer.alloc(EVENT.size + data.length);
+    raw.writeUInt32LE(1, EVENT.kind);
+    raw.writeUInt32LE(42, EVENT.tgid);
+    raw.writeInt32LE(5, EVENT.fd);
+    raw.writeBigUInt64LE(BigInt(start), EVENT.start_ns);
+    raw.writeBigUInt64LE(BigInt(t), EVENT.end_ns);
+    raw.writeBigUInt64LE(0xffff888000000000n + (opt.sock ?? 7n), EVENT.sock_id);
+    raw.writeUInt32LE(opt.len ?? buf.length, EVENT.len);
+    raw.writeUInt32LE(data.length, EVENT.captured);
+    raw.writeUInt16LE(2, EVENT.family);
+    raw.writeUInt16LE(8080, EVENT.lport);
+    raw.writeUInt16LE(50000, EVENT.rport);
+    raw[EVENT.direction] = dir;
+    raw.set([127, 0, 0, 1], EVENT.laddr);
+    raw.set([127, 0, 0, 1], EVENT.raddr);
+    raw.write('srv', EVENT.comm, 'latin1');
+    data.copy(raw, EVENT.size);
+    return decodeFrame(raw) as DataEvent;
   };
+  const key = (sock: bigint) => `42:${0xffff8880}:${Number(sock)}`;
   const send = (dir: number, payload: string | Buffer, opt: { len?: number; sock?: bigint } = {}) => c.onData(ev(dir, payload, opt));
-  return { c, out, send, now: () => t };
+  return { c, out, send, now: () => t, key };
 }
 
 const resp = (status: number, body = '', extra = '') => `HTTP/1.1 ${status} X\r\nContent-Length: ${body.length}\r\n${extra}\r\n${body}`;
@@ -102,7 +120,7 @@ test('HTTP/1.0 response without length ends at close', () => {
   h.send(OUT, 'HTTP/1.0 200 OK\r\n\r\n');
   h.send(OUT, 'part one');
   assert.equal(h.out.length, 0);
-  h.c.onClose(42, 7n, h.now() + 10);
+  h.c.onClose(h.key(7n), h.now() + 10);
   assert.equal(h.out.length, 1);
   assert.equal(h.out[0].httpVersion, '1.0');
   assert.equal(h.out[0].host, '127.0.0.1:8080');
@@ -164,7 +182,7 @@ test('fuzz: random event sequences never throw and state stays bounded', () => {
     const buf = Buffer.from(s, 'latin1');
     h.send(rnd() < 0.5 ? IN : OUT, buf, { sock: BigInt(Math.floor(rnd() * 5)), len: buf.length + (rnd() < 0.1 ? Math.floor(rnd() * 100) : 0) });
     if (i % 100 === 0) h.c.sweep(h.now());
-    if (i % 500 === 0) h.c.onClose(42, BigInt(Math.floor(rnd() * 5)), h.now());
+    if (i % 500 === 0) h.c.onClose(h.key(BigInt(Math.floor(rnd() * 5))), h.now());
   }
   assert.ok(h.c.size <= 5);
 });

@@ -3,7 +3,7 @@
 // recently active evicted first), idle ones dropped after the TTL.
 import { randomUUID } from 'node:crypto';
 import { HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
-import { formatIp, type DataEvent } from '../capture/decode.ts';
+import { eventAddrs, eventComm, type DataEvent } from '../capture/decode.ts';
 import { splitTarget } from '../httpparse/head.ts';
 import type { Message } from '../httpparse/message-stream.ts';
 import { redactBodyText, redactHeadText, redactQuery } from '../httpparse/redact.ts';
@@ -52,26 +52,21 @@ export class Correlator {
   }
 
   onData(ev: DataEvent): void {
-    const key = `${ev.tgid}:${ev.sockId}`;
+    const key = ev.connKey;
     let conn = this.conns.get(key);
     if (conn) {
       // Re-insert: Map order is then least recently active first, which eviction relies on.
       this.conns.delete(key);
     } else {
       if (this.conns.size >= this.opts.maxConnections) this.evictOldest();
-      conn = new Connection(
-        { tgid: ev.tgid, fd: ev.fd, comm: ev.comm, family: ev.family, laddr: formatIp(ev.family, ev.laddr), lport: ev.lport, raddr: formatIp(ev.family, ev.raddr), rport: ev.rport },
-        this.opts.sampleBytes,
-        this.sink,
-      );
+      conn = new Connection({ tgid: ev.tgid, fd: ev.fd, comm: eventComm(ev), ...eventAddrs(ev) }, this.opts.sampleBytes, this.sink);
       this.stats.connections++;
     }
     this.conns.set(key, conn);
     conn.push(ev.direction, ev.data, ev.len, ev.startNs, ev.endNs);
   }
 
-  onClose(tgid: number, sockId: bigint, ns: number): void {
-    const key = `${tgid}:${sockId}`;
+  onClose(key: string, ns: number): void {
     const conn = this.conns.get(key);
     if (!conn) return;
     this.conns.delete(key);
@@ -117,8 +112,9 @@ export class Correlator {
     const unmatched = res === null || !res.head;
     if (unmatched) this.stats.unmatched++;
     else this.stats.matched++;
-    const reqSample = sample(req, this.opts.sampleBytes);
-    const resSample = res ? sample(res, this.opts.sampleBytes) : { bytes: Buffer.alloc(0), truncated: false };
+    const query = t.query ? redactQuery(t.query) : '';
+    const reqSample = sample(req, this.opts.sampleBytes, query !== t.query);
+    const resSample = res ? sample(res, this.opts.sampleBytes) : { bytes: EMPTY, truncated: false };
     const endNs = res ? p.responseEndNs : 0;
     this.out(
       HttpExchange.fromPartial({
@@ -135,7 +131,7 @@ export class Correlator {
         method: head.method,
         host: (head.host || t.host || (server ? `${m.laddr}:${m.lport}` : `${m.raddr}:${m.rport}`)).slice(0, 1024),
         path: (t.path || '/').slice(0, 8192),
-        query: redactQuery(t.query).slice(0, 8192),
+        query: query.slice(0, 8192),
         httpVersion: head.version,
         status: res?.head?.status ?? 0,
         requestBytes: BigInt(req.bytes),
@@ -152,18 +148,24 @@ export class Correlator {
   }
 }
 
-/** The first `limit` bytes of a message with secrets replaced. */
-export function sample(msg: Message, limit: number): { bytes: Buffer; truncated: boolean } {
-  if (limit <= 0) return { bytes: Buffer.alloc(0), truncated: msg.bytes > 0 };
-  const raw = msg.raw.length === 1 ? msg.raw[0] : Buffer.concat(msg.raw);
+/**
+ * The first `limit` bytes of a message with secrets replaced. Most messages carry none:
+ * they skip the text pass (the head parser flags credential headers).
+ */
+export function sample(msg: Message, limit: number, queryHasSecret = false): { bytes: Buffer; truncated: boolean } {
+  const head = msg.head;
+  const raw = msg.raw.length === 0 ? EMPTY : msg.raw.length === 1 ? msg.raw[0] : Buffer.concat(msg.raw);
   const headLen = Math.min(msg.headLength, raw.length);
-  let text = redactHeadText(raw.toString('latin1', 0, headLen));
-  if (raw.length > headLen) {
-    const ct = msg.head?.contentType ?? '';
-    const body = raw.toString('latin1', headLen);
-    text += ct && TEXTUAL.test(ct) ? redactBodyText(body, ct) : body;
+  const ct = head?.contentType ?? '';
+  const bodyNeedsPass = raw.length > headLen && ct !== '' && TEXTUAL.test(ct);
+  let bytes = raw;
+  if (head?.sensitive || queryHasSecret || bodyNeedsPass) {
+    let text = redactHeadText(raw.toString('latin1', 0, headLen));
+    if (raw.length > headLen) text += bodyNeedsPass ? redactBodyText(raw.toString('latin1', headLen), ct) : raw.toString('latin1', headLen);
+    const all = Buffer.from(text, 'latin1');
+    bytes = all.length > limit ? all.subarray(0, limit) : all;
   }
-  const all = Buffer.from(text, 'latin1');
-  const bytes = all.length > limit ? all.subarray(0, limit) : all;
-  return { bytes, truncated: msg.bytes > bytes.length || !(msg.head?.complete ?? false) || msg.framingLost };
+  return { bytes, truncated: msg.bytes > raw.length || !(head?.complete ?? false) || msg.framingLost };
 }
+
+const EMPTY = Buffer.alloc(0);

@@ -1,5 +1,6 @@
-// HTTP/1.x request/status line + header parsing. Pure, never throws: returns ok, need-more
-// (head not complete yet, more bytes may come) or not-http.
+// HTTP/1.x request/status line + header parsing on bytes. Pure, never throws: returns ok,
+// need-more (head not complete yet, more bytes may come) or not-http. Runs once per
+// captured message, so it scans bytes and decodes only the headers it needs.
 
 export interface HttpHead {
   kind: 'request' | 'response';
@@ -15,6 +16,8 @@ export interface HttpHead {
   chunked: boolean;
   connectionClose: boolean;
   upgrade: boolean;
+  /** A credential header was present: samples must be redacted. */
+  sensitive: boolean;
   /** Bytes through the blank line; the full length only when complete. */
   headLength: number;
   complete: boolean;
@@ -24,18 +27,51 @@ export type HeadResult = { status: 'ok'; head: HttpHead } | { status: 'need-more
 
 const MAX_HEAD = 64 * 1024;
 const METHODS = new Set(['GET', 'POST', 'PUT', 'HEAD', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'SEARCH', 'PURGE', 'REPORT', 'MKCALENDAR']);
+const SENSITIVE = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'api-key', 'x-auth-token', 'x-csrf-token', 'x-xsrf-token']);
+const WANTED = ['host', 'user-agent', 'traceparent', 'content-type', 'content-length', 'transfer-encoding', 'connection', ...SENSITIVE];
+/** Header names we look at, by length, as bytes: other lines are skipped without making strings. */
+const BY_LENGTH = new Map<number, { name: string; bytes: Buffer }[]>();
+for (const name of WANTED) BY_LENGTH.set(name.length, [...(BY_LENGTH.get(name.length) ?? []), { name, bytes: Buffer.from(name, 'latin1') }]);
+
+/** The lower-case name when the header at b[pos..pos+len) is one we want, else null. */
+function headerName(b: Uint8Array, pos: number, len: number): string | null {
+  const candidates = BY_LENGTH.get(len);
+  if (!candidates) return null;
+  outer: for (const c of candidates) {
+    for (let i = 0; i < len; i++) {
+      const x = b[pos + i];
+      if ((x >= 0x41 && x <= 0x5a ? x | 0x20 : x) !== c.bytes[i]) continue outer;
+    }
+    return c.name;
+  }
+  return null;
+}
+const NOT_HTTP_LINE: HeadResult = { status: 'not-http', reason: 'malformed start line' };
+
+function latin1(b: Uint8Array, start: number, end: number): string {
+  // Buffers (what the capture hands over) decode in place; plain arrays need a view first.
+  return b instanceof Buffer ? b.toString('latin1', start, end) : Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('latin1');
+}
+
+/** First four bytes of every method we accept, as little-endian words: no string per check. */
+const METHOD_PREFIXES = new Set([...METHODS].map((m) => word(Buffer.from(m.padEnd(4, ' ').slice(0, 4), 'latin1'), 0)));
+
+function word(b: Uint8Array, at: number): number {
+  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
+}
+
+function isUpper(c: number): boolean {
+  return c >= 0x41 && c <= 0x5a;
+}
 
 /** Cheap test on the first bytes: could this start an HTTP/1 request or status line? */
 export function startsHttpMessage(b: Uint8Array): boolean {
   if (b.length < 4) return false;
   if (b[0] === 0x48 && b[1] === 0x54 && b[2] === 0x54 && b[3] === 0x50) return b.length < 5 || b[4] === 0x2f; // HTTP/
   let i = 0;
-  while (i < b.length && i < 12 && b[i] >= 0x41 && b[i] <= 0x5a) i++;
-  return i >= 3 && (i === b.length || b[i] === 0x20) && (i === b.length || METHODS.has(latin1(b, 0, i)));
-}
-
-function latin1(b: Uint8Array, start: number, end: number): string {
-  return Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('latin1');
+  while (i < b.length && i < 12 && isUpper(b[i])) i++;
+  if (i < 3 || (i < b.length && b[i] !== 0x20) || !METHOD_PREFIXES.has(word(b, 0))) return false;
+  return i <= 4 || i === b.length || METHODS.has(latin1(b, 0, i));
 }
 
 /** Index just past the blank line ending the head, or -1. Accepts bare LF line ends. */
@@ -47,6 +83,15 @@ export function findHeadEnd(b: Uint8Array, from = 0): number {
     if (i + 2 < n && b[i + 1] === 0x0d && b[i + 2] === 0x0a) return i + 3;
   }
   return -1;
+}
+
+function version(b: Uint8Array, at: number): string | null {
+  // "HTTP/1.0" or "HTTP/1.1" at b[at..at+8)
+  if (b[at] !== 0x48 || b[at + 1] !== 0x54 || b[at + 2] !== 0x54 || b[at + 3] !== 0x50 || b[at + 4] !== 0x2f || b[at + 6] !== 0x2e) return null;
+  const major = b[at + 5] - 0x30;
+  const minor = b[at + 7] - 0x30;
+  if (major < 0 || major > 9 || minor < 0 || minor > 9) return null;
+  return `${major}.${minor}`;
 }
 
 /**
@@ -61,60 +106,104 @@ export function parseHead(b: Uint8Array, more: boolean): HeadResult {
   }
   const end = findHeadEnd(b);
   if (end < 0 && more && b.length < MAX_HEAD) return { status: 'need-more' };
-  const text = latin1(b, 0, end < 0 ? Math.min(b.length, MAX_HEAD) : end);
-  const lines = text.split(/\r?\n/);
-  const first = lines[0];
+  const limit = end < 0 ? Math.min(b.length, MAX_HEAD) : end;
+  let eol = 0;
+  while (eol < limit && b[eol] !== 0x0a) eol++;
+  const lineEnd = eol > 0 && b[eol - 1] === 0x0d ? eol - 1 : eol;
+  const lineCut = eol === limit && end < 0;
   const head: HttpHead = {
     kind: 'request', method: '', target: '', status: 0, version: '', host: '', userAgent: '', traceparent: '',
-    contentType: '', contentLength: null, chunked: false, connectionClose: false, upgrade: false,
+    contentType: '', contentLength: null, chunked: false, connectionClose: false, upgrade: false, sensitive: false,
     headLength: end < 0 ? b.length : end, complete: end >= 0,
   };
-  let m: RegExpExecArray | null;
-  if ((m = /^HTTP\/(\d\.\d) (\d{3})(?: .*)?$/.exec(first))) {
+  if (b[0] === 0x48 && b[4] === 0x2f) {
+    const v = version(b, 0);
+    if (v === null || b[8] !== 0x20 || lineEnd < 12) return NOT_HTTP_LINE;
+    let status = 0;
+    for (let i = 9; i < 12; i++) {
+      const d = b[i] - 0x30;
+      if (d < 0 || d > 9) return NOT_HTTP_LINE;
+      status = status * 10 + d;
+    }
+    if (lineEnd > 12 && b[12] !== 0x20) return NOT_HTTP_LINE;
     head.kind = 'response';
-    head.version = m[1];
-    head.status = Number(m[2]);
-  } else if ((m = /^([A-Z]{3,12}) (\S+) HTTP\/(\d\.\d)$/.exec(first))) {
-    head.method = m[1];
-    head.target = m[2];
-    head.version = m[3];
-  } else if (!head.complete && lines.length === 1 && (m = /^([A-Z]{3,12}) (\S+)/.exec(first))) {
-    // The request line itself was cut by the capture limit: keep what is there.
-    head.method = m[1];
-    head.target = m[2];
-    head.version = '1.1';
+    head.version = v;
+    head.status = status;
   } else {
-    return { status: 'not-http', reason: 'malformed start line' };
+    let sp1 = 0;
+    while (sp1 < lineEnd && isUpper(b[sp1])) sp1++;
+    if (sp1 < 3 || sp1 > 12 || b[sp1] !== 0x20) return NOT_HTTP_LINE;
+    let sp2 = sp1 + 1;
+    while (sp2 < lineEnd && b[sp2] !== 0x20) sp2++;
+    if (sp2 < lineEnd) {
+      if (sp2 === sp1 + 1 || lineEnd !== sp2 + 9) return NOT_HTTP_LINE;
+      const v = version(b, sp2 + 1);
+      if (v === null) return NOT_HTTP_LINE;
+      head.version = v;
+      head.target = latin1(b, sp1 + 1, sp2);
+    } else if (lineCut && lineEnd > sp1 + 1) {
+      // The request line itself was cut by the capture limit: keep what is there.
+      head.version = '1.1';
+      head.target = latin1(b, sp1 + 1, lineEnd);
+    } else return NOT_HTTP_LINE;
+    head.method = latin1(b, 0, sp1);
   }
   if (head.version !== '1.0' && head.version !== '1.1') return { status: 'not-http', reason: `HTTP version ${head.version}` };
   head.connectionClose = head.version === '1.0';
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i];
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    const name = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    switch (name) {
-      case 'host': head.host = value.slice(0, 1024); break;
-      case 'user-agent': head.userAgent = value.slice(0, 1024); break;
-      case 'traceparent': head.traceparent = value.slice(0, 256); break;
-      case 'content-type': head.contentType = value.toLowerCase(); break;
-      case 'content-length': {
-        // The last line of a full head is the only one that can be cut; a cut number is no number.
-        if (/^\d{1,15}$/.test(value) && (head.complete || i < lines.length - 1)) head.contentLength = Number(value);
-        break;
-      }
-      case 'transfer-encoding': if (/chunked\s*$/i.test(value)) head.chunked = true; break;
-      case 'connection': {
-        const v = value.toLowerCase();
-        if (v.includes('close')) head.connectionClose = true;
-        else if (v.includes('keep-alive')) head.connectionClose = false;
-        if (v.includes('upgrade')) head.upgrade = true;
-        break;
+  let pos = eol + 1;
+  while (pos < limit) {
+    let nl = pos;
+    let colon = -1;
+    while (nl < limit && b[nl] !== 0x0a) {
+      if (colon < 0 && b[nl] === 0x3a) colon = nl;
+      nl++;
+    }
+    const cut = nl >= limit;
+    const le = nl > pos && b[nl - 1] === 0x0d ? nl - 1 : nl;
+    if (le === pos) break;
+    if (colon > pos && colon < le) {
+      const name = headerName(b, pos, colon - pos);
+      if (name !== null) {
+        let vs = colon + 1;
+        while (vs < le && (b[vs] === 0x20 || b[vs] === 0x09)) vs++;
+        let ve = le;
+        while (ve > vs && (b[ve - 1] === 0x20 || b[ve - 1] === 0x09)) ve--;
+        if (SENSITIVE.has(name)) head.sensitive = true;
+        else header(head, name, b, vs, ve, cut);
       }
     }
+    pos = nl + 1;
   }
   return { status: 'ok', head };
+}
+
+function header(head: HttpHead, name: string, b: Uint8Array, vs: number, ve: number, cut: boolean): void {
+  switch (name) {
+    case 'host': head.host = latin1(b, vs, Math.min(ve, vs + 1024)); break;
+    case 'user-agent': head.userAgent = latin1(b, vs, Math.min(ve, vs + 1024)); break;
+    case 'traceparent': head.traceparent = latin1(b, vs, Math.min(ve, vs + 256)); break;
+    case 'content-type': head.contentType = latin1(b, vs, Math.min(ve, vs + 256)).toLowerCase(); break;
+    case 'content-length': {
+      // A number cut by the capture limit is no number.
+      if (cut || ve === vs || ve - vs > 15) break;
+      let n = 0;
+      for (let i = vs; i < ve; i++) {
+        const d = b[i] - 0x30;
+        if (d < 0 || d > 9) return;
+        n = n * 10 + d;
+      }
+      head.contentLength = n;
+      break;
+    }
+    case 'transfer-encoding': if (/chunked\s*$/i.test(latin1(b, vs, ve))) head.chunked = true; break;
+    case 'connection': {
+      const v = latin1(b, vs, ve).toLowerCase();
+      if (v.includes('close')) head.connectionClose = true;
+      else if (v.includes('keep-alive')) head.connectionClose = false;
+      if (v.includes('upgrade')) head.upgrade = true;
+      break;
+    }
+  }
 }
 
 function couldStart(b: Uint8Array): boolean {
@@ -129,10 +218,12 @@ function couldStart(b: Uint8Array): boolean {
 export function splitTarget(target: string): { host: string; path: string; query: string } {
   let host = '';
   let rest = target;
-  const abs = /^https?:\/\/([^/?#]*)(.*)$/i.exec(target);
-  if (abs) {
-    host = abs[1];
-    rest = abs[2] || '/';
+  if (target.charCodeAt(0) !== 47 /* / */) {
+    const abs = /^https?:\/\/([^/?#]*)(.*)$/i.exec(target);
+    if (abs) {
+      host = abs[1];
+      rest = abs[2] || '/';
+    }
   }
   const hash = rest.indexOf('#');
   if (hash >= 0) rest = rest.slice(0, hash);

@@ -13,7 +13,7 @@ export interface Message {
   startNs: number;
   lastNs: number;
   bytes: number;
-  /** Raw head bytes (bounded) then the first body bytes, contiguous, up to the sample limit. */
+  /** The first bytes of the message (head, then body), contiguous, up to the sample limit. */
   raw: Buffer[];
   rawLen: number;
   rawGap: boolean;
@@ -120,7 +120,7 @@ export class MessageStream {
         const used = Math.max(0, Math.min(piece.length, r.head.headLength - before));
         msg.head = r.head;
         msg.headLength = r.head.headLength;
-        this.keep(buf.subarray(0, r.head.headLength), msg, true);
+        this.keep(buf.subarray(0, r.head.headLength), msg);
         msg.bytes += used;
         off += used;
         this.headParts = [];
@@ -199,17 +199,16 @@ export class MessageStream {
     if (n <= 0) return;
     msg.bytes += n;
     msg.bodyBytes += n;
-    this.keep(Buffer.from(data.buffer, data.byteOffset + off, n), msg, false);
+    this.keep(Buffer.from(data.buffer, data.byteOffset + off, n), msg);
   }
 
-  private keep(b: Buffer, msg: Message, isHead: boolean): void {
-    if (msg.rawGap && !isHead) return;
-    // Heads are kept whole (bounded) so secrets can be redacted before the sample is cut.
-    const limit = isHead ? MAX_HEAD_BUFFER : this.keepBytes + msg.headLength;
-    const room = limit - msg.rawLen;
+  /** Keeps the first keepBytes of the message, contiguous: the sample is cut from them. */
+  private keep(b: Buffer, msg: Message): void {
+    if (msg.rawGap) return;
+    const room = this.keepBytes - msg.rawLen;
     if (room <= 0) return;
     const piece = b.length > room ? b.subarray(0, room) : b;
-    msg.raw.push(Buffer.from(piece)); // copy: the frame buffer is reused
+    msg.raw.push(Buffer.from(piece)); // copy: the frame buffer is not ours to keep
     msg.rawLen += piece.length;
   }
 

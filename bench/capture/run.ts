@@ -1,0 +1,149 @@
+// Capture overhead and completeness: nginx + wrk on 127.0.0.1, runs with and without the
+// agent alternating in one invocation. Prints req/s and p99 for both and their ratio,
+// completeness (exchanges stored / requests wrk made), agent CPU and BPF time per event.
+//   sudo bin/heimdall-node bench/capture/run.ts          (RUNS=3 DURATION_S=8 CONNECTIONS=16)
+import { execFile, execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { startNginx } from '../../test/helpers/nginx.ts';
+import { runHeimdall, type Running } from '../../test/helpers/process.ts';
+import { startStack } from '../../test/helpers/stack.ts';
+
+const run = promisify(execFile);
+const RUNS = Number(process.env.RUNS ?? 3);
+const DURATION_S = Number(process.env.DURATION_S ?? 8);
+const CONNECTIONS = Number(process.env.CONNECTIONS ?? 16);
+const TICK = 100; // USER_HZ
+
+if (process.getuid?.() !== 0) {
+  console.error('bench/capture needs root (it loads the eBPF probe)');
+  process.exit(1);
+}
+
+interface WrkResult { rps: number; p99ms: number; requests: number }
+
+async function wrk(url: string, script: string, connections: number, seconds: number): Promise<WrkResult> {
+  const { stdout } = await run('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', script, url], { maxBuffer: 1 << 20 });
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]);
+  const p99 = /^\s+99%\s+([\d.]+)(us|ms|s)/m.exec(stdout);
+  const requests = Number(/(\d+) requests in/.exec(stdout)?.[1]);
+  const p99ms = p99 ? Number(p99[1]) * (p99[2] === 'us' ? 0.001 : p99[2] === 's' ? 1000 : 1) : NaN;
+  return { rps, p99ms, requests };
+}
+
+function cpuTicks(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return 0;
+  }
+}
+
+function children(pid: number): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+async function storedServerSide(base: string, endpoint: string): Promise<number> {
+  const res = await fetch(`${base}/api/stats?window=30m&role=server`);
+  const body = (await res.json()) as { endpoints: { endpoint: string; requests: number }[] };
+  return body.endpoints.filter((e) => e.endpoint === endpoint).reduce((a, e) => a + e.requests, 0);
+}
+
+async function settle(base: string, endpoint: string): Promise<number> {
+  let last = -1;
+  for (let i = 0; i < 40; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const n = await storedServerSide(base, endpoint);
+    if (n === last && n > 0) return n;
+    last = n;
+  }
+  return last;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), 'heimdall-bench-'));
+  const nginx = await startNginx();
+  const plain = join(dir, 'plain.lua');
+  writeFileSync(plain, '');
+  const paced = join(dir, 'paced.lua');
+  // Each connection waits 1 ms between requests: 10 connections ≈ 10k req/s minus latency.
+  writeFileSync(paced, 'function delay() return 1 end\n');
+
+  // Server alone first (it stays up; it is excluded from capture like in `heimdall up`).
+  const stack = await startStack({ AGENT_DIAGNOSTICS_INTERVAL: '1s' });
+  await stack.agent.stop();
+  const server: Running = stack.server;
+  const startAgent = async (env: Record<string, string> = {}) => {
+    const a = runHeimdall(['agent'], { SERVER_ADDR: `127.0.0.1:${stack.grpcPort}`, HEIMDALL_EXCLUDE_PIDS: String(server.child.pid), AGENT_DIAGNOSTICS_INTERVAL: '1s', NODE_NAME: 'bench', ...env });
+    await a.waitForOutput(/capturing HTTP/, 30_000);
+    return a;
+  };
+
+  const rows: { mode: string; rps: number; p99ms: number; requests: number; stored?: number; agentCpuPct?: number }[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    for (const mode of ['off', 'on'] as const) {
+      const endpoint = `/bench/sat-${mode}-${i}`;
+      let agent: Running | null = null;
+      let t0 = 0;
+      let pids: number[] = [];
+      if (mode === 'on') {
+        agent = await startAgent();
+        pids = [agent.child.pid!, ...children(agent.child.pid!)];
+        t0 = pids.reduce((a, p) => a + cpuTicks(p), 0);
+      }
+      const r = await wrk(`http://127.0.0.1:${nginx.port}${endpoint}`, plain, CONNECTIONS, DURATION_S);
+      const row: (typeof rows)[number] = { mode, ...r };
+      if (agent) {
+        row.agentCpuPct = ((pids.reduce((a, p) => a + cpuTicks(p), 0) - t0) / TICK / DURATION_S) * 100;
+        row.stored = await settle(stack.base, endpoint);
+        await agent.stop();
+      }
+      rows.push(row);
+      console.log(`saturation run ${i + 1}/${RUNS} agent ${mode}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99ms.toFixed(2)} ms${row.stored !== undefined ? `, stored ${row.stored}/${r.requests}, agent CPU ${row.agentCpuPct!.toFixed(0)}%` : ''}`);
+    }
+  }
+
+  // Fixed rate, agent on, with BPF run-time accounting.
+  const agent = await startAgent({ HEIMDALL_PROG_STATS: '1' });
+  const pids = [agent.child.pid!, ...children(agent.child.pid!)];
+  const c0 = pids.reduce((a, p) => a + cpuTicks(p), 0);
+  const fixed = await wrk(`http://127.0.0.1:${nginx.port}/bench/fixed`, paced, 10, DURATION_S);
+  const fixedCpu = ((pids.reduce((a, p) => a + cpuTicks(p), 0) - c0) / TICK / DURATION_S) * 100;
+  const fixedStored = await settle(stack.base, '/bench/fixed');
+  const diag = [...agent.output().matchAll(/bpf_run_ns=(\d+) bpf_run_cnt=(\d+)/g)].pop();
+  const events = [...agent.output().matchAll(/diagnostics events=(\d+)/g)].pop();
+  await agent.stop();
+  await stack.stop();
+  nginx.stop();
+
+  const off = rows.filter((r) => r.mode === 'off');
+  const on = rows.filter((r) => r.mode === 'on');
+  const rpsOff = median(off.map((r) => r.rps));
+  const rpsOn = median(on.map((r) => r.rps));
+  const completeness = on.map((r) => (r.stored ?? 0) / r.requests);
+  const cpuOn = median(on.map((r) => r.agentCpuPct ?? 0));
+  const nsPerProg = diag ? Number(diag[1]) / Number(diag[2]) : NaN;
+  console.log('\n== bench/capture (nginx 1 worker + wrk -t1, 127.0.0.1, medians of %d alternating runs of %ds) ==', RUNS, DURATION_S);
+  console.log(`saturation, no agent:   ${rpsOff.toFixed(0)} req/s, p99 ${median(off.map((r) => r.p99ms)).toFixed(2)} ms`);
+  console.log(`saturation, with agent: ${rpsOn.toFixed(0)} req/s, p99 ${median(on.map((r) => r.p99ms)).toFixed(2)} ms`);
+  console.log(`throughput ratio with/without: ${(rpsOn / rpsOff).toFixed(3)}   (target >= 0.90)`);
+  console.log(`completeness at saturation: ${completeness.map((c) => (c * 100).toFixed(2) + '%').join(', ')}   (target >= 99.9%)`);
+  console.log(`agent CPU at saturation: ${cpuOn.toFixed(0)}% of one core = ${(cpuOn / (rpsOn / 10_000)).toFixed(1)}% per 10k req/s   (target <= 10%)`);
+  console.log(`fixed rate: ${fixed.rps.toFixed(0)} req/s, p99 ${fixed.p99ms.toFixed(2)} ms, completeness ${((fixedStored / fixed.requests) * 100).toFixed(2)}% (${fixedStored}/${fixed.requests})   (target 100%)`);
+  console.log(`agent CPU at fixed rate: ${fixedCpu.toFixed(1)}% of one core = ${(fixedCpu / (fixed.rps / 10_000)).toFixed(1)}% per 10k req/s`);
+  console.log(`kernel time per BPF program run: ${nsPerProg.toFixed(0)} ns (${diag?.[2] ?? '?'} runs; each syscall runs an enter and an exit program; ${events?.[1] ?? '?'} ring-buffer events)`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
