@@ -50,7 +50,10 @@ if [ -x "$root/.tools/node/bin/node" ]; then export PATH="$root/.tools/node/bin:
 stamp=node_modules/.heimdall-installed
 if [ ! -f $stamp ] || [ package-lock.json -nt $stamp ] || [ package.json -nt $stamp ]; then
   log "installing npm dependencies"
-  npm ci --no-audit --no-fund --loglevel=error
+  # Not `npm ci`: chdb declares optional per-platform libraries the registry here does not
+  # serve, so the lock file cannot list them and `npm ci` refuses it. `npm install` follows
+  # the lock file as it is and leaves it unchanged.
+  npm install --no-audit --no-fund --loglevel=error
   touch $stamp
 fi
 

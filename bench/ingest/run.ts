@@ -1,0 +1,132 @@
+// Ingest throughput through gRPC into embedded ClickHouse (batch sizes 200 and 5000), then
+// /api/logs latency with 1M rows stored. The server runs as its own process; its CPU time
+// is read from /proc so rows per server-CPU-second is "rows/s on one core".
+//   bin/heimdall-node bench/ingest/run.ts       (ROWS_SMALL=200000 ROWS_LARGE=500000 TOTAL=1000000)
+import { readFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { BinaryWriter } from '@bufbuild/protobuf/wire';
+import { ExportRequest, HttpExchange } from '../../src/shared/proto/gen/heimdall/v1/ingest.ts';
+import { makeExchange } from '../../test/helpers/fixtures.ts';
+import { freePort } from '../../test/helpers/nginx.ts';
+import { runHeimdall } from '../../test/helpers/process.ts';
+
+const ROWS_SMALL = Number(process.env.ROWS_SMALL ?? 200_000);
+const ROWS_LARGE = Number(process.env.ROWS_LARGE ?? 500_000);
+const TOTAL = Number(process.env.TOTAL ?? 1_000_000);
+const TICK = 100;
+
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / TICK;
+}
+
+/** Pre-encoded exchanges (a few distinct templates) so the client costs little per batch. */
+function templates(size: number, count: number): Buffer[] {
+  const now = Date.now();
+  const out: Buffer[] = [];
+  for (let t = 0; t < count; t++) {
+    const xs: HttpExchange[] = [];
+    for (let i = 0; i < size; i++) {
+      const n = t * size + i;
+      xs.push(makeExchange({
+        timestampUnixNano: BigInt(now - Math.floor(Math.random() * 3_600_000)) * 1_000_000n,
+        status: n % 23 === 0 ? 503 : n % 7 === 0 ? 404 : 200,
+        host: `svc-${n % 20}.local`,
+        method: n % 4 === 0 ? 'POST' : 'GET',
+      }));
+    }
+    out.push(Buffer.from(ExportRequest.encode({ batchId: '', agentId: '', node: '', exchanges: xs }).finish()));
+  }
+  return out;
+}
+
+function header(batchId: string): Buffer {
+  return Buffer.from(new BinaryWriter().uint32(10).string(batchId).uint32(18).string('bench-agent').uint32(26).string('bench-node').finish());
+}
+
+async function send(client: grpc.Client, body: Buffer, batchId: string): Promise<void> {
+  const msg = Buffer.concat([header(batchId), body]);
+  for (;;) {
+    const err = await new Promise<grpc.ServiceError | null>((resolve) =>
+      client.makeUnaryRequest('/heimdall.v1.IngestService/Export', (b: Buffer) => b, (b: Buffer) => b, msg, (e) => resolve(e)),
+    );
+    if (!err) return;
+    if (err.code !== grpc.status.RESOURCE_EXHAUSTED && err.code !== grpc.status.UNAVAILABLE) throw err;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function phase(client: grpc.Client, pid: number, size: number, rows: number, concurrency: number, tag: string) {
+  const bodies = templates(size, 8);
+  const batches = Math.ceil(rows / size);
+  let next = 0;
+  const c0 = cpuSeconds(pid);
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < batches) {
+        const i = next++;
+        await send(client, bodies[i % bodies.length], `${tag}-${i}`);
+      }
+    }),
+  );
+  const secs = (performance.now() - t0) / 1000;
+  const cpu = cpuSeconds(pid) - c0;
+  return { rows: batches * size, secs, cpu, rps: (batches * size) / secs, perCore: (batches * size) / cpu };
+}
+
+async function latency(url: string, n: number) {
+  const xs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    const res = await fetch(url);
+    await res.arrayBuffer();
+    if (res.status !== 200) throw new Error(`${url} → ${res.status}`);
+    xs.push(performance.now() - t);
+  }
+  xs.sort((a, b) => a - b);
+  const q = (p: number) => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))];
+  return { p50: q(0.5), p95: q(0.95), p99: q(0.99) };
+}
+
+async function main() {
+  const dataDir = mkdtempSync(join(tmpdir(), 'heimdall-bench-ingest-'));
+  const grpcPort = await freePort();
+  const httpPort = await freePort();
+  const server = runHeimdall(['server'], { HEIMDALL_DATA_DIR: dataDir, PORT: String(grpcPort), HTTP_PORT: String(httpPort), HEIMDALL_LISTEN_HOST: '127.0.0.1', HEIMDALL_INGEST_MAX_PENDING_ROWS: '400000' });
+  await server.waitForOutput(/server started/, 60_000);
+  const pid = server.child.pid!;
+  const client = new grpc.Client(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': 64 << 20 });
+
+  const small = await phase(client, pid, 200, ROWS_SMALL, 32, 'small');
+  console.log(`batch 200:  ${small.rows} rows in ${small.secs.toFixed(1)} s = ${small.rps.toFixed(0)} rows/s; server CPU ${small.cpu.toFixed(1)} s = ${small.perCore.toFixed(0)} rows per CPU-second`);
+  const large = await phase(client, pid, 5000, ROWS_LARGE, 8, 'large');
+  console.log(`batch 5000: ${large.rows} rows in ${large.secs.toFixed(1)} s = ${large.rps.toFixed(0)} rows/s; server CPU ${large.cpu.toFixed(1)} s = ${large.perCore.toFixed(0)} rows per CPU-second`);
+  const stored = small.rows + large.rows;
+  if (stored < TOTAL) await phase(client, pid, 5000, TOTAL - stored, 8, 'fill');
+  client.close();
+  await new Promise((r) => setTimeout(r, 3000)); // let background merges settle
+  const base = `http://127.0.0.1:${httpPort}`;
+  const count = ((await (await fetch(`${base}/api/stats?window=2h`)).json()) as { series: { requests: number }[] }).series.reduce((a, p) => a + p.requests, 0);
+  await latency(`${base}/api/logs?limit=100`, 20); // warm
+  const plain = await latency(`${base}/api/logs?limit=100`, 200);
+  const filtered = await latency(`${base}/api/logs?limit=100&status=5xx&host=svc-3.local`, 100);
+  const stats = await latency(`${base}/api/stats?window=1h`, 30);
+  await server.stop();
+
+  const f = (x: { p50: number; p95: number; p99: number }) => `p50 ${x.p50.toFixed(1)} ms, p95 ${x.p95.toFixed(1)} ms, p99 ${x.p99.toFixed(1)} ms`;
+  console.log('\n== bench/ingest (gRPC → embedded ClickHouse, server in its own process, 2-core machine) ==');
+  console.log(`batch 200:  ${small.rps.toFixed(0)} rows/s wall, ${small.perCore.toFixed(0)} rows per server CPU-second   (target >= 50,000 on one core)`);
+  console.log(`batch 5000: ${large.rps.toFixed(0)} rows/s wall, ${large.perCore.toFixed(0)} rows per server CPU-second   (target >= 50,000 on one core)`);
+  console.log(`rows stored: ${count.toLocaleString()}`);
+  console.log(`/api/logs?limit=100:                    ${f(plain)}   (target p95 <= 50 ms)`);
+  console.log(`/api/logs?limit=100&status=5xx&host=…:  ${f(filtered)}`);
+  console.log(`/api/stats?window=1h (per-minute MV):   ${f(stats)}`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
