@@ -95,7 +95,7 @@ async function main() {
   const dataDir = mkdtempSync(join(tmpdir(), 'heimdall-bench-ingest-'));
   const grpcPort = await freePort();
   const httpPort = await freePort();
-  const server = runHeimdall(['server'], { HEIMDALL_DATA_DIR: dataDir, PORT: String(grpcPort), HTTP_PORT: String(httpPort), HEIMDALL_LISTEN_HOST: '127.0.0.1', HEIMDALL_INGEST_MAX_PENDING_ROWS: '400000' });
+  const server = runHeimdall(['server'], { ...(process.env.SERVER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.SERVER_NODE_OPTIONS } : {}), HEIMDALL_DATA_DIR: dataDir, PORT: String(grpcPort), HTTP_PORT: String(httpPort), HEIMDALL_LISTEN_HOST: '127.0.0.1', HEIMDALL_INGEST_MAX_PENDING_ROWS: '400000' });
   await server.waitForOutput(/server started/, 60_000);
   const pid = server.child.pid!;
   const client = new grpc.Client(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': 64 << 20 });

@@ -6,7 +6,7 @@ import { createLogger } from '../../shared/log.ts';
 import type { DiagnosticsReport, HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
 import { validateWireExchange } from '../../shared/telemetry/exchange.ts';
 import { loadRecentBatchIds } from '../storage/queries.ts';
-import { encodeDiagnosticsRow, encodeExchangeRows } from '../storage/rows.ts';
+import { EXCHANGE_COLUMNS, encodeDiagnosticsRow, encodeExchangeRows } from '../storage/rows.ts';
 import type { Store } from '../storage/store.ts';
 
 const log = createLogger('ingest');
@@ -22,7 +22,7 @@ export interface IngesterOptions {
 interface Pending {
   batchId: string;
   rows: number;
-  parts: Buffer[];
+  encoded: string;
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -94,7 +94,7 @@ export class Ingester {
     }
     if (exchanges.length === 0) return { accepted: 0, duplicate: false };
     const done = new Promise<void>((resolve, reject) => {
-      this.queue.push({ batchId, rows: exchanges.length, parts: encodeExchangeRows(exchanges, agentId, batchId), resolve, reject });
+      this.queue.push({ batchId, rows: exchanges.length, encoded: encodeExchangeRows(exchanges, agentId, batchId), resolve, reject });
     });
     this.inflight.set(batchId, done);
     this.queuedRows += exchanges.length;
@@ -171,7 +171,7 @@ export class Ingester {
   private async insert(take: Pending[], rows: number): Promise<void> {
     const t0 = performance.now();
     try {
-      await this.store.insertJsonLines(`${this.store.database}.http_exchanges`, Buffer.concat(take.flatMap((p) => p.parts)));
+      await this.store.insertJsonLines(`${this.store.database}.http_exchanges`, Buffer.from(take.map((p) => p.encoded).join(''), 'latin1'), EXCHANGE_COLUMNS);
       this.metrics.inserts++;
       this.metrics.insertSecondsSum += (performance.now() - t0) / 1000;
       const now = Date.now();

@@ -63,10 +63,10 @@ export async function openChdbStore(opts: ChdbStoreOptions): Promise<Store> {
         throw wrap(err);
       }
     },
-    async insertJsonLines(table, body) {
+    async insertJsonLines(table, body, columns) {
       live();
       try {
-        await session.insert({ table, values: body, format: 'JSONEachRow' });
+        await session.insert({ table, values: body, format: columns ? 'JSONCompactEachRow' : 'JSONEachRow', columns });
       } catch (err) {
         throw wrap(err);
       }

@@ -66,9 +66,9 @@ export async function openClickHouseStore(opts: ClickHouseStoreOptions): Promise
         throw wrap(err);
       }
     },
-    async insertJsonLines(table, body) {
+    async insertJsonLines(table, body, columns) {
       try {
-        await client.insert({ table, values: Readable.from([body]), format: 'JSONEachRow' });
+        await client.insert({ table, values: Readable.from([body]), format: columns ? 'JSONCompactEachRow' : 'JSONEachRow', ...(columns ? { columns: [...columns] as [string, ...string[]] } : {}) });
       } catch (err) {
         throw wrap(err);
       }

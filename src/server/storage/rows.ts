@@ -3,74 +3,45 @@
 import type { DiagnosticsReport, HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
 import { ROLE_NAMES, pathTemplate } from '../../shared/telemetry/exchange.ts';
 
-const HEX = '0123456789abcdef';
+/** Column order of encodeExchangeRows (JSONCompactEachRow). */
+export const EXCHANGE_COLUMNS = [
+  'id', 'ts', 'duration_ns', 'node', 'agent_id', 'batch_id', 'pid', 'process', 'container_id', 'namespace', 'pod', 'container',
+  'labels', 'role', 'src_ip', 'src_port', 'dst_ip', 'dst_port', 'method', 'host', 'path', 'endpoint', 'query', 'http_version',
+  'status', 'request_bytes', 'response_bytes', 'user_agent', 'traceparent', 'request_sample', 'response_sample',
+  'request_truncated', 'response_truncated', 'unmatched',
+] as const;
 
-/** JSON string literal whose content bytes equal `bytes` (ClickHouse does not validate UTF-8). */
-export function jsonByteString(bytes: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(bytes.length * 6 + 2);
-  let o = 0;
-  out[o++] = 0x22;
-  for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i];
-    if (b === 0x22 || b === 0x5c) {
-      out[o++] = 0x5c;
-      out[o++] = b;
-    } else if (b < 0x20) {
-      out[o++] = 0x5c; out[o++] = 0x75; out[o++] = 0x30; out[o++] = 0x30;
-      out[o++] = HEX.charCodeAt(b >> 4);
-      out[o++] = HEX.charCodeAt(b & 15);
-    } else {
-      out[o++] = b;
-    }
-  }
-  out[o++] = 0x22;
-  return out.subarray(0, o);
+const NON_ASCII = /[^\x00-\x7f]/;
+/** UTF-8 text as a "byte string" (one char per byte): the whole batch is then written as latin1. */
+const bytesOf = (s: string) => (NON_ASCII.test(s) ? Buffer.from(s, 'utf8').toString('latin1') : s);
+
+function labelsOf(labels: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k in labels) out[bytesOf(k)] = bytesOf(labels[k]);
+  return out;
 }
 
-const REQ_SAMPLE = Buffer.from(',"request_sample":');
-const RES_SAMPLE = Buffer.from(',"response_sample":');
-const END = Buffer.from('}\n');
-
-export function encodeExchangeRows(exchanges: readonly HttpExchange[], agentId: string, batchId: string): Buffer[] {
-  const parts: Buffer[] = [];
+/**
+ * JSONCompactEachRow lines as a byte string: every text is one char per byte, so
+ * Buffer.from(result, 'latin1') is the exact payload, samples included byte for byte
+ * (JSON.stringify leaves U+0080..U+00FF unescaped and ClickHouse does not re-validate UTF-8).
+ */
+export function encodeExchangeRows(exchanges: readonly HttpExchange[], agentId: string, batchId: string): string {
+  let out = '';
   for (const x of exchanges) {
-    const head = JSON.stringify({
-      id: x.id,
-      ts: x.timestampUnixNano.toString(),
-      duration_ns: x.durationNs.toString(),
-      node: x.node,
-      agent_id: agentId,
-      batch_id: batchId,
-      pid: x.pid,
-      process: x.process,
-      container_id: x.containerId,
-      namespace: x.namespace,
-      pod: x.pod,
-      container: x.container,
-      labels: x.labels,
-      role: ROLE_NAMES[x.role as 0 | 1 | 2] ?? 'unknown',
-      src_ip: x.srcIp || '::',
-      src_port: x.srcPort,
-      dst_ip: x.dstIp || '::',
-      dst_port: x.dstPort,
-      method: x.method,
-      host: x.host,
-      path: x.path,
-      endpoint: pathTemplate(x.path),
-      query: x.query,
-      http_version: x.httpVersion,
-      status: x.status,
-      request_bytes: x.requestBytes.toString(),
-      response_bytes: x.responseBytes.toString(),
-      user_agent: x.userAgent,
-      traceparent: x.traceparent,
-      request_truncated: x.requestTruncated,
-      response_truncated: x.responseTruncated,
-      unmatched: x.unmatched,
-    });
-    parts.push(Buffer.from(head.slice(0, -1)), REQ_SAMPLE, jsonByteString(x.requestSample), RES_SAMPLE, jsonByteString(x.responseSample), END);
+    out += JSON.stringify([
+      x.id, x.timestampUnixNano.toString(), x.durationNs.toString(), bytesOf(x.node), agentId, batchId, x.pid,
+      bytesOf(x.process), x.containerId, bytesOf(x.namespace), bytesOf(x.pod), bytesOf(x.container), labelsOf(x.labels),
+      ROLE_NAMES[x.role as 0 | 1 | 2] ?? 'unknown', x.srcIp || '::', x.srcPort, x.dstIp || '::', x.dstPort, x.method,
+      bytesOf(x.host), bytesOf(x.path), bytesOf(pathTemplate(x.path)), bytesOf(x.query), x.httpVersion, x.status,
+      x.requestBytes.toString(), x.responseBytes.toString(), bytesOf(x.userAgent), x.traceparent,
+      Buffer.from(x.requestSample.buffer, x.requestSample.byteOffset, x.requestSample.length).toString('latin1'),
+      Buffer.from(x.responseSample.buffer, x.responseSample.byteOffset, x.responseSample.length).toString('latin1'),
+      x.requestTruncated, x.responseTruncated, x.unmatched,
+    ]);
+    out += '\n';
   }
-  return parts;
+  return out;
 }
 
 export function encodeDiagnosticsRow(d: DiagnosticsReport): Buffer {

@@ -10,8 +10,8 @@ export interface Store {
   exec(sql: string): Promise<void>;
   /** Parameterised query ({name:Type} placeholders) returning rows as objects. */
   query<T = Record<string, unknown>>(sql: string, params?: QueryParams): Promise<T[]>;
-  /** Inserts newline-delimited JSONEachRow bytes; resolves only once stored. */
-  insertJsonLines(table: string, body: Buffer): Promise<void>;
+  /** Inserts newline-delimited JSON rows; resolves only once stored. Compact rows need their columns. */
+  insertJsonLines(table: string, body: Buffer, columns?: readonly string[]): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,0 +1,73 @@
+// UI budget: JavaScript shipped (gzipped), and the traffic view with 1,000 rows in Chromium:
+// long tasks while rows load, and frame times while scrolling through them.
+//   bin/heimdall-node bench/ui/run.ts
+import { readdirSync, readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+import { launchBrowser, startFilledServer } from '../../test/helpers/browser.ts';
+
+const ASSETS = fileURLToPath(new URL('../../ui/dist/assets/', import.meta.url));
+
+async function main() {
+  const js = readdirSync(ASSETS).filter((f) => f.endsWith('.js'));
+  const gz = js.reduce((a, f) => a + gzipSync(readFileSync(ASSETS + f)).length, 0);
+  const raw = js.reduce((a, f) => a + readFileSync(ASSETS + f).length, 0);
+
+  const { base, server } = await startFilledServer(1200);
+  const browser = await launchBrowser();
+  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  await page.addInitScript(() => {
+    const w = window as unknown as { __long: number[] };
+    w.__long = [];
+    new PerformanceObserver((list) => list.getEntries().forEach((e) => w.__long.push(e.duration))).observe({ type: 'longtask', buffered: true });
+  });
+  const t0 = Date.now();
+  await page.goto(base);
+  await page.waitForSelector('[data-testid="traffic-table"] tbody tr');
+  const firstPaintMs = Date.now() - t0;
+  // Pause live updates so the measurement sees only our rows.
+  await page.keyboard.press('Space');
+  const rows = () => page.locator('[data-testid="traffic-table"] tbody tr').count();
+  const tLoad = Date.now();
+  while ((await rows()) < 1000) {
+    const before = await rows();
+    await page.evaluate(() => document.querySelector('.sentinel')?.scrollIntoView());
+    await page.waitForFunction((n) => document.querySelectorAll('[data-testid="traffic-table"] tbody tr').length > n, before, { timeout: 10_000 });
+  }
+  const loadMs = Date.now() - tLoad;
+  const count = await rows();
+  const longTasks = await page.evaluate(() => (window as unknown as { __long: number[] }).__long);
+  // Scroll from top to bottom over 2 s, recording frame intervals.
+  const frames = await page.evaluate(
+    () =>
+      new Promise<number[]>((resolve) => {
+        const el = document.querySelector('.table-wrap') as HTMLElement;
+        el.scrollTop = 0;
+        const out: number[] = [];
+        let last = performance.now();
+        const start = last;
+        const step = (t: number) => {
+          out.push(t - last);
+          last = t;
+          el.scrollTop = ((t - start) / 2000) * el.scrollHeight;
+          if (t - start < 2000) requestAnimationFrame(step);
+          else resolve(out.slice(1));
+        };
+        requestAnimationFrame(step);
+      }),
+  );
+  await browser.close();
+  await server.stop();
+  frames.sort((a, b) => a - b);
+  const p = (q: number) => frames[Math.min(frames.length - 1, Math.floor(q * frames.length))];
+  console.log('\n== bench/ui ==');
+  console.log(`JavaScript: ${(raw / 1024).toFixed(0)} KiB, ${(gz / 1024).toFixed(1)} KiB gzipped   (target < 500 KB gzipped)`);
+  console.log(`traffic view: first 200 rows in ${firstPaintMs} ms; grew to ${count} rows in ${loadMs} ms (4 pages of 200)`);
+  console.log(`long tasks (> 50 ms) while loading: ${longTasks.length}${longTasks.length ? `, longest ${Math.max(...longTasks).toFixed(0)} ms` : ''}`);
+  console.log(`scrolling ${count} rows: ${frames.length} frames, p50 ${p(0.5).toFixed(1)} ms, p95 ${p(0.95).toFixed(1)} ms, max ${frames[frames.length - 1].toFixed(1)} ms per frame (16.7 ms = 60 fps)`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
