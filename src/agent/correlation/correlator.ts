@@ -1,6 +1,6 @@
 // Routes capture events to per-connection state, turns request/response pairs into
 // exchange records, and bounds memory: at most maxConnections live connections (least
-// recently active evicted first), idle ones dropped after the TTL.
+// idle evicted first), idle ones dropped after the TTL.
 import { randomUUID } from 'node:crypto';
 import { HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
 import { eventAddrs, eventComm, type DataEvent } from '../capture/decode.ts';
@@ -54,15 +54,12 @@ export class Correlator {
   onData(ev: DataEvent): void {
     const key = ev.connKey;
     let conn = this.conns.get(key);
-    if (conn) {
-      // Re-insert: Map order is then least recently active first, which eviction relies on.
-      this.conns.delete(key);
-    } else {
-      if (this.conns.size >= this.opts.maxConnections) this.evictOldest();
+    if (!conn) {
+      if (this.conns.size >= this.opts.maxConnections) this.evictIdlest();
       conn = new Connection({ tgid: ev.tgid, fd: ev.fd, comm: eventComm(ev), ...eventAddrs(ev) }, this.opts.sampleBytes, this.sink);
+      this.conns.set(key, conn);
       this.stats.connections++;
     }
-    this.conns.set(key, conn);
     conn.push(ev.direction, ev.data, ev.len, ev.startNs, ev.endNs);
   }
 
@@ -94,11 +91,19 @@ export class Correlator {
     this.conns.clear();
   }
 
-  private evictOldest(): void {
-    const first = this.conns.entries().next();
-    if (first.done) return;
-    this.conns.delete(first.value[0]);
-    first.value[1].close(first.value[1].lastNs);
+  /** At capacity only: a scan here is cheaper than keeping LRU order on every event. */
+  private evictIdlest(): void {
+    let key: string | null = null;
+    let idlest: Connection | null = null;
+    for (const [k, c] of this.conns) {
+      if (!idlest || c.lastNs < idlest.lastNs) {
+        key = k;
+        idlest = c;
+      }
+    }
+    if (key === null || !idlest) return;
+    this.conns.delete(key);
+    idlest.close(idlest.lastNs);
     this.stats.evicted++;
   }
 

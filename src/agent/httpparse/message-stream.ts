@@ -101,7 +101,7 @@ export class MessageStream {
       const msg = this.msg!;
       msg.lastNs = endNs;
       if (this.mode === 'head') {
-        const piece = Buffer.from(data.buffer, data.byteOffset + off, captured - off);
+        const piece = off === 0 && data instanceof Buffer ? data : Buffer.from(data.buffer, data.byteOffset + off, captured - off);
         this.headParts.push(piece);
         this.headBuffered += piece.length;
         const buf = this.headParts.length === 1 ? piece : Buffer.concat(this.headParts);
