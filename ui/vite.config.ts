@@ -3,7 +3,7 @@ import react from '@vitejs/plugin-react';
 
 // The server serves ui/dist on HTTP_PORT; `vite ui` proxies the API to a local server for UI work.
 export default defineConfig({
-  root: __dirname,
+  root: import.meta.dirname,
   plugins: [react()],
   build: { outDir: 'dist', emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 600 },
   server: { proxy: { '/api': 'http://127.0.0.1:8080' } },

@@ -8,6 +8,9 @@ import { EmptyTraffic, ErrorBox, Loading } from '../components/states.tsx';
 export const FILTERS = ['method', 'status', 'host', 'path', 'endpoint', 'node', 'namespace', 'pod', 'role', 'min_duration_ms'] as const;
 export const WINDOWS: Record<string, number> = { '5m': 5 * 60e3, '15m': 15 * 60e3, '1h': 3600e3, '6h': 6 * 3600e3, '24h': 24 * 3600e3, '7d': 7 * 24 * 3600e3 };
 const POLL_MS = 2000;
+/** Rows have a fixed height so only the visible window is rendered, however many are loaded. */
+const ROW_H = 29;
+const OVERSCAN = 20;
 
 function apiParams(search: URLSearchParams, sinceIso: string, limit: number): URLSearchParams {
   const p = new URLSearchParams();
@@ -20,9 +23,10 @@ function apiParams(search: URLSearchParams, sinceIso: string, limit: number): UR
   return p;
 }
 
-const Row = memo(function Row({ x, selected, onOpen, onSelect }: { x: Exchange; selected: boolean; onOpen: (id: string) => void; onSelect: () => void }) {
+// Memoised with stable callbacks: a new page or a selection change re-renders only the rows it touches.
+const Row = memo(function Row({ x, index, selected, onOpen }: { x: Exchange; index: number; selected: boolean; onOpen: (id: string, index: number) => void }) {
   return (
-    <tr className={selected ? 'selected' : undefined} onClick={() => { onSelect(); onOpen(x.id); }} data-id={x.id} aria-selected={selected}>
+    <tr className={selected ? 'selected' : undefined} onClick={() => onOpen(x.id, index)} data-id={x.id} aria-selected={selected}>
       <td className="mono">{fmtTime(x.timestamp)}</td>
       <td><span className={`role role-${x.role}`}>{x.role}</span></td>
       <td className="mono">{x.method}</td>
@@ -47,7 +51,8 @@ export function Traffic({ loc }: { loc: Location }) {
   const [paused, setPaused] = useState(false);
   const [selected, setSelected] = useState(0);
   const [fresh, setFresh] = useState(0);
-  const tableRef = useRef<HTMLTableSectionElement>(null);
+  const wrapRef = useRef<HTMLDivElement>(null);
+  const [view, setView] = useState({ top: 0, height: 900 });
   const sentinel = useRef<HTMLDivElement>(null);
   const loadingMore = useRef(false);
   const sinceIso = useMemo(() => new Date(Date.now() - WINDOWS[windowKey]).toISOString(), [windowKey, filterKey]);
@@ -116,7 +121,10 @@ export function Traffic({ loc }: { loc: Location }) {
     return () => io.disconnect();
   }, [loadMore]);
 
-  const open = useCallback((id: string) => navigate(`/requests/${id}`), []);
+  const open = useCallback((id: string, index?: number) => {
+    if (index !== undefined) setSelected(index);
+    navigate(`/requests/${id}`);
+  }, []);
 
   const setFilter = (name: string, value: string) => {
     const p = new URLSearchParams(search);
@@ -131,7 +139,12 @@ export function Traffic({ loc }: { loc: Location }) {
       e.preventDefault();
       const i = Math.max(0, Math.min(rows.length - 1, to));
       setSelected(i);
-      tableRef.current?.children[i]?.scrollIntoView({ block: 'nearest' });
+      const el = wrapRef.current;
+      if (el) {
+        const y = i * ROW_H;
+        if (y < el.scrollTop + ROW_H) el.scrollTop = Math.max(0, y - ROW_H);
+        else if (y + 2 * ROW_H > el.scrollTop + el.clientHeight) el.scrollTop = y + 3 * ROW_H - el.clientHeight;
+      }
     };
     if (e.key === 'ArrowDown' || e.key === 'j') move(selected + 1);
     else if (e.key === 'ArrowUp' || e.key === 'k') move(selected - 1);
@@ -145,6 +158,8 @@ export function Traffic({ loc }: { loc: Location }) {
   };
 
   const activeFilters = FILTERS.filter((f) => search.get(f));
+  const first = Math.max(0, Math.floor(view.top / ROW_H) - OVERSCAN);
+  const last = Math.min(rows.length, Math.ceil((view.top + view.height) / ROW_H) + OVERSCAN);
   return (
     <section className="traffic" onKeyDown={onKey}>
       <form className="filters" onSubmit={(e) => e.preventDefault()} aria-label="Filters">
@@ -182,7 +197,13 @@ export function Traffic({ loc }: { loc: Location }) {
       ) : rows.length === 0 && !error ? (
         activeFilters.length ? <div className="empty">No exchanges match these filters in the last {windowKey}.</div> : <EmptyTraffic />
       ) : (
-        <div className="table-wrap" tabIndex={0} aria-label="Exchanges; arrow keys move, Enter opens, Space pauses">
+        <div className="table-wrap" ref={wrapRef} tabIndex={0} aria-label="Exchanges; arrow keys move, Enter opens, Space pauses"
+          onScroll={(e) => {
+            // Re-render only when the window moves by a block of rows; in between the browser just scrolls.
+            const el = e.currentTarget;
+            const top = Math.floor(el.scrollTop / (ROW_H * 8)) * ROW_H * 8;
+            setView((v) => (v.top === top && v.height === el.clientHeight ? v : { top, height: el.clientHeight }));
+          }}>
           <div className="table-meta">
             {rows.length} shown{next ? ', more below' : ''} · {paused ? 'paused' : `live, every ${POLL_MS / 1000}s`}
             {fresh > 0 && !paused && <span className="fresh"> · +{fresh} new</span>}
@@ -191,8 +212,10 @@ export function Traffic({ loc }: { loc: Location }) {
             <thead>
               <tr><th>Time</th><th>Role</th><th>Method</th><th>Host</th><th>Path</th><th>Status</th><th className="num">Duration</th><th>Node</th><th>Pod / process</th></tr>
             </thead>
-            <tbody ref={tableRef}>
-              {rows.map((x, i) => <Row key={x.id} x={x} selected={i === selected} onOpen={open} onSelect={() => setSelected(i)} />)}
+            <tbody>
+              {first > 0 && <tr className="spacer" style={{ height: first * ROW_H }} aria-hidden />}
+              {rows.slice(first, last).map((x, i) => <Row key={x.id} x={x} index={first + i} selected={first + i === selected} onOpen={open} />)}
+              {last < rows.length && <tr className="spacer" style={{ height: (rows.length - last) * ROW_H }} aria-hidden />}
             </tbody>
           </table>
           <div ref={sentinel} className="sentinel">{next ? <button onClick={() => void loadMore()}>Load more</button> : rows.length > 0 && 'End of the time range'}</div>
