@@ -4,9 +4,33 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
+import type { Page } from 'playwright-core';
 import { launchBrowser, startFilledServer } from '../../test/helpers/browser.ts';
 
 const ASSETS = fileURLToPath(new URL('../../ui/dist/assets/', import.meta.url));
+
+/** Frame intervals (sorted) over `ms`, optionally scrolling the table top to bottom meanwhile. */
+function frameTimes(page: Page, ms: number, scroll: boolean): Promise<number[]> {
+  return page.evaluate(
+    ([ms, scroll]) =>
+      new Promise<number[]>((resolve) => {
+        const el = document.querySelector('.table-wrap') as HTMLElement;
+        if (scroll) el.scrollTop = 0;
+        const out: number[] = [];
+        let last = performance.now();
+        const start = last;
+        const step = (t: number) => {
+          out.push(t - last);
+          last = t;
+          if (scroll) el.scrollTop = ((t - start) / ms) * el.scrollHeight;
+          if (t - start < ms) requestAnimationFrame(step);
+          else resolve(out.slice(1).sort((a, b) => a - b));
+        };
+        requestAnimationFrame(step);
+      }),
+    [ms, scroll] as const,
+  );
+}
 
 async function main() {
   const js = readdirSync(ASSETS).filter((f) => f.endsWith('.js'));
@@ -39,46 +63,12 @@ async function main() {
   const loadMs = Date.now() - tLoad;
   const count = await rows();
   const longTasks = await page.evaluate(() => (window as unknown as { __long: number[] }).__long);
-  // The frame rate this browser reaches doing nothing: the floor for the scroll figures.
-  const idle = await page.evaluate(
-    () =>
-      new Promise<number[]>((resolve) => {
-        const out: number[] = [];
-        let last = performance.now();
-        const start = last;
-        const step = (t: number) => {
-          out.push(t - last);
-          last = t;
-          if (t - start < 1000) requestAnimationFrame(step);
-          else resolve(out.slice(1));
-        };
-        requestAnimationFrame(step);
-      }),
-  );
-  idle.sort((a, b) => a - b);
-  // Scroll from top to bottom over 2 s, recording frame intervals.
-  const frames = await page.evaluate(
-    () =>
-      new Promise<number[]>((resolve) => {
-        const el = document.querySelector('.table-wrap') as HTMLElement;
-        el.scrollTop = 0;
-        const out: number[] = [];
-        let last = performance.now();
-        const start = last;
-        const step = (t: number) => {
-          out.push(t - last);
-          last = t;
-          el.scrollTop = ((t - start) / 2000) * el.scrollHeight;
-          if (t - start < 2000) requestAnimationFrame(step);
-          else resolve(out.slice(1));
-        };
-        requestAnimationFrame(step);
-      }),
-  );
+  // The frame rate this browser reaches doing nothing is the floor for the scroll figures.
+  const idle = await frameTimes(page, 1000, false);
+  const frames = await frameTimes(page, 2000, true);
   const domRows = await page.locator('[data-testid="traffic-table"] tbody tr[data-id]').count();
   await browser.close();
   await server.stop();
-  frames.sort((a, b) => a - b);
   const p = (q: number) => frames[Math.min(frames.length - 1, Math.floor(q * frames.length))];
   console.log('\n== bench/ui ==');
   console.log(`JavaScript: ${(raw / 1024).toFixed(0)} KiB, ${(gz / 1024).toFixed(1)} KiB gzipped   (target < 500 KB gzipped)`);

@@ -1,40 +1,8 @@
 // Typed calls to the server's HTTP API (same origin).
-export interface Exchange {
-  id: string;
-  timestamp: string;
-  duration_ms: number;
-  node: string;
-  pid: number;
-  process: string;
-  container_id: string;
-  namespace: string;
-  pod: string;
-  container: string;
-  labels: Record<string, string>;
-  role: 'server' | 'client' | 'unknown';
-  src_ip: string;
-  src_port: number;
-  dst_ip: string;
-  dst_port: number;
-  method: string;
-  host: string;
-  path: string;
-  endpoint: string;
-  query: string;
-  http_version: string;
-  status: number;
-  request_bytes: number;
-  response_bytes: number;
-  user_agent: string;
-  traceparent: string;
-  request_sample: string;
-  response_sample: string;
-  request_truncated: boolean;
-  response_truncated: boolean;
-  unmatched: boolean;
-  request_sample_base64?: string;
-  response_sample_base64?: string;
-}
+import type { ExchangeItem } from '../../src/shared/telemetry/exchange-item.ts';
+
+/** One exchange; the detail endpoint adds both samples' exact bytes. */
+export type Exchange = ExchangeItem & { request_sample_base64?: string; response_sample_base64?: string };
 
 export interface Page { items: Exchange[]; next: string | null }
 export interface SeriesPoint { time: string; requests: number; rate: number; errors: number; error_rate: number; p50_ms: number; p95_ms: number; p99_ms: number }

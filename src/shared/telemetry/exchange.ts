@@ -3,49 +3,15 @@
 import { isIP } from 'node:net';
 import type { HttpExchange } from '../proto/gen/heimdall/v1/ingest.ts';
 
-export const ROLE_NAMES = ['unknown', 'server', 'client'] as const;
-export type RoleName = (typeof ROLE_NAMES)[number];
+import type { RoleName } from './exchange-item.ts';
+
+export const ROLE_NAMES = ['unknown', 'server', 'client'] as const satisfies readonly RoleName[];
+export type { RoleName };
 
 /** Largest sample the kernel probe can copy; AGENT_HTTP_SAMPLE_BYTES is capped here. */
 export const MAX_SAMPLE_BYTES = 8192;
 
-/** A stored exchange as the API returns it. */
-export interface ExchangeItem {
-  id: string;
-  timestamp: string; // RFC 3339, nanoseconds
-  timestamp_ns: string;
-  duration_ns: string;
-  duration_ms: number;
-  node: string;
-  pid: number;
-  process: string;
-  container_id: string;
-  namespace: string;
-  pod: string;
-  container: string;
-  labels: Record<string, string>;
-  role: RoleName;
-  src_ip: string;
-  src_port: number;
-  dst_ip: string;
-  dst_port: number;
-  method: string;
-  host: string;
-  path: string;
-  endpoint: string;
-  query: string;
-  http_version: string;
-  status: number;
-  request_bytes: number;
-  response_bytes: number;
-  user_agent: string;
-  traceparent: string;
-  request_sample: string;
-  response_sample: string;
-  request_truncated: boolean;
-  response_truncated: boolean;
-  unmatched: boolean;
-}
+export type { ExchangeItem } from './exchange-item.ts';
 
 const SEGMENT_ID = /^(?:\d+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{16,}|[0-9A-Za-z_-]{20,})$/i;
 
