@@ -207,3 +207,42 @@ test('diagnostics reach the server', { skip: ROOT_SKIP, timeout: 30_000 }, async
   assert.ok(agents.totals.matched > 0);
   assert.match(stack.agent.output(), /diagnostics events=\d+ matched=\d+ unmatched=\d+ drops=\d+ send_failures=\d+ kernel_drops=\d+/);
 });
+
+test('bodies moved with splice (zero-copy proxies) keep keep-alive framing exact', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+  // A Python server that sends each body from a pipe with os.splice, as haproxy does.
+  const py = `
+import os, socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', 0)); s.listen()
+print(s.getsockname()[1], flush=True)
+while True:
+    c, _ = s.accept()
+    while True:
+        req = c.recv(65536)
+        if not req: break
+        body = b'x' * 100000
+        c.sendall(b'HTTP/1.1 200 OK\\r\\nContent-Length: %d\\r\\n\\r\\n' % len(body))
+        r, w = os.pipe()
+        sent = 0
+        while sent < len(body):
+            n = os.write(w, body[sent:sent + 65536])
+            left = n
+            while left: left -= os.splice(r, c.fileno(), left)
+            sent += n
+        os.close(r); os.close(w)
+    c.close()
+`;
+  const { spawn } = await import('node:child_process');
+  const child = spawn('python3', ['-c', py], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+  try {
+    await run('curl', ['-sS', '-o', '/dev/null', '-o', '/dev/null', '-o', '/dev/null', `http://127.0.0.1:${port}/splice/1`, `http://127.0.0.1:${port}/splice/2`, `http://127.0.0.1:${port}/splice/3`]);
+    const items = await waitFor(async () => {
+      const xs = await fetchAll(stack.base, 'path=/splice/&role=server');
+      return xs.length >= 3 ? xs : null;
+    }, 20_000, 'three server-side records');
+    assert.deepEqual(items.map((i) => [i.path, i.status]).sort(), [['/splice/1', 200], ['/splice/2', 200], ['/splice/3', 200]]);
+    for (const i of items) assert.ok(i.response_bytes > 100_000, `${i.path}: ${i.response_bytes} bytes`);
+  } finally {
+    child.kill();
+  }
+});

@@ -18,6 +18,7 @@
 #define IPPROTO_TCP 6
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
+#define MSG_PEEK 2
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -335,15 +336,16 @@ static __always_inline int enter_msg(int fd, struct user_msghdr *msg, __u8 direc
 SEC("tracepoint/syscalls/sys_enter_read")
 int sys_enter_read(struct trace_event_raw_sys_enter *ctx)
 { return enter((int)ARG(ctx, 0), ARG(ctx, 1), 0, HD_DIR_INGRESS, BUF_PLAIN); }
+/* MSG_PEEK reads see bytes that a later read returns again: only the later one counts. */
 SEC("tracepoint/syscalls/sys_enter_recvfrom")
 int sys_enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
-{ return enter((int)ARG(ctx, 0), ARG(ctx, 1), 0, HD_DIR_INGRESS, BUF_PLAIN); }
+{ return (ARG(ctx, 3) & MSG_PEEK) ? 0 : enter((int)ARG(ctx, 0), ARG(ctx, 1), 0, HD_DIR_INGRESS, BUF_PLAIN); }
 SEC("tracepoint/syscalls/sys_enter_readv")
 int sys_enter_readv(struct trace_event_raw_sys_enter *ctx)
 { return enter((int)ARG(ctx, 0), ARG(ctx, 1), (__u32)ARG(ctx, 2), HD_DIR_INGRESS, BUF_IOV); }
 SEC("tracepoint/syscalls/sys_enter_recvmsg")
 int sys_enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
-{ return enter_msg((int)ARG(ctx, 0), (struct user_msghdr *)ARG(ctx, 1), HD_DIR_INGRESS); }
+{ return (ARG(ctx, 2) & MSG_PEEK) ? 0 : enter_msg((int)ARG(ctx, 0), (struct user_msghdr *)ARG(ctx, 1), HD_DIR_INGRESS); }
 SEC("tracepoint/syscalls/sys_enter_write")
 int sys_enter_write(struct trace_event_raw_sys_enter *ctx)
 { return enter((int)ARG(ctx, 0), ARG(ctx, 1), 0, HD_DIR_EGRESS, BUF_PLAIN); }
@@ -359,6 +361,20 @@ int sys_enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_enter_sendfile64")
 int sys_enter_sendfile64(struct trace_event_raw_sys_enter *ctx)
 { return enter((int)ARG(ctx, 0), 0, 0, HD_DIR_EGRESS, BUF_NONE); }
+
+/* splice moves bytes between a socket and a pipe without user memory (proxies use it for
+ * bodies): like sendfile, only the count is seen, which keeps body framing exact. */
+SEC("tracepoint/syscalls/sys_enter_splice")
+int sys_enter_splice(struct trace_event_raw_sys_enter *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (sock_of(tgid, (int)ARG(ctx, 2)))
+		return enter((int)ARG(ctx, 2), 0, 0, HD_DIR_EGRESS, BUF_NONE);
+	return enter((int)ARG(ctx, 0), 0, 0, HD_DIR_INGRESS, BUF_NONE);
+}
+
+SEC("tracepoint/syscalls/sys_exit_splice")
+int sys_exit_splice(struct trace_event_raw_sys_exit *ctx) { return exit_(ctx->ret); }
 
 SEC("tracepoint/syscalls/sys_exit_read")
 int sys_exit_read(struct trace_event_raw_sys_exit *ctx) { return exit_(ctx->ret); }
