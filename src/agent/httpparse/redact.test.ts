@@ -6,6 +6,9 @@ test('query values of sensitive keys are redacted, others kept', () => {
   assert.equal(redactQuery('a=1&token=abc&api_key=k&Password=p&session_id=s&q=ok'), 'a=1&token=REDACTED&api_key=REDACTED&Password=REDACTED&session_id=REDACTED&q=ok');
   assert.equal(redactQuery('access%5Ftoken=x&flag'), 'access%5Ftoken=REDACTED&flag');
   assert.equal(redactQuery(''), '');
+  assert.equal(redactQuery('sid=abc'), 'sid=REDACTED');
+  assert.equal(redactQuery('a=1&sig=zz'), 'a=1&sig=REDACTED');
+  assert.equal(redactQuery('page=2&q=shoes'), 'page=2&q=shoes');
 });
 
 test('credential headers and the request-line query are redacted in head text', () => {

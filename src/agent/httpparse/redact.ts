@@ -3,6 +3,8 @@
 
 export const REDACTED = 'REDACTED';
 const SENSITIVE_KEY = /pass(word|wd)?|pwd|secret|token|key|auth|session|sess_?id|sid$|signature|sig$|credential|jwt|cookie|otp|private/i;
+/** Unanchored superset of SENSITIVE_KEY: when it finds nothing in a whole query, no key can match. */
+const MAYBE_SENSITIVE = /pass|pwd|secret|token|key|auth|sess|sid|sig|credential|jwt|cookie|otp|private/i;
 const SENSITIVE_HEADER = /^(authorization|proxy-authorization|cookie|set-cookie|x-api-key|api-key|x-auth-token|x-csrf-token|x-xsrf-token)$/i;
 
 export function isSensitiveKey(key: string): boolean {
@@ -17,7 +19,8 @@ export function isSensitiveKey(key: string): boolean {
 
 /** "a=1&token=xyz" → "a=1&token=REDACTED". Keys and order are kept. */
 export function redactQuery(query: string): string {
-  if (query === '') return '';
+  // Most queries hold no sensitive word at all: one regex test instead of splitting.
+  if (query === '' || (!MAYBE_SENSITIVE.test(query) && !query.includes('%'))) return query;
   return query
     .split('&')
     .map((pair) => {
