@@ -1,0 +1,54 @@
+// `heimdall up`: server + local agent in one command. An agent that cannot start must not
+// take the server down; the log says what is missing, and the UI/API keep working.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './helpers/nginx.ts';
+import { runHeimdall } from './helpers/process.ts';
+import { waitFor } from './helpers/server.ts';
+import { ROOT_SKIP } from './helpers/stack.ts';
+
+async function up(env: Record<string, string>) {
+  const httpPort = await freePort();
+  const grpcPort = await freePort();
+  const proc = runHeimdall(['up'], { HEIMDALL_DATA_DIR: mkdtempSync(join(tmpdir(), 'heimdall-up-')), HTTP_PORT: String(httpPort), PORT: String(grpcPort), HEIMDALL_LISTEN_HOST: '127.0.0.1', AGENT_FLUSH_INTERVAL: '200ms', ...env });
+  await proc.waitForOutput(/Heimdall is up: UI and API at http:\/\/127\.0\.0\.1:\d+/, 60_000);
+  return { proc, base: `http://127.0.0.1:${httpPort}` };
+}
+
+test('an agent that cannot capture leaves the server, API and UI running, and says why', { timeout: 90_000 }, async () => {
+  const { proc, base } = await up({ HEIMDALL_PUMP_PATH: '/nonexistent/heimdall-pump' });
+  try {
+    await proc.waitForOutput(/the agent is not running; the server, API and UI keep working/, 30_000);
+    assert.match(proc.output(), /heimdall-pump is not built; run "npm run build"|must run as root/);
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
+    assert.equal((await fetch(`${base}/api/logs`)).status, 200);
+    assert.match(await (await fetch(`${base}/`)).text(), /<div id="root">/);
+    // The server learned why this node has no data.
+    const agents = await waitFor(async () => {
+      const r = (await (await fetch(`${base}/api/agents`)).json()) as { agents: { capture_status: string }[] };
+      return r.agents.length ? r.agents : null;
+    }, 10_000, 'the failed agent to report');
+    assert.match(agents[0].capture_status, /not built|root/);
+  } finally {
+    assert.equal(await proc.stop(), 0);
+  }
+});
+
+test('up captures local traffic and never its own server', { skip: ROOT_SKIP, timeout: 90_000 }, async () => {
+  const { proc, base } = await up({});
+  try {
+    await proc.waitForOutput(/capturing HTTP/, 30_000);
+    for (let i = 0; i < 5; i++) await (await fetch(`${base}/healthz?n=${i}`)).text();
+    const items = await waitFor(async () => {
+      const r = (await (await fetch(`${base}/api/logs?path=/healthz`)).json()) as { items: { role: string; process: string }[] };
+      return r.items.length >= 5 ? r.items : null;
+    }, 20_000, 'client-side records of /healthz');
+    // This test process is the client; the server's own side is excluded in the kernel.
+    assert.ok(items.every((i) => i.role === 'client'), JSON.stringify(items.map((i) => i.role)));
+  } finally {
+    assert.equal(await proc.stop(), 0);
+  }
+});
