@@ -1,0 +1,119 @@
+// HTTP as it is in the wild, beyond the basics: IPv6, HTTP/1.0 servers that end bodies by
+// closing, headers larger than the capture window, protocol upgrades, chunked uploads.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import net from 'node:net';
+import { promisify } from 'node:util';
+import { fetchAll, ROOT_SKIP, startStack, type Stack } from './helpers/stack.ts';
+import { waitFor } from './helpers/server.ts';
+
+const run = promisify(execFile);
+let stack: Stack;
+let v6: http.Server;
+let py: ChildProcess;
+let pyPort = 0;
+
+before(async () => {
+  if (ROOT_SKIP) return;
+  stack = await startStack({ AGENT_HTTP_SAMPLE_BYTES: '256' });
+  v6 = http.createServer((req, res) => {
+    let n = 0;
+    req.on('data', (c: Buffer) => (n += c.length));
+    req.on('end', () => res.end(`got ${n}\n`));
+  });
+  v6.on('upgrade', (req, socket: net.Socket) => {
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+    socket.on('data', (d: Buffer) => socket.write(d)); // echo frames
+  });
+  await new Promise<void>((r) => v6.listen(0, '::1', r));
+  py = spawn('python3', ['-u', '-c', "import http.server,socketserver\nclass H(http.server.SimpleHTTPRequestHandler):\n  def log_message(self,*a): pass\ns=http.server.HTTPServer(('127.0.0.1',0),H)\nprint(s.server_address[1],flush=True)\ns.serve_forever()"], { stdio: ['ignore', 'pipe', 'inherit'], cwd: '/' });
+  pyPort = await new Promise<number>((resolve) => py.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+});
+
+after(async () => {
+  py?.kill();
+  v6?.close();
+  v6?.closeAllConnections();
+  await stack?.stop();
+});
+
+const v6url = (p: string) => `http://[::1]:${(v6.address() as net.AddressInfo).port}${p}`;
+const server = async (prefix: string, n: number) =>
+  waitFor(async () => {
+    const xs = await fetchAll(stack.base, `path=${encodeURIComponent(prefix)}&role=server`);
+    return xs.length >= n ? xs : null;
+  }, 20_000, `${n} server-side records under ${prefix}`);
+
+test('IPv6 loopback', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+  await run('curl', ['-sS', '-g', '-o', '/dev/null', v6url('/wild/v6')]);
+  const [x] = await server('/wild/v6', 1);
+  assert.equal(x.status, 200);
+  const d = (await (await fetch(`${stack.base}/api/logs/${x.id}`)).json()) as { dst_ip: string; src_ip: string };
+  assert.equal(d.dst_ip, '::1');
+  assert.equal(d.src_ip, '::1');
+});
+
+test('HTTP/1.0 server that ends the body by closing (Python http.server)', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+  await run('curl', ['-sS', '-o', '/dev/null', `http://127.0.0.1:${pyPort}/etc/hostname?wild=py`, `http://127.0.0.1:${pyPort}/nope-wild`]);
+  const xs = await server('/', 2).then(() => fetchAll(stack.base, 'role=server&process=python3'));
+  const byPath = new Map(xs.map((x) => [x.path, x]));
+  assert.equal(byPath.get('/etc/hostname')?.status, 200);
+  assert.equal(byPath.get('/nope-wild')?.status, 404);
+  assert.equal(byPath.get('/etc/hostname')?.http_version, '1.1'); // the request's version
+  assert.match(byPath.get('/etc/hostname')!.response_sample, /^HTTP\/1.0 200 OK/);
+});
+
+test('headers larger than the capture window; secrets in them stay out', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+  const big = 'c=' + 'SECRETCOOKIE'.repeat(600);
+  await run('curl', ['-sS', '-g', '-o', '/dev/null', '-H', `Cookie: ${big}`, '-H', 'X-Trace: 1', v6url('/wild/bighead'), v6url('/wild/after-bighead')]);
+  const xs = await server('/wild/', 3);
+  const bighead = xs.filter((x) => x.path === '/wild/bighead');
+  assert.equal(bighead.length, 1);
+  assert.equal(bighead[0].status, 200);
+  assert.equal(xs.filter((x) => x.path === '/wild/after-bighead').length, 1, 'the next request on the connection still pairs');
+  const all = JSON.stringify(await fetchAll(stack.base, 'path=/wild/'));
+  assert.ok(!all.includes('SECRETCOOKIE'));
+});
+
+test('an upgraded connection yields the 101 exchange and no noise after it', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+  await new Promise<void>((resolve, reject) => {
+    const s = net.connect((v6.address() as net.AddressInfo).port, '::1', () => {
+      s.write('GET /wild/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+    });
+    let got = '';
+    s.on('data', (d: Buffer) => {
+      got += d.toString('latin1');
+      if (got.includes('\r\n\r\n') && !got.includes('GET /')) {
+        s.write('GET /not-http-anymore HTTP/1.1\r\n\r\n'); // looks like HTTP but is a websocket payload
+        setTimeout(() => s.destroy(), 300);
+      }
+    });
+    s.on('close', () => resolve());
+    s.on('error', reject);
+  });
+  const xs = await server('/wild/ws', 1);
+  assert.equal(xs.length, 1);
+  assert.equal(xs[0].status, 101);
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal((await fetchAll(stack.base, 'path=/not-http-anymore')).length, 0);
+});
+
+test('chunked request upload', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+  const body = 'z'.repeat(30_000);
+  await new Promise<void>((resolve, reject) => {
+    const req = http.request(v6url('/wild/upload'), { method: 'POST', headers: { 'transfer-encoding': 'chunked' } }, (res) => {
+      res.resume();
+      res.on('end', resolve);
+    });
+    req.on('error', reject);
+    req.write(body.slice(0, 10_000));
+    req.write(body.slice(10_000));
+    req.end();
+  });
+  const [x] = await server('/wild/upload', 1);
+  assert.equal(x.method, 'POST');
+  assert.equal(x.status, 200);
+  assert.ok(x.request_bytes > 30_000, String(x.request_bytes));
+});
