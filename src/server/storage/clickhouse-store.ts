@@ -1,16 +1,21 @@
 // A ClickHouse server over its HTTP interface. The client has no retries built in: the
 // ingest path retries through the agent (UNAVAILABLE), queries fail fast with a clear error.
 import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { createClient, type ClickHouseClient, ClickHouseLogLevel } from '@clickhouse/client';
 import { HeimdallError, errorMessage } from '../../shared/errors.ts';
 import { createLogger } from '../../shared/log.ts';
 import type { QueryParams, Store } from './store.ts';
+
+export type ClickHouseConnection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>;
 
 export interface ClickHouseStoreOptions {
   url: string;
   database: string;
   username: string;
   password: string;
+  /** Another transport for the same client (tests run it over chDB's in-process connection). */
+  connection?: ClickHouseConnection;
 }
 
 /** CLICKHOUSE_ADDR is host:port of the HTTP interface (default port 8123) or a full URL. */
@@ -28,7 +33,7 @@ export async function openClickHouseStore(opts: ClickHouseStoreOptions): Promise
     warn(e: { message: string }) { log.warn(e.message); }
     error(e: { message: string; err?: Error }) { log.error(e.message, { err: e.err?.message }); }
   };
-  const base = { url: opts.url, username: opts.username, password: opts.password, log: { LoggerClass: logger, level: ClickHouseLogLevel.WARN } };
+  const base = { url: opts.url, username: opts.username, password: opts.password, log: { LoggerClass: logger, level: ClickHouseLogLevel.WARN }, ...(opts.connection ? { connection: opts.connection } : {}) };
   const wrap = (err: unknown): HeimdallError => {
     const msg = errorMessage(err);
     const down = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|socket hang up|Timeout/i.test(msg);
@@ -41,7 +46,7 @@ export async function openClickHouseStore(opts: ClickHouseStoreOptions): Promise
   } catch (err) {
     throw wrap(err);
   } finally {
-    await bootstrap.close();
+    if (!opts.connection) await bootstrap.close(); // a shared connection is closed with the store
   }
   const client: ClickHouseClient = createClient({
     ...base,
@@ -67,8 +72,12 @@ export async function openClickHouseStore(opts: ClickHouseStoreOptions): Promise
       }
     },
     async insertJsonLines(table, body, columns) {
+      // Our rows are already encoded: send the bytes as they are (client.insert() wants row objects).
+      const format = columns ? `(${columns.join(', ')}) FORMAT JSONCompactEachRow` : 'FORMAT JSONEachRow';
       try {
-        await client.insert({ table, values: Readable.from([body]), format: columns ? 'JSONCompactEachRow' : 'JSONEachRow', ...(columns ? { columns: [...columns] as [string, ...string[]] } : {}) });
+        const res = await client.exec({ query: `INSERT INTO ${table} ${format}`, values: Readable.from([body], { objectMode: false }) });
+        res.stream.resume();
+        await finished(res.stream);
       } catch (err) {
         throw wrap(err);
       }
