@@ -3,12 +3,18 @@
 import * as grpc from '@grpc/grpc-js';
 import { HeimdallError, errorMessage } from '../../shared/errors.ts';
 import { createLogger } from '../../shared/log.ts';
-import { IngestServiceService, type IngestServiceServer } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
+import { IngestServiceService, type ExportRequest, type IngestServiceServer } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
 import type { Ingester } from './ingester.ts';
 
 const log = createLogger('grpc');
 
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+/** The generated service, except that Export hands its request bytes over undecoded. */
+const RAW_EXPORT = {
+  ...IngestServiceService,
+  export: { ...IngestServiceService.export, requestDeserialize: (b: Buffer) => b as unknown as ExportRequest },
+};
 
 function toStatus(err: unknown): grpc.ServiceError {
   const code =
@@ -36,8 +42,8 @@ export class GrpcIngestServer {
     this.ingester = ingester;
     const impl: IngestServiceServer = {
       export: (call, cb) => {
-        const r = call.request;
-        this.ingester.submit(r.batchId, r.agentId, r.exchanges).then(
+        // Export is served from the raw bytes (see RAW_EXPORT): no object per exchange.
+        this.ingester.submitExport(call.request as unknown as Buffer).then(
           (res) => cb(null, { accepted: res.accepted, duplicate: res.duplicate }),
           (err) => cb(toStatus(err)),
         );
@@ -46,7 +52,7 @@ export class GrpcIngestServer {
         this.ingester.submitDiagnostics(call.request).then(() => cb(null, {}), (err) => cb(toStatus(err)));
       },
     };
-    this.server.addService(IngestServiceService, impl);
+    this.server.addService(RAW_EXPORT, impl);
   }
 
   async start(host: string, port: number): Promise<number> {

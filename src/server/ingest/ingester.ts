@@ -3,10 +3,10 @@
 // A batch id already stored is acknowledged as a duplicate and never stored twice.
 import { HeimdallError, errorMessage } from '../../shared/errors.ts';
 import { createLogger } from '../../shared/log.ts';
-import type { DiagnosticsReport, HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
-import { validateWireExchange } from '../../shared/telemetry/exchange.ts';
+import { ExportRequest, type DiagnosticsReport, type HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
 import { loadRecentBatchIds } from '../storage/queries.ts';
-import { EXCHANGE_COLUMNS, encodeDiagnosticsRow, encodeExchangeRows } from '../storage/rows.ts';
+import { EXCHANGE_COLUMNS, encodeDiagnosticsRow } from '../storage/rows.ts';
+import { transcodeExport } from './transcode.ts';
 import type { Store } from '../storage/store.ts';
 
 const log = createLogger('ingest');
@@ -22,7 +22,7 @@ export interface IngesterOptions {
 interface Pending {
   batchId: string;
   rows: number;
-  encoded: string;
+  encoded: Buffer;
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -67,37 +67,42 @@ export class Ingester {
     log.info('dedup window loaded', { batches: this.stored.size });
   }
 
-  async submit(batchId: string, agentId: string, exchanges: readonly HttpExchange[]): Promise<{ accepted: number; duplicate: boolean }> {
+  /** Records as objects (tests, tools): encoded to the wire form and taken through the one ingest path. */
+  submit(batchId: string, agentId: string, exchanges: HttpExchange[]): Promise<{ accepted: number; duplicate: boolean }> {
+    return this.submitExport(Buffer.from(ExportRequest.encode({ batchId, agentId, node: '', exchanges }).finish()));
+  }
+
+  /** An ExportRequest as it came off the wire: validated and encoded for storage in one pass. */
+  async submitExport(msg: Buffer): Promise<{ accepted: number; duplicate: boolean }> {
+    const t = transcodeExport(msg, BigInt(Date.now()) * 1_000_000n);
+    if (!t.ok) {
+      this.metrics.invalid++;
+      throw new HeimdallError('BATCH_INVALID', `${t.error}; nothing of batch ${t.batchId || '(no id)'} was stored`);
+    }
+    const batchId = t.value.batchId;
+    const { count } = t.value;
     if (this.closed) throw new HeimdallError('STORAGE_UNAVAILABLE', 'server is shutting down; retry against the restarted server');
     if (!/^[\w.:-]{1,128}$/.test(batchId)) throw new HeimdallError('BATCH_INVALID', 'batch_id: must be 1-128 characters of letters, digits, "_", "-", ".", ":"');
     if (this.stored.has(batchId)) {
       this.metrics.duplicates++;
-      return { accepted: exchanges.length, duplicate: true };
+      return { accepted: count, duplicate: true };
     }
     const running = this.inflight.get(batchId);
     if (running) {
       await running;
       this.metrics.duplicates++;
-      return { accepted: exchanges.length, duplicate: true };
+      return { accepted: count, duplicate: true };
     }
-    const nowNs = BigInt(Date.now()) * 1_000_000n;
-    for (let i = 0; i < exchanges.length; i++) {
-      const problem = validateWireExchange(exchanges[i], nowNs);
-      if (problem) {
-        this.metrics.invalid++;
-        throw new HeimdallError('BATCH_INVALID', `exchanges[${i}].${problem}; nothing of batch ${batchId} was stored`);
-      }
-    }
-    if (this.queuedRows + exchanges.length > this.opts.maxPendingRows) {
+    if (this.queuedRows + count > this.opts.maxPendingRows) {
       this.metrics.shed++;
       throw new HeimdallError('OVERLOADED', `server has ${this.queuedRows} rows waiting for storage; retry later`);
     }
-    if (exchanges.length === 0) return { accepted: 0, duplicate: false };
+    if (count === 0) return { accepted: 0, duplicate: false };
     const done = new Promise<void>((resolve, reject) => {
-      this.queue.push({ batchId, rows: exchanges.length, encoded: encodeExchangeRows(exchanges, agentId, batchId), resolve, reject });
+      this.queue.push({ batchId, rows: count, encoded: t.value.rows, resolve, reject });
     });
     this.inflight.set(batchId, done);
-    this.queuedRows += exchanges.length;
+    this.queuedRows += count;
     this.schedule();
     try {
       await done;
@@ -105,8 +110,8 @@ export class Ingester {
       this.inflight.delete(batchId);
     }
     this.metrics.batches++;
-    this.metrics.rows += exchanges.length;
-    return { accepted: exchanges.length, duplicate: false };
+    this.metrics.rows += count;
+    return { accepted: count, duplicate: false };
   }
 
   async submitDiagnostics(report: DiagnosticsReport): Promise<void> {
@@ -171,7 +176,7 @@ export class Ingester {
   private async insert(take: Pending[], rows: number): Promise<void> {
     const t0 = performance.now();
     try {
-      await this.store.insertJsonLines(`${this.store.database}.http_exchanges`, Buffer.from(take.map((p) => p.encoded).join(''), 'latin1'), EXCHANGE_COLUMNS);
+      await this.store.insertJsonLines(`${this.store.database}.http_exchanges`, Buffer.concat(take.map((p) => p.encoded)), EXCHANGE_COLUMNS);
       this.metrics.inserts++;
       this.metrics.insertSecondsSum += (performance.now() - t0) / 1000;
       const now = Date.now();

@@ -94,7 +94,16 @@ function toItem(r: ItemRow): ExchangeItem {
   };
 }
 
+const RECENT_NS = 15n * 60n * 1_000_000_000n;
+
 export async function listLogs(store: Store, f: LogFilters, limit: number, cursor: Cursor | null): Promise<{ items: ExchangeItem[]; next: string | null }> {
+  // "Newest first" with no lower bound: try the last 15 minutes first. The primary index then
+  // skips older granules in every part; when that window is too thin, ask again unbounded.
+  if (f.sinceNs === undefined && cursor === null) {
+    const nowNs = BigInt(Date.now()) * 1_000_000n;
+    const recent = await listLogs(store, { ...f, sinceNs: (f.untilNs ?? nowNs) - RECENT_NS }, limit, null);
+    if (recent.next !== null) return recent;
+  }
   const p: QueryParams = { lim: limit + 1 };
   const w = where(f, p);
   if (cursor) {
