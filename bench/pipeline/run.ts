@@ -7,7 +7,7 @@ import { EVENT } from '../../src/agent/capture/event-layout.ts';
 import { Correlator } from '../../src/agent/correlation/correlator.ts';
 import { ExportRequest, type HttpExchange } from '../../src/shared/proto/gen/heimdall/v1/ingest.ts';
 
-const REQUESTS = Number(process.env.REQUESTS ?? 300_000);
+const REQUESTS = Number(process.env.REQUESTS ?? 100_000);
 const CONNS = 16;
 const REQ = Buffer.from('GET /api/items/42?page=2 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: wrk/4.1\r\nAccept: */*\r\n\r\n');
 const RES = Buffer.from('HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Fri, 27 Nov 2026 01:35:45 GMT\r\nContent-Type: application/json\r\nContent-Length: 17\r\nConnection: keep-alive\r\n\r\n{"items":[1,2,3]}');
@@ -46,26 +46,34 @@ const stream = Buffer.concat(frames);
 const chunks: Buffer[] = [];
 for (let o = 0; o < stream.length; o += 65536) chunks.push(stream.subarray(o, o + 65536));
 
-let batch: HttpExchange[] = [];
-let encodedBytes = 0;
-const correlator = new Correlator({ ttlMs: 30_000, sampleBytes: 128, maxConnections: 16384, toWallNs: (m) => 1_700_000_000_000_000_000n + BigInt(m) }, (x) => {
-  x.node = 'bench';
-  batch.push(x);
-  if (batch.length === 200) {
-    encodedBytes += ExportRequest.encode({ batchId: 'b', agentId: 'a', node: 'n', exchanges: batch }).finish().length;
-    batch = [];
-  }
-});
-const splitter = new FrameSplitter();
-const onFrame = (f: Buffer) => correlator.onData(decodeFrame(f) as DataEvent);
-const cpu0 = process.cpuUsage();
-const t0 = performance.now();
-for (const ch of chunks) splitter.push(ch, onFrame);
-const ms = performance.now() - t0;
-const cpu = process.cpuUsage(cpu0);
-const exchanges = correlator.stats.matched;
-const usPerReq = ((cpu.user + cpu.system) / REQUESTS);
+const ROUNDS = Number(process.env.ROUNDS ?? 5);
+
+/** One pass over the stream with a fresh pipeline; returns CPU µs per request. */
+function round(): { us: number; exchanges: number; bytes: number } {
+  let batch: HttpExchange[] = [];
+  let encodedBytes = 0;
+  const correlator = new Correlator({ ttlMs: 30_000, sampleBytes: 128, maxConnections: 16384, toWallNs: (m) => 1_700_000_000_000_000_000n + BigInt(m) }, (x) => {
+    x.node = 'bench';
+    batch.push(x);
+    if (batch.length === 200) {
+      encodedBytes += ExportRequest.encode({ batchId: 'b', agentId: 'a', node: 'n', exchanges: batch }).finish().length;
+      batch = [];
+    }
+  });
+  const splitter = new FrameSplitter();
+  const onFrame = (f: Buffer) => correlator.onData(decodeFrame(f) as DataEvent);
+  const cpu0 = process.cpuUsage();
+  for (const ch of chunks) splitter.push(ch, onFrame);
+  const cpu = process.cpuUsage(cpu0);
+  return { us: (cpu.user + cpu.system) / REQUESTS, exchanges: correlator.stats.matched, bytes: encodedBytes };
+}
+
+// This machine's CPU speed varies run to run (shared host): report the best and the median of several rounds.
+const results = Array.from({ length: ROUNDS }, round);
+const us = results.map((r) => r.us).sort((a, b) => a - b);
+const best = us[0];
+const median = us[Math.floor(us.length / 2)];
 console.log('== bench/pipeline (user space only: decode, correlate, build records, encode protobuf) ==');
-console.log(`${REQUESTS} requests, ${REQUESTS * 4} events, ${exchanges} exchanges (both sides), ${(encodedBytes / exchanges).toFixed(0)} B/exchange on the wire`);
-console.log(`${(ms / 1000).toFixed(2)} s wall; ${usPerReq.toFixed(2)} µs CPU per request (${(usPerReq / 2).toFixed(2)} per exchange)`);
-console.log(`=> ${(usPerReq * 10_000 / 1e4).toFixed(1)}% of one core per 10k req/s for this stage (target for the whole agent: <= 10%)`);
+console.log(`${REQUESTS} requests × ${ROUNDS} rounds, ${REQUESTS * 4} events and ${results[0].exchanges} exchanges (both sides) per round, ${(results[0].bytes / results[0].exchanges).toFixed(0)} B/exchange on the wire`);
+console.log(`CPU per request: best ${best.toFixed(2)} µs, median ${median.toFixed(2)} µs (rounds: ${us.map((x) => x.toFixed(1)).join(', ')})`);
+console.log(`=> ${best.toFixed(1)}–${median.toFixed(1)}% of one core per 10k req/s for this stage (target for the whole agent: <= 10%)`);
