@@ -72,6 +72,7 @@ const ng = (p: string) => `http://127.0.0.1:${nginx.port}${p}`;
 const nd = (p: string) => `http://127.0.0.1:${nodePort}${p}`;
 
 test('captures every exchange of real traffic, both sides, once', { skip: ROOT_SKIP, timeout: 120_000 }, async () => {
+  const startedMs = Date.now();
   // keep-alive: one curl, one connection, four requests
   await run('curl', ['-sS', '-o', '/dev/null', '-o', '/dev/null', '-o', '/dev/null', '-o', '/dev/null', ng('/t/ok/ka/1'), ng('/t/ok/ka/2'), ng('/t/created/ka/3'), ng('/t/missing/ka/4')]);
   expectBoth('GET', '/t/ok/ka/1', 200);
@@ -173,6 +174,8 @@ test('captures every exchange of real traffic, both sides, once', { skip: ROOT_S
   assert.equal(new Set(items.map((i) => i.id)).size, items.length);
   for (const i of items) {
     assert.ok(i.duration_ms > 0, `${i.role} ${i.path} duration ${i.duration_ms}`);
+    const ts = Date.parse(i.timestamp);
+    assert.ok(ts >= startedMs - 1000 && ts <= Date.now(), `timestamp ${i.timestamp} is wall-clock time of the request`);
     assert.equal(i.unmatched, false);
     assert.equal(i.node, 'e2e-node');
   }

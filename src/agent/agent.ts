@@ -115,7 +115,10 @@ export class Agent {
           if (ev.kind === EV_CLOSE) this.correlator.onClose(ev.connKey, ev.endNs);
           else this.correlator.onData(ev);
         },
-        onStats: (s) => (this.kernel = s),
+        onStats: (s) => {
+          this.kernel = s;
+          this.offsetNs = s.realtimeOffsetNs; // follows wall-clock adjustments
+        },
         onExit: (err) => {
           this.captureStatus = err.message;
           log.error(err.message);

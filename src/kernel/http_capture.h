@@ -69,6 +69,7 @@ struct hd_stats {
 	__u64 counters[HD_STAT_MAX];
 	__u64 prog_run_ns;  /* summed bpf run time when --prog-stats is on */
 	__u64 prog_run_cnt;
+	__s64 realtime_offset_ns; /* again: NTP moves the wall clock, the monotonic one does not */
 };
 
 #endif

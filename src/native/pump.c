@@ -76,7 +76,7 @@ static __s64 mono_offset_ns(void)
 
 static void emit_stats(struct http_capture *skel, int ncpus, int prog_stats)
 {
-	struct hd_stats st = { .kind = HD_EV_STATS };
+	struct hd_stats st = { .kind = HD_EV_STATS, .realtime_offset_ns = mono_offset_ns() };
 	__u64 values[ncpus];
 	for (__u32 k = 0; k < HD_STAT_MAX; k++) {
 		if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.stats), &k, values))

@@ -55,6 +55,7 @@ export async function startStack(agentEnv: Record<string, string> = {}): Promise
 
 export interface Item {
   id: string;
+  timestamp: string;
   role: string;
   method: string;
   path: string;

@@ -37,7 +37,7 @@ export function eventAddrs(ev: DataEvent): { family: number; laddr: string; lpor
 const u64 = (b: Buffer, at: number) => b.readUInt32LE(at + 4) * 4294967296 + b.readUInt32LE(at);
 
 export interface HelloFrame { kind: typeof EV_HELLO; realtimeOffsetNs: bigint; captureBytes: number; ncpus: number }
-export interface StatsFrame { kind: typeof EV_STATS; counters: Record<(typeof STAT_NAMES)[number], number>; progRunNs: number; progRunCnt: number }
+export interface StatsFrame { kind: typeof EV_STATS; counters: Record<(typeof STAT_NAMES)[number], number>; progRunNs: number; progRunCnt: number; realtimeOffsetNs: bigint }
 export type Frame = DataEvent | HelloFrame | StatsFrame;
 
 export function decodeFrame(b: Buffer): Frame | null {
@@ -67,7 +67,7 @@ export function decodeFrame(b: Buffer): Frame | null {
   if (kind === EV_STATS && b.length >= STATS.size) {
     const counters = {} as StatsFrame['counters'];
     STAT_NAMES.forEach((name, i) => (counters[name] = Number(b.readBigUInt64LE(STATS.counters + 8 * i))));
-    return { kind, counters, progRunNs: Number(b.readBigUInt64LE(STATS.prog_run_ns)), progRunCnt: Number(b.readBigUInt64LE(STATS.prog_run_cnt)) };
+    return { kind, counters, progRunNs: Number(b.readBigUInt64LE(STATS.prog_run_ns)), progRunCnt: Number(b.readBigUInt64LE(STATS.prog_run_cnt)), realtimeOffsetNs: b.readBigInt64LE(STATS.realtime_offset_ns) };
   }
   return null;
 }

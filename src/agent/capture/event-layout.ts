@@ -13,7 +13,7 @@ export const EVENT = {
 
 export const HELLO = { size: 24, kind: 0, version: 4, realtime_offset_ns: 8, capture_bytes: 16, ncpus: 20 } as const;
 
-export const STATS = { size: 56, kind: 0, nprogs: 4, counters: 8, prog_run_ns: 40, prog_run_cnt: 48 } as const;
+export const STATS = { size: 64, kind: 0, nprogs: 4, counters: 8, prog_run_ns: 40, prog_run_cnt: 48, realtime_offset_ns: 56 } as const;
 
 /** enum hd_stat order. */
 export const STAT_NAMES = ['events', 'ringbuf_full', 'skipped_non_http', 'args_full'] as const;

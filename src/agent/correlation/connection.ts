@@ -131,7 +131,11 @@ export class Connection {
     for (const p of this.pending) {
       if (p.ghost || p.msg.startNs >= cutoffNs) continue;
       p.ghost = true;
-      this.sink.exchange({ conn: this, role: this.role ?? 'server', request: p.msg, requestEndNs: p.endNs, response: null, responseEndNs: 0 });
+      // A response already streaming (SSE, a long download) is reported with what was seen so far.
+      const resp = this.role === null ? null : this.streams[1 - this.reqDir].current;
+      const streaming = this.respTarget === p && resp?.head ? resp : null;
+      if (streaming) streaming.framingLost = true; // marks the sample truncated: the response goes on
+      this.sink.exchange({ conn: this, role: this.role ?? 'server', request: p.msg, requestEndNs: p.endNs, response: streaming, responseEndNs: streaming ? streaming.lastNs : 0 });
     }
   }
 

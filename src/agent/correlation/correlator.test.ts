@@ -140,6 +140,20 @@ test('a request with no response becomes unmatched after the TTL; its late respo
   assert.equal(h.c.stats.unmatched, 1);
 });
 
+test('a response still streaming at the TTL is reported with its status, once', () => {
+  const h = harness({ ttlMs: 1 });
+  h.send(IN, 'GET /events HTTP/1.1\r\nHost: a\r\n\r\n');
+  h.send(OUT, 'HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n');
+  h.send(OUT, '6\r\ndata:1\r\n');
+  h.c.sweep(h.now() + 5_000_000);
+  assert.deepEqual(h.out.map((x) => [x.path, x.status, x.unmatched, x.responseTruncated]), [['/events', 200, false, true]]);
+  assert.ok(h.out[0].durationNs > 0n);
+  h.send(OUT, '6\r\ndata:2\r\n0\r\n\r\n');
+  h.send(IN, 'GET /next HTTP/1.1\r\nHost: a\r\n\r\n');
+  h.send(OUT, resp(204));
+  assert.deepEqual(h.out.map((x) => [x.path, x.status]), [['/events', 200], ['/next', 204]]);
+});
+
 test('client role: request written, response read', () => {
   const h = harness();
   h.send(OUT, 'GET /api?token=secret HTTP/1.1\r\nHost: svc\r\nAuthorization: Bearer zzz\r\n\r\n');
