@@ -39,6 +39,7 @@ test('a batch sent over gRPC is served by /api/logs', async () => {
   assert.equal(body.next, null);
   const five = await getJson<{ items: unknown[] }>(`${ctx.base}/api/logs?host=rt.local&status=5xx`);
   assert.equal(five.body.items.length, 1);
+  assert.equal((await getJson<{ items: unknown[] }>(`${ctx.base}/api/logs?host=rt.local&window=15m`)).body.items.length, 2);
   const one = await getJson<{ id: string; path: string }>(`${ctx.base}/api/logs/${xs[0].id}`);
   assert.equal(one.body.path, '/one');
 });
@@ -91,6 +92,8 @@ test('API parameters are validated with the parameter named', async () => {
   assert.equal((await getJson(`${ctx.base}/api/map?window=forever`)).status, 400);
   assert.equal((await getJson(`${ctx.base}/api/stats?window=1h&role=server`)).status, 200);
   assert.equal((await getJson(`${ctx.base}/api/agents`)).status, 200);
+  assert.equal((await getJson(`${ctx.base}/api/logs?window=forever`)).status, 400);
+  assert.equal((await getJson(`${ctx.base}/api/logs?window=15m&bucket=1m`)).status, 400);
 });
 
 test('cursor paging through the API', async () => {

@@ -86,7 +86,11 @@ export class Connection {
       // A new request with no response in flight means expired requests will never be answered.
       const resp = this.streams[1 - dir];
       while (this.pending[0]?.ghost && resp.openMode === 'idle') this.pending.shift();
-      if (this.pending.length >= MAX_PENDING) this.pending.shift();
+      if (this.pending.length >= MAX_PENDING) {
+        // Bounded: the oldest waiting request is given up on, and said so.
+        const dropped = this.pending.shift()!;
+        if (!dropped.ghost) this.sink.exchange({ conn: this, role: this.role, request: dropped.msg, requestEndNs: dropped.endNs, response: null, responseEndNs: 0 });
+      }
       this.pending.push({ msg, endNs: null, ghost: false });
       if (head.chunked) return { mode: 'chunked' };
       if (head.contentLength !== null) return { mode: 'length', length: head.contentLength };

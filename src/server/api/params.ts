@@ -79,8 +79,9 @@ export function parseLogQuery(q: Query): { filters: LogFilters; limit: number; c
     if (!/^\d+(\.\d+)?$/.test(minDur)) throw new ParamError('min_duration_ms', `${JSON.stringify(minDur)} is not a non-negative number`);
     f.minDurationNs = BigInt(Math.round(Number(minDur) * 1e6));
   }
-  f.sinceNs = timeNs(q, 'since');
   f.untilNs = timeNs(q, 'until');
+  f.sinceNs = timeNs(q, 'since');
+  if (f.sinceNs === undefined && q.window !== undefined) f.sinceNs = (f.untilNs ?? BigInt(Date.now()) * 1_000_000n) - BigInt(durationMs(q, 'window', '1h', 31 * 86_400_000)) * 1_000_000n;
   if (f.sinceNs !== undefined && f.untilNs !== undefined && f.sinceNs >= f.untilNs) throw new ParamError('until', 'must be after since');
   const unmatched = one(q, 'unmatched');
   if (unmatched !== undefined) {
@@ -115,7 +116,7 @@ export function optionalText(q: Query, name: string): string | undefined {
   return text(q, name);
 }
 
-const KNOWN = new Set(['method', 'status', 'host', 'path', 'endpoint', 'node', 'namespace', 'pod', 'process', 'role', 'min_duration_ms', 'since', 'until', 'unmatched', 'limit', 'cursor', 'window', 'bucket']);
+const KNOWN = new Set(['method', 'status', 'host', 'path', 'endpoint', 'node', 'namespace', 'pod', 'process', 'role', 'min_duration_ms', 'since', 'until', 'window', 'unmatched', 'limit', 'cursor']);
 export function rejectUnknown(q: Query, allowed: readonly string[] = [...KNOWN]): void {
   for (const k of Object.keys(q)) if (!allowed.includes(k)) throw new ParamError(k, `unknown parameter; known: ${allowed.join(', ')}`);
 }
