@@ -20,4 +20,3 @@ export const STAT_NAMES = ['events', 'ringbuf_full', 'skipped_non_http', 'args_f
 
 export const MAX_CAPTURE = 8192;
 export const AF_INET = 2;
-export const AF_INET6 = 10;

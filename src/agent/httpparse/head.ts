@@ -74,17 +74,6 @@ export function startsHttpMessage(b: Uint8Array): boolean {
   return i <= 4 || i === b.length || METHODS.has(latin1(b, 0, i));
 }
 
-/** Index just past the blank line ending the head, or -1. Accepts bare LF line ends. */
-export function findHeadEnd(b: Uint8Array, from = 0): number {
-  const n = Math.min(b.length, MAX_HEAD);
-  for (let i = from; i < n; i++) {
-    if (b[i] !== 0x0a) continue;
-    if (i + 1 < n && b[i + 1] === 0x0a) return i + 2;
-    if (i + 2 < n && b[i + 1] === 0x0d && b[i + 2] === 0x0a) return i + 3;
-  }
-  return -1;
-}
-
 function version(b: Uint8Array, at: number): string | null {
   // "HTTP/1.0" or "HTTP/1.1" at b[at..at+8)
   if (b[at] !== 0x48 || b[at + 1] !== 0x54 || b[at + 2] !== 0x54 || b[at + 3] !== 0x50 || b[at + 4] !== 0x2f || b[at + 6] !== 0x2e) return null;
@@ -104,17 +93,18 @@ export function parseHead(b: Uint8Array, more: boolean): HeadResult {
     if (b.length < 8 && more && couldStart(b)) return { status: 'need-more' };
     return { status: 'not-http', reason: 'no request or status line' };
   }
-  const end = findHeadEnd(b);
-  if (end < 0 && more && b.length < MAX_HEAD) return { status: 'need-more' };
-  const limit = end < 0 ? Math.min(b.length, MAX_HEAD) : end;
+  // One pass: the start line, then header lines up to the blank line ending the head.
+  const limit = Math.min(b.length, MAX_HEAD);
+  const canGrow = more && b.length < MAX_HEAD;
   let eol = 0;
   while (eol < limit && b[eol] !== 0x0a) eol++;
+  if (eol === limit && canGrow) return { status: 'need-more' };
   const lineEnd = eol > 0 && b[eol - 1] === 0x0d ? eol - 1 : eol;
-  const lineCut = eol === limit && end < 0;
+  const lineCut = eol === limit;
   const head: HttpHead = {
     kind: 'request', method: '', target: '', status: 0, version: '', host: '', userAgent: '', traceparent: '',
     contentType: '', contentLength: null, chunked: false, connectionClose: false, upgrade: false, sensitive: false,
-    headLength: end < 0 ? b.length : end, complete: end >= 0,
+    headLength: b.length, complete: false,
   };
   if (b[0] === 0x48 && b[4] === 0x2f) {
     const v = version(b, 0);
@@ -159,8 +149,13 @@ export function parseHead(b: Uint8Array, more: boolean): HeadResult {
       nl++;
     }
     const cut = nl >= limit;
+    if (cut && canGrow) return { status: 'need-more' };
     const le = nl > pos && b[nl - 1] === 0x0d ? nl - 1 : nl;
-    if (le === pos) break;
+    if (le === pos && !cut) {
+      head.headLength = nl + 1;
+      head.complete = true;
+      break;
+    }
     if (colon > pos && colon < le) {
       const name = headerName(b, pos, colon - pos);
       if (name !== null) {
@@ -174,6 +169,7 @@ export function parseHead(b: Uint8Array, more: boolean): HeadResult {
     }
     pos = nl + 1;
   }
+  if (!head.complete && canGrow) return { status: 'need-more' };
   return { status: 'ok', head };
 }
 

@@ -56,10 +56,6 @@ export class MessageStream {
     this.useStart = useStart;
   }
 
-  get inBody(): boolean {
-    return this.mode !== 'idle' && this.mode !== 'head';
-  }
-
   get current(): Message | null {
     return this.msg;
   }
