@@ -3,8 +3,8 @@
 // decode → correlation → enrichment-free record building → protobuf batch encoding.
 //   bin/heimdall-node bench/pipeline/run.ts     (REQUESTS=300000)
 import { decodeFrame, FrameSplitter, type DataEvent } from '../../src/agent/capture/decode.ts';
-import { EVENT } from '../../src/agent/capture/event-layout.ts';
 import { Correlator } from '../../src/agent/correlation/correlator.ts';
+import { dataRecord } from '../../test/helpers/records.ts';
 import { ExportRequest, type HttpExchange } from '../../src/shared/proto/gen/heimdall/v1/ingest.ts';
 
 const REQUESTS = Number(process.env.REQUESTS ?? 100_000);
@@ -12,27 +12,13 @@ const CONNS = 16;
 const REQ = Buffer.from('GET /api/items/42?page=2 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: wrk/4.1\r\nAccept: */*\r\n\r\n');
 const RES = Buffer.from('HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Fri, 27 Nov 2026 01:35:45 GMT\r\nContent-Type: application/json\r\nContent-Length: 17\r\nConnection: keep-alive\r\n\r\n{"items":[1,2,3]}');
 
+/** A record as the pipe carries it: u32 length, then the record. */
 function frame(tgid: number, sock: number, dir: number, payload: Buffer, t: number): Buffer {
-  const b = Buffer.alloc(4 + EVENT.size + payload.length);
-  const r = b.subarray(4);
-  b.writeUInt32LE(EVENT.size + payload.length, 0);
-  r.writeUInt32LE(1, EVENT.kind);
-  r.writeUInt32LE(tgid, EVENT.tgid);
-  r.writeInt32LE(sock, EVENT.fd);
-  r.writeBigUInt64LE(BigInt(t), EVENT.start_ns);
-  r.writeBigUInt64LE(BigInt(t + 2000), EVENT.end_ns);
-  r.writeBigUInt64LE(0xffff888000000000n + BigInt(sock * 4096 + tgid), EVENT.sock_id);
-  r.writeUInt32LE(payload.length, EVENT.len);
-  r.writeUInt32LE(payload.length, EVENT.captured);
-  r.writeUInt16LE(2, EVENT.family);
-  r.writeUInt16LE(tgid === 1 ? 8080 : 40000 + sock, EVENT.lport);
-  r.writeUInt16LE(tgid === 1 ? 40000 + sock : 8080, EVENT.rport);
-  r[EVENT.direction] = dir;
-  r.set([127, 0, 0, 1], EVENT.laddr);
-  r.set([127, 0, 0, 1], EVENT.raddr);
-  r.write(tgid === 1 ? 'nginx' : 'wrk', EVENT.comm, 'latin1');
-  payload.copy(r, EVENT.size);
-  return b;
+  const server = tgid === 1;
+  const rec = dataRecord({ tgid, fd: sock, sock: BigInt(sock * 4096 + tgid), direction: dir, startNs: t, endNs: t + 2000, len: payload.length, payload, lport: server ? 8080 : 40000 + sock, rport: server ? 40000 + sock : 8080, comm: server ? 'nginx' : 'wrk' });
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(rec.length);
+  return Buffer.concat([len, rec]);
 }
 
 // The pipe delivers records in 64 KiB chunks; build the whole stream first.

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
 import { decodeFrame, type DataEvent } from '../capture/decode.ts';
-import { EVENT } from '../capture/event-layout.ts';
+import { connKey, dataRecord } from '../../../test/helpers/records.ts';
 import { Correlator } from './correlator.ts';
 
 const IN = 0;
@@ -20,26 +20,10 @@ function harness(opts: { ttlMs?: number; sampleBytes?: number; capture?: number 
     t += 1000;
     const start = t;
     t += 1000;
-    const raw = Buffer.alloc(EVENT.size + data.length);
-    raw.writeUInt32LE(1, EVENT.kind);
-    raw.writeUInt32LE(42, EVENT.tgid);
-    raw.writeInt32LE(5, EVENT.fd);
-    raw.writeBigUInt64LE(BigInt(start), EVENT.start_ns);
-    raw.writeBigUInt64LE(BigInt(t), EVENT.end_ns);
-    raw.writeBigUInt64LE(0xffff888000000000n + (opt.sock ?? 7n), EVENT.sock_id);
-    raw.writeUInt32LE(opt.len ?? buf.length, EVENT.len);
-    raw.writeUInt32LE(data.length, EVENT.captured);
-    raw.writeUInt16LE(2, EVENT.family);
-    raw.writeUInt16LE(8080, EVENT.lport);
-    raw.writeUInt16LE(50000, EVENT.rport);
-    raw[EVENT.direction] = dir;
-    raw.set([127, 0, 0, 1], EVENT.laddr);
-    raw.set([127, 0, 0, 1], EVENT.raddr);
-    raw.write('srv', EVENT.comm, 'latin1');
-    data.copy(raw, EVENT.size);
+    const raw = dataRecord({ tgid: 42, fd: 5, sock: opt.sock ?? 7n, direction: dir, startNs: start, endNs: t, len: opt.len ?? buf.length, payload: data, lport: 8080, rport: 50000, comm: 'srv' });
     return decodeFrame(raw) as DataEvent;
   };
-  const key = (sock: bigint) => `42:${0xffff8880}:${Number(sock)}`;
+  const key = (sock: bigint) => connKey(42, sock);
   const send = (dir: number, payload: string | Buffer, opt: { len?: number; sock?: bigint } = {}) => c.onData(ev(dir, payload, opt));
   return { c, out, send, now: () => t, key };
 }
