@@ -2,7 +2,7 @@
 // /api/logs latency with 1M rows stored. The server runs as its own process; its CPU time
 // is read from /proc so rows per server-CPU-second is "rows/s on one core".
 //   bin/heimdall-node bench/ingest/run.ts       (ROWS_SMALL=200000 ROWS_LARGE=500000 TOTAL=1000000)
-import { readFileSync, mkdtempSync } from 'node:fs';
+import { readFileSync, readdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -20,6 +20,26 @@ const TICK = 100;
 function cpuSeconds(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(f[11]) + Number(f[12])) / TICK;
+}
+
+/** CPU seconds per thread id, with the thread's name: shows whether JS or the engine's threads are busy. */
+function threadCpu(pid: number): Map<string, [string, number]> {
+  const out = new Map<string, [string, number]>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const f = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ');
+      out.set(tid, [readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim(), (Number(f[11]) + Number(f[12])) / TICK]);
+    } catch {
+      // the thread ended between listing and reading
+    }
+  }
+  return out;
+}
+
+function byThreadName(before: Map<string, [string, number]>, after: Map<string, [string, number]>): string {
+  const sum = new Map<string, number>();
+  for (const [tid, [name, cpu]] of after) sum.set(name, (sum.get(name) ?? 0) + cpu - (before.get(tid)?.[1] ?? 0));
+  return [...sum].filter(([, s]) => s >= 0.05).sort((a, b) => b[1] - a[1]).map(([n, s]) => `${n} ${s.toFixed(1)}s`).join(', ');
 }
 
 /** Pre-encoded exchanges (a few distinct templates) so the client costs little per batch. */
@@ -63,6 +83,7 @@ async function phase(client: grpc.Client, pid: number, size: number, rows: numbe
   const batches = Math.ceil(rows / size);
   let next = 0;
   const c0 = cpuSeconds(pid);
+  const th0 = threadCpu(pid);
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -74,7 +95,8 @@ async function phase(client: grpc.Client, pid: number, size: number, rows: numbe
   );
   const secs = (performance.now() - t0) / 1000;
   const cpu = cpuSeconds(pid) - c0;
-  return { rows: batches * size, secs, cpu, rps: (batches * size) / secs, perCore: (batches * size) / cpu };
+  const threads = byThreadName(th0, threadCpu(pid));
+  return { rows: batches * size, secs, cpu, threads, rps: (batches * size) / secs, perCore: (batches * size) / cpu };
 }
 
 async function latency(url: string, n: number) {
@@ -102,8 +124,10 @@ async function main() {
 
   const small = await phase(client, pid, 200, ROWS_SMALL, 32, 'small');
   console.log(`batch 200:  ${small.rows} rows in ${small.secs.toFixed(1)} s = ${small.rps.toFixed(0)} rows/s; server CPU ${small.cpu.toFixed(1)} s = ${small.perCore.toFixed(0)} rows per CPU-second`);
+  console.log(`  server CPU by thread: ${small.threads}`);
   const large = await phase(client, pid, 5000, ROWS_LARGE, 8, 'large');
   console.log(`batch 5000: ${large.rows} rows in ${large.secs.toFixed(1)} s = ${large.rps.toFixed(0)} rows/s; server CPU ${large.cpu.toFixed(1)} s = ${large.perCore.toFixed(0)} rows per CPU-second`);
+  console.log(`  server CPU by thread: ${large.threads}`);
   const stored = small.rows + large.rows;
   if (stored < TOTAL) await phase(client, pid, 5000, TOTAL - stored, 8, 'fill');
   client.close();

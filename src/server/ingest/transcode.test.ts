@@ -66,3 +66,17 @@ test('fuzz: truncated and mutated messages never throw', () => {
     assert.ok(r.ok === true || typeof r.error === 'string');
   }
 });
+
+test('64-bit numbers are written exactly (no BigInt on the hot path)', () => {
+  const col = (name: (typeof EXCHANGE_COLUMNS)[number]) => EXCHANGE_COLUMNS.indexOf(name);
+  for (const v of [0n, 9n, 10n, 2147483647n, 2147483648n, 4294967296n, 999999999999n, 1000000000000000n, 9007199254740991n]) {
+    const ts = 1_764_210_000_000_000_000n + (v % 1_000_000_000_000n);
+    const x = { ...ok, timestampUnixNano: ts, durationNs: v % 600_000_000_000_000n, responseBytes: v };
+    const r = transcodeExport(enc([x]), now);
+    assert.ok(r.ok, r.ok ? '' : r.error);
+    const row = JSON.parse(r.value.rows.toString('latin1')) as string[];
+    assert.deepEqual([row[col('ts')], row[col('duration_ns')], row[col('response_bytes')]], [ts.toString(), x.durationNs.toString(), v.toString()]);
+  }
+  for (const ip of ['1.2.3.4', '255.255.255.255', '::ffff:10.0.0.1', 'fe80::1']) assert.ok(transcodeExport(enc([{ ...ok, srcIp: ip }]), now).ok, ip);
+  for (const ip of ['1.2.3', '256.1.1.1', '1.2.3.4.5', '1..2.3', '01.2.3.4x']) assert.ok(!transcodeExport(enc([{ ...ok, srcIp: ip }]), now).ok, ip);
+});

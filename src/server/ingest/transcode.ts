@@ -17,15 +17,22 @@ export type TranscodeResult = { ok: true; value: Transcoded } | { ok: false; err
 // HttpExchange field numbers (proto/heimdall/v1/ingest.proto).
 const F = { id: 1, ts: 2, dur: 3, node: 4, pid: 5, process: 6, containerId: 7, namespace: 8, pod: 9, container: 10, labels: 11, role: 12, srcIp: 13, srcPort: 14, dstIp: 15, dstPort: 16, method: 17, host: 18, path: 19, query: 20, httpVersion: 21, status: 22, reqBytes: 23, resBytes: 24, userAgent: 25, traceparent: 26, reqSample: 27, resSample: 28, reqTrunc: 29, resTrunc: 30, unmatched: 31 } as const;
 const NFIELDS = 32;
-const STRING_LIMITS: [number, string, number][] = [
-  [F.node, 'node', 256], [F.process, 'process', 256], [F.containerId, 'container_id', 256], [F.namespace, 'namespace', 256], [F.pod, 'pod', 256], [F.container, 'container', 256],
-  [F.host, 'host', 1024], [F.path, 'path', 8192], [F.query, 'query', 8192], [F.httpVersion, 'http_version', 16], [F.userAgent, 'user_agent', 1024], [F.traceparent, 'traceparent', 256],
-];
-const ROLE = ['"unknown"', '"server"', '"client"'];
+// Size limits per string field: [field, column name, max bytes].
+const LIMIT_FIELDS = Int32Array.from([F.node, F.process, F.containerId, F.namespace, F.pod, F.container, F.host, F.path, F.query, F.httpVersion, F.userAgent, F.traceparent]);
+const LIMIT_NAMES = ['node', 'process', 'container_id', 'namespace', 'pod', 'container', 'host', 'path', 'query', 'http_version', 'user_agent', 'traceparent'];
+const LIMIT_MAX = Int32Array.from([256, 256, 256, 256, 256, 256, 1024, 8192, 8192, 16, 1024, 256]);
+const lit = (s: string) => Buffer.from(s, 'latin1');
+const ROLE = [lit('"unknown"'), lit('"server"'), lit('"client"')];
+const EMPTY = lit('""');
+const IP_NONE = lit('"::"');
+const TRUE = lit('true');
+const FALSE = lit('false');
 const MIN_TS = 946_684_800_000_000_000n; // 2000-01-01
 const DAY_NS = 86_400_000_000_000n;
 const HEX = '0123456789abcdef';
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}$/;
+// RFC 9110 tchar, for the method.
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
 const ipOk = new Map<string, boolean>();
 
 class Reader {
@@ -63,7 +70,7 @@ class Reader {
   }
 }
 
-/** Growable output buffer of bytes. */
+/** Growable output buffer of bytes. Numbers and constants are written as bytes: no strings per row. */
 class Out {
   buf: Buffer;
   len = 0;
@@ -76,13 +83,65 @@ class Out {
     this.buf.copy(next, 0, 0, this.len);
     this.buf = next;
   }
-  ascii(s: string): void {
-    this.room(s.length);
-    for (let i = 0; i < s.length; i++) this.buf[this.len++] = s.charCodeAt(i);
+  bytes(b: Uint8Array): void {
+    this.room(b.length);
+    const o = this.buf;
+    let n = this.len;
+    for (let i = 0; i < b.length; i++) o[n++] = b[i];
+    this.len = n;
   }
   byte(c: number): void {
     this.room(1);
     this.buf[this.len++] = c;
+  }
+  /** Two bytes, e.g. separator pairs like `",` */
+  pair(a: number, b: number): void {
+    this.room(2);
+    this.buf[this.len++] = a;
+    this.buf[this.len++] = b;
+  }
+  /** A non-negative integer below 2^53, in decimal. */
+  uint(v: number): void {
+    this.room(16);
+    const o = this.buf;
+    if (v < 10) {
+      o[this.len++] = 48 + v;
+      return;
+    }
+    if (v > 0x7fffffff) {
+      const high = Math.floor(v / 1e9);
+      this.uint(high);
+      this.room(9);
+      for (let i = 8, x = v - high * 1e9; i >= 0; i--, x = (x / 10) | 0) this.buf[this.len + i] = 48 + (x % 10);
+      this.len += 9;
+      return;
+    }
+    let digits = 0;
+    for (let x = v; x > 0; x = (x / 10) | 0) digits++;
+    let n = this.len + digits;
+    this.len = n;
+    for (let x = v; x > 0; x = (x / 10) | 0) o[--n] = 48 + (x % 10);
+  }
+  /** hi * 2^32 + lo in decimal, without BigInt: long division by 1e9 over 16-bit limbs. */
+  uint64(hi: number, lo: number): void {
+    const limbs = [hi >>> 16, hi & 0xffff, lo >>> 16, lo & 0xffff];
+    let q = 0;
+    let rem = 0;
+    for (const limb of limbs) {
+      const cur = rem * 65536 + limb; // < 1e9 * 65536: exact in a double
+      const d = Math.floor(cur / 1e9);
+      rem = cur - d * 1e9;
+      q = q * 65536 + d; // q < 2^64 / 1e9: exact
+    }
+    if (q === 0) {
+      this.uint(rem);
+      return;
+    }
+    this.uint(q);
+    this.room(9);
+    const o = this.buf;
+    for (let i = 8, x = rem; i >= 0; i--, x = (x / 10) | 0) o[this.len + i] = 48 + (x % 10);
+    this.len += 9;
   }
   /** b[start..end) as a JSON string; bytes >= 0x80 pass through (UTF-8 text, or raw sample bytes). */
   jsonBytes(b: Buffer, start: number, end: number): void {
@@ -121,23 +180,54 @@ function isUuid(b: Buffer, s: number, e: number): boolean {
   return true;
 }
 
-function validIp(s: string): boolean {
-  let ok = ipOk.get(s);
+/** Dotted-quad IPv4 checked on the bytes (the common case); anything else through isIP, cached. */
+function validIp(b: Buffer, s: number, e: number): boolean {
+  let parts = 0;
+  let digits = 0;
+  let v = 0;
+  for (let i = s; i <= e; i++) {
+    const c = i === e ? 0x2e : b[i];
+    if (c >= 0x30 && c <= 0x39) {
+      if (digits > 0 && v === 0) return slowIp(b, s, e); // leading zero: let isIP decide
+      v = v * 10 + c - 0x30;
+      if (++digits > 3 || v > 255) return slowIp(b, s, e);
+    } else if (c === 0x2e && digits > 0) {
+      parts++;
+      digits = 0;
+      v = 0;
+    } else return slowIp(b, s, e);
+  }
+  return parts === 4 || slowIp(b, s, e);
+}
+
+function slowIp(b: Buffer, s: number, e: number): boolean {
+  const text = b.toString('latin1', s, e);
+  let ok = ipOk.get(text);
   if (ok === undefined) {
-    ok = isIP(s) !== 0;
+    ok = isIP(text) !== 0;
     if (ipOk.size > 10_000) ipOk.clear();
-    ipOk.set(s, ok);
+    ipOk.set(text, ok);
   }
   return ok;
 }
 
+function isToken(b: Buffer, s: number, e: number): boolean {
+  if (e - s < 1 || e - s > 32) return false;
+  for (let i = s; i < e; i++) if (TCHAR[b[i]] === 0) return false;
+  return true;
+}
+
 const show = (s: string) => JSON.stringify(s.length > 40 ? s.slice(0, 40) : s);
+const TS_MIN = Number(MIN_TS);
+const TS_SLACK = Number(DAY_NS);
+const COMMA = 0x2c;
+const QUOTE = 0x22;
 
 /**
  * One exchange: fields are located first (protobuf fields may come in any order), checked,
  * then written in column order. Returns an error text naming the field, or null.
  */
-function exchange(r: Reader, end: number, out: Out, agentJson: string, batchJson: string, nowNs: bigint, starts: Int32Array, ends: Int32Array, nums: Float64Array, labels: number[]): string | null {
+function exchange(r: Reader, end: number, out: Out, agentJson: Buffer, batchJson: Buffer, nowNs: number, starts: Int32Array, ends: Int32Array, nums: Float64Array, labels: number[]): string | null {
   starts.fill(-1);
   nums.fill(0);
   labels.length = 0;
@@ -172,38 +262,47 @@ function exchange(r: Reader, end: number, out: Out, agentJson: string, batchJson
   const text = (f: number) => (starts[f] < 0 ? '' : b.toString('utf8', starts[f], ends[f]));
   const len = (f: number) => (starts[f] < 0 ? 0 : ends[f] - starts[f]);
   if (starts[F.id] < 0 || !isUuid(b, starts[F.id], ends[F.id])) return `id: ${show(text(F.id))} is not a UUID`;
-  const ts = (BigInt(tsHi) << 32n) | BigInt(tsLo);
-  if (ts < MIN_TS || ts > nowNs + DAY_NS) return `timestamp_unix_nano: ${ts} is outside 2000-01-01 .. now+1d`;
+  const tsApprox = tsHi * 4294967296 + tsLo; // within a microsecond: enough for a range check
+  if (tsApprox < TS_MIN || tsApprox > nowNs + TS_SLACK) return `timestamp_unix_nano: ${(BigInt(tsHi) << 32n) | BigInt(tsLo)} is outside 2000-01-01 .. now+1d`;
   if (nums[F.dur] > 7 * 86_400e9) return `duration_ns: ${nums[F.dur]} is longer than 7 days`;
   if (nums[F.role] > 2) return `role: ${nums[F.role]} is not 0 (unspecified), 1 (server) or 2 (client)`;
   if (nums[F.srcPort] > 65535) return `src_port: ${nums[F.srcPort]} is out of range 0-65535`;
   if (nums[F.dstPort] > 65535) return `dst_port: ${nums[F.dstPort]} is out of range 0-65535`;
   if (nums[F.pid] > 4294967295) return `pid: ${nums[F.pid]} is out of range`;
-  const srcIp = text(F.srcIp);
-  const dstIp = text(F.dstIp);
-  if (srcIp !== '' && !validIp(srcIp)) return `src_ip: ${show(srcIp)} is not an IP address`;
-  if (dstIp !== '' && !validIp(dstIp)) return `dst_ip: ${show(dstIp)} is not an IP address`;
+  if (starts[F.srcIp] >= 0 && len(F.srcIp) > 0 && !validIp(b, starts[F.srcIp], ends[F.srcIp])) return `src_ip: ${show(text(F.srcIp))} is not an IP address`;
+  if (starts[F.dstIp] >= 0 && len(F.dstIp) > 0 && !validIp(b, starts[F.dstIp], ends[F.dstIp])) return `dst_ip: ${show(text(F.dstIp))} is not an IP address`;
   const status = nums[F.status];
   const unmatched = nums[F.unmatched] !== 0;
   if (status > 999) return `status: ${status} is out of range 0-999`;
   if (!unmatched && status < 100) return `status: ${status} is not a valid HTTP status (unmatched is false)`;
-  const method = text(F.method);
-  if (method !== '' && !TOKEN.test(method)) return `method: ${show(method)} is not an HTTP method token`;
-  for (const [f, name, max] of STRING_LIMITS) if (len(f) > max) return `${name}: ${len(f)} bytes is longer than ${max}`;
+  if (len(F.method) > 0 && !isToken(b, starts[F.method], ends[F.method])) return `method: ${show(text(F.method))} is not an HTTP method token`;
+  for (let i = 0; i < LIMIT_FIELDS.length; i++) {
+    if (len(LIMIT_FIELDS[i]) > LIMIT_MAX[i]) return `${LIMIT_NAMES[i]}: ${len(LIMIT_FIELDS[i])} bytes is longer than ${LIMIT_MAX[i]}`;
+  }
   if (len(F.reqSample) > MAX_SAMPLE_BYTES) return `request_sample: ${len(F.reqSample)} bytes is longer than ${MAX_SAMPLE_BYTES}`;
   if (len(F.resSample) > MAX_SAMPLE_BYTES) return `response_sample: ${len(F.resSample)} bytes is longer than ${MAX_SAMPLE_BYTES}`;
   if (labels.length / 2 > 64) return `labels: ${labels.length / 2} entries is more than 64`;
 
-  const str = (f: number) => (starts[f] < 0 ? out.ascii('""') : out.jsonBytes(b, starts[f], ends[f]));
+  const str = (f: number) => (starts[f] < 0 ? out.bytes(EMPTY) : out.jsonBytes(b, starts[f], ends[f]));
+  const ip = (f: number) => (len(f) === 0 ? out.bytes(IP_NONE) : out.jsonBytes(b, starts[f], ends[f]));
+  const quotedUint = (v: number) => {
+    out.byte(QUOTE);
+    out.uint(v);
+    out.pair(QUOTE, COMMA);
+  };
   out.byte(0x5b);
-  str(F.id); out.byte(0x2c);
-  out.ascii(`"${ts}","${nums[F.dur]}",`);
-  str(F.node); out.ascii(`,${agentJson},${batchJson},${nums[F.pid]},`);
-  str(F.process); out.byte(0x2c);
-  str(F.containerId); out.byte(0x2c);
-  str(F.namespace); out.byte(0x2c);
-  str(F.pod); out.byte(0x2c);
-  str(F.container); out.ascii(',{');
+  str(F.id); out.pair(COMMA, QUOTE);
+  out.uint64(tsHi, tsLo); out.pair(QUOTE, COMMA);
+  quotedUint(nums[F.dur]);
+  str(F.node); out.byte(COMMA);
+  out.bytes(agentJson); out.byte(COMMA);
+  out.bytes(batchJson); out.byte(COMMA);
+  out.uint(nums[F.pid]); out.byte(COMMA);
+  str(F.process); out.byte(COMMA);
+  str(F.containerId); out.byte(COMMA);
+  str(F.namespace); out.byte(COMMA);
+  str(F.pod); out.byte(COMMA);
+  str(F.container); out.pair(COMMA, 0x7b);
   for (let i = 0; i < labels.length; i += 2) {
     const m = new Reader(b, labels[i], labels[i + 1]);
     let ks = -1, ke = -1, vs = -1, ve = -1;
@@ -215,23 +314,34 @@ function exchange(r: Reader, end: number, out: Out, agentJson: string, batchJson
       m.pos += n;
     }
     if (ke - ks > 256 || ve - vs > 1024) return 'labels: an entry is too long';
-    if (i > 0) out.byte(0x2c);
-    if (ks < 0) out.ascii('""'); else out.jsonBytes(b, ks, ke);
+    if (i > 0) out.byte(COMMA);
+    if (ks < 0) out.bytes(EMPTY); else out.jsonBytes(b, ks, ke);
     out.byte(0x3a);
-    if (vs < 0) out.ascii('""'); else out.jsonBytes(b, vs, ve);
+    if (vs < 0) out.bytes(EMPTY); else out.jsonBytes(b, vs, ve);
   }
-  out.ascii(`},${ROLE[nums[F.role]]},"${srcIp || '::'}",${nums[F.srcPort]},"${dstIp || '::'}",${nums[F.dstPort]},`);
-  str(F.method); out.byte(0x2c);
-  str(F.host); out.byte(0x2c);
-  str(F.path); out.byte(0x2c);
-  out.jsonString(pathTemplate(text(F.path))); out.byte(0x2c);
-  str(F.query); out.byte(0x2c);
-  str(F.httpVersion); out.ascii(`,${status},"${nums[F.reqBytes]}","${nums[F.resBytes]}",`);
-  str(F.userAgent); out.byte(0x2c);
-  str(F.traceparent); out.byte(0x2c);
-  str(F.reqSample); out.byte(0x2c);
-  str(F.resSample);
-  out.ascii(`,${nums[F.reqTrunc] !== 0},${nums[F.resTrunc] !== 0},${unmatched}]\n`);
+  out.pair(0x7d, COMMA);
+  out.bytes(ROLE[nums[F.role]]); out.byte(COMMA);
+  ip(F.srcIp); out.byte(COMMA);
+  out.uint(nums[F.srcPort]); out.byte(COMMA);
+  ip(F.dstIp); out.byte(COMMA);
+  out.uint(nums[F.dstPort]); out.byte(COMMA);
+  str(F.method); out.byte(COMMA);
+  str(F.host); out.byte(COMMA);
+  str(F.path); out.byte(COMMA);
+  out.jsonString(pathTemplate(text(F.path))); out.byte(COMMA);
+  str(F.query); out.byte(COMMA);
+  str(F.httpVersion); out.byte(COMMA);
+  out.uint(status); out.byte(COMMA);
+  quotedUint(nums[F.reqBytes]);
+  quotedUint(nums[F.resBytes]);
+  str(F.userAgent); out.byte(COMMA);
+  str(F.traceparent); out.byte(COMMA);
+  str(F.reqSample); out.byte(COMMA);
+  str(F.resSample); out.byte(COMMA);
+  out.bytes(nums[F.reqTrunc] !== 0 ? TRUE : FALSE); out.byte(COMMA);
+  out.bytes(nums[F.resTrunc] !== 0 ? TRUE : FALSE); out.byte(COMMA);
+  out.bytes(unmatched ? TRUE : FALSE);
+  out.pair(0x5d, 0x0a);
   return null;
 }
 
@@ -257,15 +367,16 @@ export function transcodeExport(msg: Buffer, nowNs: bigint): TranscodeResult {
     r.pos += n;
   }
   const out = new Out(msg.length * 2 + spans.length * 160 + 64);
-  const agentJson = JSON.stringify(agentId);
-  const batchJson = JSON.stringify(batchId);
+  const agentJson = Buffer.from(JSON.stringify(agentId), 'utf8');
+  const batchJson = Buffer.from(JSON.stringify(batchId), 'utf8');
+  const now = Number(nowNs);
   const starts = new Int32Array(NFIELDS);
   const ends = new Int32Array(NFIELDS);
   const nums = new Float64Array(NFIELDS);
   const labels: number[] = [];
   for (let i = 0; i < spans.length; i += 2) {
     const before = out.len;
-    const problem = exchange(new Reader(msg, spans[i], spans[i + 1]), spans[i + 1], out, agentJson, batchJson, nowNs, starts, ends, nums, labels);
+    const problem = exchange(new Reader(msg, spans[i], spans[i + 1]), spans[i + 1], out, agentJson, batchJson, now, starts, ends, nums, labels);
     if (problem) {
       out.len = before;
       return { ok: false, error: `exchanges[${i / 2}].${problem}`, batchId };
