@@ -30,6 +30,11 @@ const FALSE = lit('false');
 const MIN_TS = 946_684_800_000_000_000n; // 2000-01-01
 const DAY_NS = 86_400_000_000_000n;
 const HEX = '0123456789abcdef';
+// 1 for bytes a JSON string must escape: control characters, quote, backslash.
+const JSON_ESC = new Uint8Array(256);
+for (let c = 0; c < 0x20; c++) JSON_ESC[c] = 1;
+JSON_ESC[0x22] = 1;
+JSON_ESC[0x5c] = 1;
 // RFC 9110 tchar, for the method.
 const TCHAR = new Uint8Array(256);
 for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
@@ -37,15 +42,21 @@ const ipOk = new Map<string, boolean>();
 
 class Reader {
   pos = 0;
-  readonly b: Buffer;
-  readonly end: number;
+  b: Buffer;
+  end: number;
   constructor(b: Buffer, start: number, end: number) {
     this.b = b;
     this.pos = start;
     this.end = end;
   }
+  reset(start: number, end: number): this {
+    this.pos = start;
+    this.end = end;
+    return this;
+  }
   /** Varint as a double (exact below 2^53, which every field here stays under), or -1 if malformed. */
   varint(): number {
+    if (this.pos < this.end && this.b[this.pos] < 0x80) return this.b[this.pos++];
     let result = 0;
     let mul = 1;
     for (let i = 0; i < 10; i++) {
@@ -112,15 +123,30 @@ class Out {
       const high = Math.floor(v / 1e9);
       this.uint(high);
       this.room(9);
-      for (let i = 8, x = v - high * 1e9; i >= 0; i--, x = (x / 10) | 0) this.buf[this.len + i] = 48 + (x % 10);
-      this.len += 9;
+      this.nine(v - high * 1e9);
       return;
     }
-    let digits = 0;
-    for (let x = v; x > 0; x = (x / 10) | 0) digits++;
+    let x = v | 0;
+    const digits = x < 100 ? 2 : x < 1000 ? 3 : x < 10000 ? 4 : x < 100000 ? 5 : x < 1000000 ? 6 : x < 10000000 ? 7 : x < 100000000 ? 8 : x < 1000000000 ? 9 : 10;
     let n = this.len + digits;
     this.len = n;
-    for (let x = v; x > 0; x = (x / 10) | 0) o[--n] = 48 + (x % 10);
+    while (x > 0) {
+      const q = (x / 10) | 0;
+      o[--n] = 48 + x - q * 10;
+      x = q;
+    }
+  }
+  /** 0 <= v < 1e9 as exactly nine digits, zero-padded. */
+  nine(v: number): void {
+    this.room(9);
+    const o = this.buf;
+    let x = v | 0;
+    for (let i = this.len + 8; i >= this.len; i--) {
+      const q = (x / 10) | 0;
+      o[i] = 48 + x - q * 10;
+      x = q;
+    }
+    this.len += 9;
   }
   /** hi * 2^32 + lo in decimal, without BigInt: long division by 1e9 over 16-bit limbs. */
   uint64(hi: number, lo: number): void {
@@ -138,10 +164,7 @@ class Out {
       return;
     }
     this.uint(q);
-    this.room(9);
-    const o = this.buf;
-    for (let i = 8, x = rem; i >= 0; i--, x = (x / 10) | 0) o[this.len + i] = 48 + (x % 10);
-    this.len += 9;
+    this.nine(rem);
   }
   /** b[start..end) as a JSON string; bytes >= 0x80 pass through (UTF-8 text, or raw sample bytes). */
   jsonBytes(b: Buffer, start: number, end: number): void {
@@ -151,33 +174,45 @@ class Out {
     o[n++] = 0x22;
     for (let i = start; i < end; i++) {
       const c = b[i];
-      if (c === 0x22 || c === 0x5c) {
+      if (JSON_ESC[c] === 0) o[n++] = c;
+      else if (c === 0x22 || c === 0x5c) {
         o[n++] = 0x5c;
         o[n++] = c;
-      } else if (c < 0x20) {
+      } else {
         o[n++] = 0x5c; o[n++] = 0x75; o[n++] = 0x30; o[n++] = 0x30;
         o[n++] = HEX.charCodeAt(c >> 4);
         o[n++] = HEX.charCodeAt(c & 15);
-      } else o[n++] = c;
+      }
     }
     o[n++] = 0x22;
     this.len = n;
   }
-  jsonString(s: string): void {
-    const b = Buffer.from(s, 'utf8');
-    this.jsonBytes(b, 0, b.length);
-  }
 }
+
+// UUID text: 1 for hex digits, 2 for "-".
+const UUID_CHAR = new Uint8Array(256);
+for (const c of '0123456789abcdefABCDEF') UUID_CHAR[c.charCodeAt(0)] = 1;
+UUID_CHAR[0x2d] = 2;
 
 function isUuid(b: Buffer, s: number, e: number): boolean {
   if (e - s !== 36) return false;
   for (let i = 0; i < 36; i++) {
-    const c = b[s + i];
-    if (i === 8 || i === 13 || i === 18 || i === 23) {
-      if (c !== 0x2d) return false;
-    } else if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46))) return false;
+    const want = i === 8 || i === 13 || i === 18 || i === 23 ? 2 : 1;
+    if (UUID_CHAR[b[s + i]] !== want) return false;
   }
   return true;
+}
+
+const templates = new Map<string, Buffer>();
+/** The path's endpoint template as a JSON string, remembered: real traffic repeats its paths. */
+function endpointJson(path: string): Buffer {
+  let t = templates.get(path);
+  if (t === undefined) {
+    t = Buffer.from(JSON.stringify(pathTemplate(path)), 'utf8');
+    if (templates.size >= 20_000) templates.clear();
+    templates.set(path, t);
+  }
+  return t;
 }
 
 /** Dotted-quad IPv4 checked on the bytes (the common case); anything else through isIP, cached. */
@@ -217,6 +252,7 @@ function isToken(b: Buffer, s: number, e: number): boolean {
   return true;
 }
 
+let labelReader = new Reader(Buffer.alloc(0), 0, 0);
 const show = (s: string) => JSON.stringify(s.length > 40 ? s.slice(0, 40) : s);
 const TS_MIN = Number(MIN_TS);
 const TS_SLACK = Number(DAY_NS);
@@ -283,8 +319,14 @@ function exchange(r: Reader, end: number, out: Out, agentJson: Buffer, batchJson
   if (len(F.resSample) > MAX_SAMPLE_BYTES) return `response_sample: ${len(F.resSample)} bytes is longer than ${MAX_SAMPLE_BYTES}`;
   if (labels.length / 2 > 64) return `labels: ${labels.length / 2} entries is more than 64`;
 
-  const str = (f: number) => (starts[f] < 0 ? out.bytes(EMPTY) : out.jsonBytes(b, starts[f], ends[f]));
-  const ip = (f: number) => (len(f) === 0 ? out.bytes(IP_NONE) : out.jsonBytes(b, starts[f], ends[f]));
+  const str = (f: number) => {
+    if (starts[f] < 0) out.bytes(EMPTY);
+    else out.jsonBytes(b, starts[f], ends[f]);
+  };
+  const ip = (f: number) => {
+    if (starts[f] < 0 || ends[f] === starts[f]) out.bytes(IP_NONE);
+    else out.jsonBytes(b, starts[f], ends[f]);
+  };
   const quotedUint = (v: number) => {
     out.byte(QUOTE);
     out.uint(v);
@@ -304,7 +346,7 @@ function exchange(r: Reader, end: number, out: Out, agentJson: Buffer, batchJson
   str(F.pod); out.byte(COMMA);
   str(F.container); out.pair(COMMA, 0x7b);
   for (let i = 0; i < labels.length; i += 2) {
-    const m = new Reader(b, labels[i], labels[i + 1]);
+    const m = labelReader.reset(labels[i], labels[i + 1]);
     let ks = -1, ke = -1, vs = -1, ve = -1;
     while (m.pos < m.end) {
       const tag = m.varint();
@@ -328,7 +370,7 @@ function exchange(r: Reader, end: number, out: Out, agentJson: Buffer, batchJson
   str(F.method); out.byte(COMMA);
   str(F.host); out.byte(COMMA);
   str(F.path); out.byte(COMMA);
-  out.jsonString(pathTemplate(text(F.path))); out.byte(COMMA);
+  out.bytes(endpointJson(text(F.path))); out.byte(COMMA);
   str(F.query); out.byte(COMMA);
   str(F.httpVersion); out.byte(COMMA);
   out.uint(status); out.byte(COMMA);
@@ -374,9 +416,11 @@ export function transcodeExport(msg: Buffer, nowNs: bigint): TranscodeResult {
   const ends = new Int32Array(NFIELDS);
   const nums = new Float64Array(NFIELDS);
   const labels: number[] = [];
+  const rec = new Reader(msg, 0, 0);
+  labelReader = new Reader(msg, 0, 0);
   for (let i = 0; i < spans.length; i += 2) {
     const before = out.len;
-    const problem = exchange(new Reader(msg, spans[i], spans[i + 1]), spans[i + 1], out, agentJson, batchJson, now, starts, ends, nums, labels);
+    const problem = exchange(rec.reset(spans[i], spans[i + 1]), spans[i + 1], out, agentJson, batchJson, now, starts, ends, nums, labels);
     if (problem) {
       out.len = before;
       return { ok: false, error: `exchanges[${i / 2}].${problem}`, batchId };

@@ -108,7 +108,21 @@ const MIGRATIONS: Migration[] = [
       SETTINGS ttl_only_drop_parts = 1`,
     ],
   },
+  {
+    version: 2,
+    name: 'cheaper inserts: drop the unused batch_id bloom filter, ZSTD(1) for samples',
+    // Measured with 50k-row inserts: about 10% less engine CPU per row. The codec change is
+    // metadata only (new parts and merges use it); dropping the index only unlinks its files.
+    sql: (db) => [
+      `ALTER TABLE ${db}.http_exchanges DROP INDEX IF EXISTS idx_batch`,
+      `ALTER TABLE ${db}.http_exchanges MODIFY COLUMN request_sample String CODEC(ZSTD(1))`,
+      `ALTER TABLE ${db}.http_exchanges MODIFY COLUMN response_sample String CODEC(ZSTD(1))`,
+    ],
+  },
 ];
+
+/** Migrations this build knows; a database at this version needs none. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
 
 export const TABLES_WITH_TTL: [string, string][] = [
   ['http_exchanges', 'toDateTime(ts)'],
