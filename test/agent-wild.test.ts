@@ -1,5 +1,6 @@
 // HTTP as it is in the wild, beyond the basics: IPv6, HTTP/1.0 servers that end bodies by
-// closing, headers larger than the capture window, protocol upgrades, chunked uploads.
+// closing, headers larger than the capture window, protocol upgrades, chunked uploads,
+// "Expect: 100-continue" uploads, a reverse proxy in front of a backend.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -8,12 +9,14 @@ import net from 'node:net';
 import { promisify } from 'node:util';
 import { fetchAll, ROOT_SKIP, startStack, type Stack } from './helpers/stack.ts';
 import { waitFor } from './helpers/server.ts';
+import { startNginx, type Nginx } from './helpers/nginx.ts';
 
 const run = promisify(execFile);
 let stack: Stack;
 let v6: http.Server;
 let py: ChildProcess;
 let pyPort = 0;
+let proxy: Nginx;
 
 before(async () => {
   if (ROOT_SKIP) return;
@@ -30,9 +33,11 @@ before(async () => {
   await new Promise<void>((r) => v6.listen(0, '::1', r));
   py = spawn('python3', ['-u', '-c', "import http.server,socketserver\nclass H(http.server.SimpleHTTPRequestHandler):\n  def log_message(self,*a): pass\ns=http.server.HTTPServer(('127.0.0.1',0),H)\nprint(s.server_address[1],flush=True)\ns.serve_forever()"], { stdio: ['ignore', 'pipe', 'inherit'], cwd: '/' });
   pyPort = await new Promise<number>((resolve) => py.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+  proxy = await startNginx({ proxyTo: `[::1]:${(v6.address() as net.AddressInfo).port}` });
 });
 
 after(async () => {
+  proxy?.stop();
   py?.kill();
   v6?.close();
   v6?.closeAllConnections();
@@ -116,4 +121,46 @@ test('chunked request upload', { skip: ROOT_SKIP, timeout: 60_000 }, async () =>
   assert.equal(x.method, 'POST');
   assert.equal(x.status, 200);
   assert.ok(x.request_bytes > 30_000, String(x.request_bytes));
+});
+
+test('"Expect: 100-continue" upload: the final status is recorded, not the 100', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+  const body = Buffer.alloc(2 << 20, 0x62);
+  await new Promise<void>((resolve, reject) => {
+    const req = http.request(v6url('/wild/continue'), { method: 'PUT', headers: { expect: '100-continue', 'content-length': body.length } }, (res) => {
+      res.resume();
+      res.on('end', resolve);
+    });
+    req.on('continue', () => req.end(body));
+    req.on('error', reject);
+  });
+  const xs = await server('/wild/continue', 1);
+  assert.equal(xs.length, 1);
+  assert.equal(xs[0].method, 'PUT');
+  assert.equal(xs[0].status, 200);
+  assert.ok(xs[0].request_bytes >= body.length, String(xs[0].request_bytes));
+  assert.ok(!xs[0].unmatched);
+});
+
+test('reverse proxy: each request through nginx is four records, with roles and hosts right', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+  for (let i = 0; i < 3; i++) await run('curl', ['-sS', '-o', '/dev/null', `http://127.0.0.1:${proxy.port}/proxy/item-${i}?session=s3cr3t`]);
+  const xs = await waitFor(async () => {
+    const all = await fetchAll(stack.base, 'path=/proxy/item-');
+    return all.length >= 12 ? all : null;
+  }, 20_000, '12 records under /proxy/');
+  assert.equal(xs.length, 12, 'nothing duplicated');
+  const seen = (role: string, process: string) => xs.filter((x) => x.role === role && x.process === process).length;
+  assert.equal(seen('client', 'curl'), 3);
+  assert.equal(seen('server', 'nginx'), 3);
+  assert.equal(seen('client', 'nginx'), 3, 'nginx calling the backend');
+  assert.equal(seen('server', 'node'), 3, 'the backend answering nginx');
+  for (const x of xs) {
+    assert.equal(x.status, 200);
+    assert.equal(x.query, 'session=REDACTED');
+  }
+  // nginx sends "Host: backend" upstream (the upstream block's name); the edge the map draws is curl → nginx → node.
+  assert.deepEqual(new Set(xs.filter((x) => x.process === 'node' || x.role === 'client' && x.process === 'nginx').map((x) => x.host)), new Set(['backend']));
+  const map = (await (await fetch(`${stack.base}/api/map`)).json()) as { edges: { source: string; target: string; requests: number }[] };
+  const edge = (a: string, b: string) => map.edges.find((e) => e.source === a && e.target === b)?.requests ?? 0;
+  assert.ok(edge('curl', 'nginx') >= 3, JSON.stringify(map.edges));
+  assert.ok(edge('nginx', 'node') >= 3, JSON.stringify(map.edges));
 });

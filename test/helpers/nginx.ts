@@ -20,7 +20,8 @@ export interface Nginx {
   stop(): void;
 }
 
-export async function startNginx(): Promise<Nginx> {
+/** proxyTo: a backend ("host:port") that /proxy/ is forwarded to over keep-alive connections. */
+export async function startNginx(opts: { proxyTo?: string } = {}): Promise<Nginx> {
   const dir = mkdtempSync(join(tmpdir(), 'heimdall-nginx-'));
   const port = await freePort();
   chmodSync(dir, 0o755); // workers run as www-data and serve files from here
@@ -43,6 +44,7 @@ http {
   scgi_temp_path ${dir}/scgi;
   sendfile on;
   keepalive_requests 100000;
+  ${opts.proxyTo ? `upstream backend { server ${opts.proxyTo}; keepalive 4; }` : ''}
   server {
     listen 127.0.0.1:${port};
     root ${dir}/www;
@@ -54,6 +56,7 @@ http {
     location /t/fail { return 500 "fail\\n"; }
     location /t/empty { return 204; }
     location /t/post { client_max_body_size 10m; return 200 "posted\\n"; }
+    ${opts.proxyTo ? 'location /proxy/ { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }' : ''}
     location / { return 200 "default\\n"; }
   }
 }
