@@ -15,6 +15,8 @@ const run = promisify(execFile);
 const RUNS = Number(process.env.RUNS ?? 3);
 const DURATION_S = Number(process.env.DURATION_S ?? 8);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 16);
+// Paced connections for the fixed-rate run (each waits 1 ms between requests).
+const FIXED_CONNECTIONS = Number(process.env.FIXED_CONNECTIONS ?? 14);
 const TICK = 100; // USER_HZ
 
 if (process.getuid?.() !== 0) {
@@ -118,7 +120,7 @@ async function main() {
   const agent = await startAgent({ HEIMDALL_PROG_STATS: '1' });
   const pids = [agent.child.pid!, ...children(agent.child.pid!)];
   const before = pids.map(cpuTicks);
-  const fixed = await wrk(`http://127.0.0.1:${nginx.port}/bench/fixed`, paced, 14, DURATION_S);
+  const fixed = await wrk(`http://127.0.0.1:${nginx.port}/bench/fixed`, paced, FIXED_CONNECTIONS, DURATION_S);
   const split = pids.map((p, i) => ((cpuTicks(p) - before[i]) / TICK / DURATION_S) * 100);
   const fixedCpu = split.reduce((a, x) => a + x, 0);
   const fixedStored = await settle(stack.base, '/bench/fixed');
