@@ -146,6 +146,8 @@ test('retention is a TTL on every table, changed without rewriting parts', async
   assert.match(await ttl(), /toIntervalSecond\(172800\)/);
   const migrations = await store.query<{ c: string }>(`SELECT count() AS c FROM ${store.database}.heimdall_migrations`);
   assert.equal(Number(migrations[0].c), SCHEMA_VERSION, 'each migration ran once');
+  const known = await store.query<{ c: string }>(`SELECT count() AS c FROM system.merge_tree_settings WHERE name = 'merge_selector_base'`);
+  if (Number(known[0].c) > 0) assert.match(await ttl(), /merge_selector_base = 10/, 'merge tuning applied where the server knows it');
 });
 
 test('a malformed record is refused whole, with its index and field', async () => {
