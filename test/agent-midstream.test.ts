@@ -1,0 +1,57 @@
+// The agent starts while keep-alive connections are already carrying traffic (Heimdall
+// installed on a busy node): from the first request it sees whole, every exchange on those
+// connections is recorded, with no unmatched or garbled records from the half-seen one.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fetchAll, ROOT_SKIP, startStack } from './helpers/stack.ts';
+import { waitFor } from './helpers/server.ts';
+
+// Server and client in their own process, so their connection predates the agent. Bodies
+// of 3-5 KB make the agent's first view of the connection land anywhere in a message.
+const TRAFFIC = `
+const http = require('node:http');
+const srv = http.createServer((req, res) => { req.resume(); req.on('end', () => res.end('x'.repeat(5000))); });
+srv.listen(0, '127.0.0.1', () => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  let i = 0;
+  const tick = () => {
+    if (i === Number(process.argv[1])) return process.exit(0);
+    const n = i++;
+    const req = http.request({ port: srv.address().port, path: '/midstream/' + n, method: n % 3 ? 'GET' : 'POST', agent }, (res) => {
+      res.resume();
+      res.on('end', () => setTimeout(tick, 20));
+    });
+    req.end(n % 3 ? undefined : 'y'.repeat(3000));
+  };
+  tick();
+});`;
+
+test('an agent started mid-connection records every exchange after its first', { skip: ROOT_SKIP, timeout: 120_000 }, async () => {
+  const total = 300;
+  const traffic = spawn(process.execPath, ['-e', TRAFFIC, String(total)], { stdio: 'inherit' });
+  const exited = new Promise((r) => traffic.on('exit', r));
+  await new Promise((r) => setTimeout(r, 1000)); // ~40 exchanges before the agent exists
+  const stack = await startStack();
+  try {
+    await exited;
+    const xs = await waitFor(async () => {
+      const got = await fetchAll(stack.base, 'path=/midstream/');
+      return got.some((x) => x.path === `/midstream/${total - 1}` && x.role === 'server') && got.some((x) => x.path === `/midstream/${total - 1}` && x.role === 'client') ? got : null;
+    }, 20_000, 'the last exchange on both sides');
+    for (const role of ['server', 'client']) {
+      const seen = xs.filter((x) => x.role === role).map((x) => Number(x.path.split('/')[2])).sort((a, b) => a - b);
+      assert.ok(seen.length > 50, `${role}: ${seen.length} records`);
+      const first = seen[0];
+      assert.deepEqual(seen, Array.from({ length: total - first }, (_, i) => first + i), `${role}: contiguous from ${first}, each once`);
+    }
+    for (const x of xs) {
+      assert.equal(x.status, 200, x.path);
+      assert.equal(x.unmatched, false, x.path);
+      assert.equal(x.method, Number(x.path.split('/')[2]) % 3 ? 'GET' : 'POST', x.path);
+    }
+  } finally {
+    traffic.kill();
+    await stack.stop();
+  }
+});
