@@ -19,7 +19,7 @@ export async function openChdbStore(opts: ChdbStoreOptions): Promise<Store> {
   try {
     chdb = await import('chdb');
   } catch (err) {
-    throw new HeimdallError('STORAGE_UNAVAILABLE', `cannot load the embedded ClickHouse (npm package chdb): ${errorMessage(err)}; run "npm ci"`, { cause: err });
+    throw new HeimdallError('STORAGE_UNAVAILABLE', `cannot load the embedded ClickHouse (npm package chdb): ${errorMessage(err)}; run "npm install" (or bash scripts/setup.sh)`, { cause: err });
   }
   let session: Session;
   try {
