@@ -108,7 +108,7 @@ export class Agent {
     }
     this.batcher.start();
     const pump = new PumpCapture(
-      { binary: this.cfg.pumpPath, captureBytes: this.cfg.captureBytes, excludePids: [process.pid, ...this.cfg.excludePids], progStats: this.cfg.progStats },
+      { binary: this.cfg.pumpPath, captureBytes: this.cfg.captureBytes, excludePids: [process.pid, ...this.cfg.excludePids], progStats: this.cfg.progStats, tls: this.cfg.captureTls },
       {
         onEvent: (ev) => {
           this.events++;

@@ -23,6 +23,8 @@ export interface AgentConfig {
   pumpPath: string | undefined;
   /** Measure BPF program run time (bpf_enable_stats); costs a little, for benchmarks. */
   progStats: boolean;
+  /** TLS plaintext through uprobes on libssl's SSL_read/SSL_write. */
+  captureTls: boolean;
 }
 
 export function loadAgentConfig(env: Env = process.env): AgentConfig {
@@ -53,5 +55,6 @@ export function loadAgentConfig(env: Env = process.env): AgentConfig {
     maxConnections: envInt(env, 'AGENT_MAX_CONNECTIONS', 16384, 16, 1_000_000),
     pumpPath: env.HEIMDALL_PUMP_PATH || undefined,
     progStats: envBool(env, 'HEIMDALL_PROG_STATS', false),
+    captureTls: envBool(env, 'AGENT_CAPTURE_TLS', true),
   };
 }

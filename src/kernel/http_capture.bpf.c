@@ -5,11 +5,17 @@
  * the head of the payload into the ring buffer. Connections whose first bytes are not an
  * HTTP/1 request or status line are skipped in the kernel, so databases, TLS and gRPC
  * cost an 8-byte peek, not a ring-buffer record.
+ *
+ * TLS: uprobes on libssl's SSL_read/SSL_write (and _ex) copy the plaintext instead. The
+ * socket is the one the syscall made inside the SSL call used (remembered per SSL object for
+ * calls served from OpenSSL's buffer); syscalls inside SSL calls carry ciphertext and are
+ * never recorded.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_tracing.h>
 #include "http_capture.h"
 
 #define AF_INET 2
@@ -74,6 +80,7 @@ struct sock_info {
 	__u64 sk;
 	__u8 tcp;     /* 0: not a TCP socket (negative cache) */
 	__u8 http;    /* saw an HTTP/1 request or status line */
+	__u8 tls;     /* plaintext comes from SSL_read/SSL_write: the syscalls carry ciphertext */
 	__u16 family;
 	__u16 lport;
 	__u16 rport;
@@ -87,6 +94,35 @@ struct {
 	__type(key, struct sock_key);
 	__type(value, struct sock_info);
 } socks SEC(".maps");
+
+/* An SSL_read/SSL_write in progress on a thread. */
+struct ssl_args {
+	__u64 start_ns;
+	__u64 buf;
+	__u64 ex_len;  /* _ex variants: where the byte count is written */
+	__u64 ssl;
+	__s32 fd;      /* socket of the syscall made inside the call, -1 until one is */
+	__u8 direction;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct ssl_args);
+} ssl_inflight SEC(".maps");
+
+struct ssl_key {
+	__u32 tgid;
+	__u64 ssl;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ssl_key);
+	__type(value, __s32);
+} ssl_fds SEC(".maps");
 
 struct scratch {
 	struct hd_event ev;
@@ -172,6 +208,12 @@ static __always_inline int enter(int fd, __u64 buf, __u32 iovcnt, __u8 direction
 		return 0;
 	if (!sock_of(tgid, fd))
 		return 0;
+	struct ssl_args *t = bpf_map_lookup_elem(&ssl_inflight, &id);
+	if (t) {
+		/* Ciphertext of the SSL call in progress: only its socket is of use. */
+		t->fd = fd;
+		return 0;
+	}
 	struct hd_args a = {
 		.start_ns = bpf_ktime_get_ns(),
 		.buf = buf,
@@ -204,46 +246,10 @@ static __always_inline int looks_http(__u32 w)
 	return 0;
 }
 
-static __always_inline int exit_(long ret)
+/* Copies the head of the payload (buffer or iovecs) into a ring-buffer record. */
+static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s, long ret, struct iovec iov0, __u8 extra_flags)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct hd_args *ap = bpf_map_lookup_elem(&inflight, &id);
-	struct hd_args a;
-
-	if (!ap)
-		return 0;
-	a = *ap;
-	bpf_map_delete_elem(&inflight, &id);
-	if (ret <= 0)
-		return 0;
-
 	__u32 tgid = id >> 32;
-	struct sock_key key = { .tgid = tgid, .fd = a.fd };
-	struct sock_info *s = bpf_map_lookup_elem(&socks, &key);
-	if (!s || !s->tcp)
-		return 0;
-
-	/* First user buffer: the plain buffer, or the first iovec's. */
-	__u64 first = a.buf;
-	__u64 first_len = (__u64)ret;
-	struct iovec iov0 = {};
-	if (a.buf_kind == BUF_IOV) {
-		if (a.iovcnt == 0 || bpf_probe_read_user(&iov0, sizeof(iov0), (void *)a.buf))
-			return 0;
-		first = (__u64)iov0.iov_base;
-		first_len = iov0.iov_len;
-	}
-
-	if (!s->http) {
-		__u32 head = 0;
-		if (a.buf_kind == BUF_NONE || ret < 4 || first_len < 4 ||
-		    bpf_probe_read_user(&head, 4, (void *)first) || !looks_http(head)) {
-			count(HD_STAT_SKIPPED);
-			return 0;
-		}
-		s->http = 1;
-	}
-
 	__u32 zero = 0;
 	struct scratch *sc = bpf_map_lookup_elem(&scratch_map, &zero);
 	if (!sc)
@@ -261,7 +267,7 @@ static __always_inline int exit_(long ret)
 	ev->lport = s->lport;
 	ev->rport = s->rport;
 	ev->direction = a.direction;
-	ev->flags = a.buf_kind == BUF_NONE ? HD_F_DATA_NONE : 0;
+	ev->flags = (a.buf_kind == BUF_NONE ? HD_F_DATA_NONE : 0) | extra_flags;
 	__builtin_memcpy(ev->laddr, s->laddr, 16);
 	__builtin_memcpy(ev->raddr, s->raddr, 16);
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
@@ -320,6 +326,51 @@ static __always_inline int exit_(long ret)
 	else
 		count(HD_STAT_EVENTS);
 	return 0;
+}
+
+static __always_inline int exit_(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct hd_args *ap = bpf_map_lookup_elem(&inflight, &id);
+	struct hd_args a;
+
+	if (!ap)
+		return 0;
+	a = *ap;
+	bpf_map_delete_elem(&inflight, &id);
+	if (ret <= 0)
+		return 0;
+
+	__u32 tgid = id >> 32;
+	struct sock_key key = { .tgid = tgid, .fd = a.fd };
+	struct sock_info *s = bpf_map_lookup_elem(&socks, &key);
+	if (!s || !s->tcp)
+		return 0;
+
+	/* First user buffer: the plain buffer, or the first iovec's. */
+	__u64 first = a.buf;
+	__u64 first_len = (__u64)ret;
+	struct iovec iov0 = {};
+	if (a.buf_kind == BUF_IOV) {
+		if (a.iovcnt == 0 || bpf_probe_read_user(&iov0, sizeof(iov0), (void *)a.buf))
+			return 0;
+		first = (__u64)iov0.iov_base;
+		first_len = iov0.iov_len;
+	}
+
+	if (!s->http) {
+		__u32 head = 0;
+		if (a.buf_kind == BUF_NONE || ret < 4 || first_len < 4 ||
+		    bpf_probe_read_user(&head, 4, (void *)first) || !looks_http(head)) {
+			count(HD_STAT_SKIPPED);
+			return 0;
+		}
+		s->http = 1;
+	}
+
+	if (s->tls)
+		return 0; /* ciphertext: the plaintext comes from the SSL uprobes */
+	return emit(id, a, s, ret, iov0, 0);
 }
 
 /* msghdr → its iovec array, read at entry while the caller's memory is certainly valid. */
@@ -423,3 +474,106 @@ int sys_enter_close(struct trace_event_raw_sys_enter *ctx)
 	bpf_map_delete_elem(&socks, &key);
 	return 0;
 }
+
+/* ---- TLS: OpenSSL's SSL_read/SSL_write and their _ex variants (libssl.so.3) ---- */
+
+static __always_inline int ssl_enter(void *ssl, const void *buf, __u64 ex_len, __u8 direction)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+
+	if (bpf_map_lookup_elem(&excluded, &tgid))
+		return 0;
+	struct ssl_args t = {
+		.start_ns = bpf_ktime_get_ns(),
+		.buf = (__u64)buf,
+		.ex_len = ex_len,
+		.ssl = (__u64)ssl,
+		.fd = -1,
+		.direction = direction,
+	};
+	if (bpf_map_update_elem(&ssl_inflight, &id, &t, BPF_ANY))
+		count(HD_STAT_ARGS_FULL);
+	return 0;
+}
+
+static __always_inline int ssl_exit(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct ssl_args *tp = bpf_map_lookup_elem(&ssl_inflight, &id);
+	struct ssl_args t;
+
+	if (!tp)
+		return 0;
+	t = *tp;
+	bpf_map_delete_elem(&ssl_inflight, &id);
+	long n = ret;
+	if (t.ex_len) {
+		__u64 done = 0;
+		if (ret != 1 || bpf_probe_read_user(&done, sizeof(done), (void *)t.ex_len))
+			return 0;
+		n = (long)done;
+	}
+	if (n <= 0)
+		return 0;
+
+	__u32 tgid = id >> 32;
+	struct ssl_key k = { .tgid = tgid, .ssl = t.ssl };
+	__s32 fd = t.fd;
+	if (fd >= 0) {
+		bpf_map_update_elem(&ssl_fds, &k, &fd, BPF_ANY);
+	} else {
+		/* Served from OpenSSL's buffer without a syscall: the socket it used last time. */
+		__s32 *known = bpf_map_lookup_elem(&ssl_fds, &k);
+		if (!known) {
+			count(HD_STAT_TLS_NO_SOCKET);
+			return 0;
+		}
+		fd = *known;
+	}
+	struct sock_info *s = sock_of(tgid, fd);
+	if (!s) {
+		count(HD_STAT_TLS_NO_SOCKET);
+		return 0;
+	}
+	s->tls = 1;
+	if (!s->http) {
+		__u32 head = 0;
+		if (n < 4 || bpf_probe_read_user(&head, 4, (void *)t.buf) || !looks_http(head)) {
+			count(HD_STAT_SKIPPED); /* e.g. HTTP/2 negotiated by ALPN */
+			return 0;
+		}
+		s->http = 1;
+	}
+	struct hd_args a = {
+		.start_ns = t.start_ns,
+		.buf = t.buf,
+		.fd = fd,
+		.direction = t.direction,
+		.buf_kind = BUF_PLAIN,
+	};
+	struct iovec none = {};
+	count(HD_STAT_TLS);
+	return emit(id, a, s, n, none, HD_F_TLS);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_enter, void *ssl, const void *buf, int num)
+{ return ssl_enter(ssl, buf, 0, HD_DIR_EGRESS); }
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_write_exit, int ret) { return ssl_exit(ret); }
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_enter, void *ssl, void *buf, int num)
+{ return ssl_enter(ssl, buf, 0, HD_DIR_INGRESS); }
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_read_exit, int ret) { return ssl_exit(ret); }
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_ex_enter, void *ssl, const void *buf, __u64 num, __u64 *written)
+{ return ssl_enter(ssl, buf, (__u64)written, HD_DIR_EGRESS); }
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_write_ex_exit, int ret) { return ssl_exit(ret); }
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_ex_enter, void *ssl, void *buf, __u64 num, __u64 *readbytes)
+{ return ssl_enter(ssl, buf, (__u64)readbytes, HD_DIR_INGRESS); }
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_read_ex_exit, int ret) { return ssl_exit(ret); }

@@ -7,6 +7,7 @@
  * Frames: u32 length (little endian, bytes that follow) + payload. Payloads start with a
  * u32 kind (enum hd_event_kind): kernel records as is, plus HELLO and STATS.
  * Errors: one line on stderr "heimdall-pump: error <errno> <where>: <reason>", exit code 1.
+ * Notes (not errors): "heimdall-pump: note <text>" lines on stderr, e.g. where TLS is read.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -47,6 +48,52 @@ static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list 
 	if (level == LIBBPF_WARN || getenv("HEIMDALL_PUMP_DEBUG"))
 		return vfprintf(stderr, fmt, args);
 	return 0;
+}
+
+/* Shared libssl builds whose SSL_read/SSL_write carry the plaintext of most TLS clients and
+ * servers on a distribution (curl, nginx, Python...). Statically linked OpenSSL (Node, Go's
+ * own TLS) is not covered. */
+static const char *const LIBSSL_PATHS[] = {
+	"/usr/lib/x86_64-linux-gnu/libssl.so.3", "/usr/lib/aarch64-linux-gnu/libssl.so.3",
+	"/usr/lib64/libssl.so.3", "/usr/lib/libssl.so.3", "/lib/x86_64-linux-gnu/libssl.so.3",
+	NULL,
+};
+
+/* Attaches the SSL uprobes; returns how many attached (0 when no libssl was found). */
+static int attach_tls(struct http_capture *skel, struct bpf_link **links, int max, const char **lib)
+{
+	const struct { struct bpf_program *prog; const char *func; bool ret; } probes[] = {
+		{ skel->progs.ssl_write_enter, "SSL_write", false },
+		{ skel->progs.ssl_write_exit, "SSL_write", true },
+		{ skel->progs.ssl_read_enter, "SSL_read", false },
+		{ skel->progs.ssl_read_exit, "SSL_read", true },
+		{ skel->progs.ssl_write_ex_enter, "SSL_write_ex", false },
+		{ skel->progs.ssl_write_ex_exit, "SSL_write_ex", true },
+		{ skel->progs.ssl_read_ex_enter, "SSL_read_ex", false },
+		{ skel->progs.ssl_read_ex_exit, "SSL_read_ex", true },
+	};
+	*lib = NULL;
+	for (int i = 0; LIBSSL_PATHS[i]; i++) {
+		if (access(LIBSSL_PATHS[i], R_OK) == 0) {
+			*lib = LIBSSL_PATHS[i];
+			break;
+		}
+	}
+	if (!*lib)
+		return 0;
+	int n = 0;
+	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]) && n < max; i++) {
+		LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = probes[i].func, .retprobe = probes[i].ret);
+		struct bpf_link *l = bpf_program__attach_uprobe_opts(probes[i].prog, -1, *lib, 0, &uo);
+		if (!l) {
+			fprintf(stderr, "heimdall-pump: note TLS capture off: cannot attach to %s in %s: %s\n", probes[i].func, *lib, strerror(errno));
+			for (int k = 0; k < n; k++)
+				bpf_link__destroy(links[k]);
+			return 0;
+		}
+		links[n++] = l;
+	}
+	return n;
 }
 
 static void frame(const void *data, __u32 len)
@@ -111,7 +158,7 @@ static void ensure_mounts(void)
 int main(int argc, char **argv)
 {
 	unsigned long capture = 1024, ring_bytes = 8 << 20, wakeup = 256 << 10, stats_ms = 1000;
-	int prog_stats = 0, err;
+	int prog_stats = 0, tls = 1, err;
 	char *exclude = NULL;
 	static const struct option opts[] = {
 		{ "capture-bytes", required_argument, 0, 'c' },
@@ -120,6 +167,7 @@ int main(int argc, char **argv)
 		{ "wakeup-bytes", required_argument, 0, 'w' },
 		{ "stats-interval-ms", required_argument, 0, 's' },
 		{ "prog-stats", no_argument, 0, 'p' },
+		{ "no-tls", no_argument, 0, 'n' },
 		{ 0, 0, 0, 0 },
 	};
 	int o;
@@ -131,6 +179,7 @@ int main(int argc, char **argv)
 		case 'w': wakeup = strtoul(optarg, NULL, 10); break;
 		case 's': stats_ms = strtoul(optarg, NULL, 10); break;
 		case 'p': prog_stats = 1; break;
+		case 'n': tls = 0; break;
 		default: return fail(EINVAL, "usage", "see the header of src/native/pump.c");
 		}
 	}
@@ -190,6 +239,17 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	struct bpf_link *tls_links[8];
+	int ntls = 0;
+	if (tls) {
+		const char *lib = NULL;
+		ntls = attach_tls(skel, tls_links, 8, &lib);
+		if (ntls > 0)
+			fprintf(stderr, "heimdall-pump: note TLS plaintext read from SSL_read/SSL_write in %s\n", lib);
+		else if (!lib)
+			fprintf(stderr, "heimdall-pump: note TLS capture off: no libssl.so.3 found\n");
+	}
+
 	struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_record, NULL, NULL);
 	if (!rb) {
 		err = errno;
@@ -228,6 +288,8 @@ int main(int argc, char **argv)
 	emit_stats(skel, ncpus, prog_stats);
 	fflush(stdout);
 	ring_buffer__free(rb);
+	for (int i = 0; i < ntls; i++)
+		bpf_link__destroy(tls_links[i]);
 	http_capture__destroy(skel);
 	if (stats_fd >= 0)
 		close(stats_fd);

@@ -17,13 +17,23 @@ export async function freePort(): Promise<number> {
 
 export interface Nginx {
   port: number;
+  /** HTTPS port (self-signed certificate) when started with tls: true. */
+  tlsPort: number;
   stop(): void;
 }
 
-/** proxyTo: a backend ("host:port") that /proxy/ is forwarded to over keep-alive connections. */
-export async function startNginx(opts: { proxyTo?: string } = {}): Promise<Nginx> {
+/**
+ * proxyTo: a backend ("host:port") that /proxy/ is forwarded to over keep-alive connections.
+ * tls: also serve the same routes over HTTPS, with a throw-away self-signed certificate.
+ */
+export async function startNginx(opts: { proxyTo?: string; tls?: boolean } = {}): Promise<Nginx> {
   const dir = mkdtempSync(join(tmpdir(), 'heimdall-nginx-'));
   const port = await freePort();
+  const tlsPort = opts.tls ? await freePort() : 0;
+  if (opts.tls) {
+    const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`openssl could not make a test certificate: ${r.stderr}`);
+  }
   chmodSync(dir, 0o755); // workers run as www-data and serve files from here
   mkdirSync(join(dir, 'www'), { mode: 0o755 });
   writeFileSync(join(dir, 'www', 'big.bin'), Buffer.alloc(1024 * 1024, 0x61));
@@ -47,6 +57,7 @@ http {
   ${opts.proxyTo ? `upstream backend { server ${opts.proxyTo}; keepalive 4; }` : ''}
   server {
     listen 127.0.0.1:${port};
+    ${opts.tls ? `listen 127.0.0.1:${tlsPort} ssl; ssl_certificate ${dir}/cert.pem; ssl_certificate_key ${dir}/key.pem;` : ''}
     root ${dir}/www;
     location = /big.bin { }
     location = /index.html { }
@@ -66,6 +77,7 @@ http {
   if (r.status !== 0) throw new Error(`nginx did not start: ${r.stderr}`);
   return {
     port,
+    tlsPort,
     stop: () => {
       spawnSync('/usr/sbin/nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir, '-s', 'stop']);
     },

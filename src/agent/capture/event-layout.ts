@@ -13,10 +13,10 @@ export const EVENT = {
 
 export const HELLO = { size: 24, kind: 0, version: 4, realtime_offset_ns: 8, capture_bytes: 16, ncpus: 20 } as const;
 
-export const STATS = { size: 64, kind: 0, nprogs: 4, counters: 8, prog_run_ns: 40, prog_run_cnt: 48, realtime_offset_ns: 56 } as const;
+export const STATS = { size: 80, kind: 0, nprogs: 4, counters: 8, prog_run_ns: 56, prog_run_cnt: 64, realtime_offset_ns: 72 } as const;
 
 /** enum hd_stat order. */
-export const STAT_NAMES = ['events', 'ringbuf_full', 'skipped_non_http', 'args_full'] as const;
+export const STAT_NAMES = ['events', 'ringbuf_full', 'skipped_non_http', 'args_full', 'tls_events', 'tls_no_socket'] as const;
 
 export const MAX_CAPTURE = 8192;
 export const AF_INET = 2;

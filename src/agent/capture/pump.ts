@@ -5,8 +5,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { HeimdallError } from '../../shared/errors.ts';
+import { createLogger } from '../../shared/log.ts';
 import { decodeFrame, FrameSplitter, type DataEvent, type HelloFrame, type StatsFrame } from './decode.ts';
 import { EV_CLOSE, EV_DATA, EV_HELLO, EV_STATS } from './event-layout.ts';
+
+const log = createLogger('capture');
 
 export const DEFAULT_PUMP = fileURLToPath(new URL('../../../build/heimdall-pump', import.meta.url));
 
@@ -16,6 +19,8 @@ export interface PumpOptions {
   excludePids: number[];
   progStats?: boolean;
   ringBytes?: number;
+  /** Read TLS plaintext through uprobes on libssl's SSL_read/SSL_write (default on). */
+  tls?: boolean;
 }
 
 export interface PumpHandlers {
@@ -59,14 +64,19 @@ export class PumpCapture {
     if (this.opts.excludePids.length) args.push('--exclude', this.opts.excludePids.join(','));
     if (this.opts.ringBytes) args.push('--ring-bytes', String(this.opts.ringBytes));
     if (this.opts.progStats) args.push('--prog-stats');
+    if (this.opts.tls === false) args.push('--no-tls');
     const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     const splitter = new FrameSplitter();
     return new Promise<HelloFrame>((resolve, reject) => {
       let started = false;
       child.stderr!.setEncoding('utf8');
+      let partial = '';
       child.stderr!.on('data', (s: string) => {
         this.stderrTail = (this.stderrTail + s).slice(-4000);
+        const lines = (partial + s).split('\n');
+        partial = lines.pop() ?? '';
+        for (const line of lines) if (line.startsWith('heimdall-pump: note ')) log.info(line.slice('heimdall-pump: note '.length));
       });
       child.stdout!.on('data', (chunk: Buffer) => {
         splitter.push(chunk, (frame) => {

@@ -1,0 +1,79 @@
+// HTTPS: the plaintext comes from uprobes on libssl's SSL_read/SSL_write (curl and nginx) and
+// SSL_read_ex/SSL_write_ex (Python); the ciphertext on the socket is never parsed.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fetchAll, ROOT_SKIP, startStack, type Stack } from './helpers/stack.ts';
+import { waitFor } from './helpers/server.ts';
+import { startNginx, type Nginx } from './helpers/nginx.ts';
+
+const run = promisify(execFile);
+let stack: Stack;
+let nginx: Nginx;
+
+before(async () => {
+  if (ROOT_SKIP) return;
+  stack = await startStack();
+  nginx = await startNginx({ tls: true });
+});
+
+after(async () => {
+  nginx?.stop();
+  await stack?.stop();
+});
+
+const url = (p: string) => `https://127.0.0.1:${nginx.tlsPort}${p}`;
+
+test('HTTPS from curl to nginx: both sides, in clear, on one keep-alive connection', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+  assert.match(stack.agent.output(), /TLS plaintext read from SSL_read\/SSL_write in \S*libssl\.so\.3/);
+  await run('curl', ['-sSk', '-o', '/dev/null', '-o', '/dev/null', '-o', '/dev/null',
+    url('/t/ok?tls=1&token=SUPERSECRET'), url('/t/missing?tls=1'), url('/big.bin?tls=1'),
+    '--next', '-sSk', '-o', '/dev/null', '--data', 'a=1', url('/t/post?tls=1')]);
+  const xs = await waitFor(async () => {
+    const got = await fetchAll(stack.base, 'path=/');
+    return got.filter((x) => x.query.startsWith('tls=1')).length >= 8 ? got : null;
+  }, 20_000, '8 HTTPS records');
+  const tls = xs.filter((x) => x.query.startsWith('tls=1'));
+  assert.equal(tls.length, 8, 'nothing duplicated');
+  const by = (role: string, path: string) => tls.filter((x) => x.role === role && x.path === path);
+  for (const role of ['client', 'server']) {
+    assert.equal(by(role, '/t/ok')[0]?.status, 200, role);
+    assert.equal(by(role, '/t/missing')[0]?.status, 404, role);
+    assert.equal(by(role, '/t/post')[0]?.method, 'POST', role);
+    const big = by(role, '/big.bin')[0];
+    assert.equal(big?.status, 200, role);
+    assert.ok(big.response_bytes >= 1024 * 1024, `${role}: ${big.response_bytes} response bytes`);
+  }
+  for (const x of tls) {
+    assert.equal(x.process, x.role === 'client' ? 'curl' : 'nginx');
+    assert.ok(x.duration_ms > 0);
+    assert.equal(x.unmatched, false);
+  }
+  assert.equal(by('client', '/t/ok')[0].query, 'tls=1&token=REDACTED');
+  // Only what was sent: no record made of ciphertext.
+  assert.deepEqual(new Set(xs.map((x) => x.path)), new Set(['/t/ok', '/t/missing', '/big.bin', '/t/post']));
+  const detail = (await (await fetch(`${stack.base}/api/logs/${by('server', '/t/ok')[0].id}`)).json()) as { request_sample: string };
+  assert.match(detail.request_sample, /^GET \/t\/ok\?tls=1&token=REDACTED HTTP\/1\.1\r\n/);
+  assert.ok(!JSON.stringify(xs).includes('SUPERSECRET'));
+});
+
+test('HTTPS from Python (SSL_read_ex/SSL_write_ex)', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+  const script = `import ssl, urllib.request
+ctx = ssl._create_unverified_context()
+for p in ('/t/created?py=1', '/t/fail?py=1'):
+    try: urllib.request.urlopen('${url('')}' + p, context=ctx).read()
+    except Exception: pass`;
+  await run('python3', ['-c', script]);
+  const xs = await waitFor(async () => {
+    const got = await fetchAll(stack.base, 'path=/t/');
+    const py = got.filter((x) => x.query === 'py=1');
+    return py.length >= 4 ? py : null;
+  }, 20_000, '4 records from Python over HTTPS');
+  const status = (role: string, path: string) => xs.find((x) => x.role === role && x.path === path)?.status;
+  assert.equal(status('client', '/t/created'), 201);
+  assert.equal(status('server', '/t/created'), 201);
+  assert.equal(status('client', '/t/fail'), 500);
+  assert.equal(status('server', '/t/fail'), 500);
+  assert.equal(xs.find((x) => x.role === 'client')?.process, 'python3');
+});
