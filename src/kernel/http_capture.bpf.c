@@ -105,8 +105,9 @@ struct ssl_args {
 	__u8 direction;
 };
 
+/* LRU: a thread that dies inside an SSL call must not leave an entry forever. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u64); /* pid_tgid */
 	__type(value, struct ssl_args);
