@@ -46,13 +46,15 @@ test('HTTPS from curl to nginx: both sides, in clear, on one keep-alive connecti
     assert.ok(big.response_bytes >= 1024 * 1024, `${role}: ${big.response_bytes} response bytes`);
   }
   for (const x of tls) {
+    assert.equal(x.tls, true, 'flagged as HTTPS');
     assert.equal(x.process, x.role === 'client' ? 'curl' : 'nginx');
     assert.ok(x.duration_ms > 0);
     assert.equal(x.unmatched, false);
   }
   assert.equal(by('client', '/t/ok')[0].query, 'tls=1&token=REDACTED');
-  // Only what was sent: no record made of ciphertext.
-  assert.deepEqual(new Set(xs.map((x) => x.path)), new Set(['/t/ok', '/t/missing', '/big.bin', '/t/post']));
+  // Only what curl sent: no record made of ciphertext. (The test's own API calls show up too.)
+  const fromTls = xs.filter((x) => x.process === 'curl' || x.process === 'nginx');
+  assert.deepEqual(new Set(fromTls.map((x) => x.path)), new Set(['/t/ok', '/t/missing', '/big.bin', '/t/post']));
   const detail = (await (await fetch(`${stack.base}/api/logs/${by('server', '/t/ok')[0].id}`)).json()) as { request_sample: string };
   assert.match(detail.request_sample, /^GET \/t\/ok\?tls=1&token=REDACTED HTTP\/1\.1\r\n/);
   assert.ok(!JSON.stringify(xs).includes('SUPERSECRET'));
@@ -76,4 +78,7 @@ for p in ('/t/created?py=1', '/t/fail?py=1'):
   assert.equal(status('client', '/t/fail'), 500);
   assert.equal(status('server', '/t/fail'), 500);
   assert.equal(xs.find((x) => x.role === 'client')?.process, 'python3');
+  assert.ok(xs.every((x) => x.tls));
+  const plain = await fetchAll(stack.base, 'tls=false&path=/');
+  assert.ok(plain.every((x) => !x.query.startsWith('tls=1') && x.query !== 'py=1'), 'the tls filter keeps HTTPS records out');
 });

@@ -68,6 +68,7 @@ export interface Item {
   request_bytes: number;
   response_bytes: number;
   unmatched: boolean;
+  tls: boolean;
   request_sample: string;
   response_sample: string;
   node: string;

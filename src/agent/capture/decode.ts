@@ -11,6 +11,8 @@ export interface DataEvent {
   connKey: string;
   len: number;
   direction: number;
+  /** hd_event.flags (F_TLS: plaintext from SSL_read/SSL_write). */
+  flags: number;
   data: Uint8Array;
   /** The whole record: fields needed once per connection are read from it on demand. */
   raw: Buffer;
@@ -57,6 +59,7 @@ export function decodeFrame(b: Buffer): Frame | null {
       connKey: `${tgid}:${b.readUInt32LE(EVENT.sock_id + 4)}:${b.readUInt32LE(EVENT.sock_id)}`,
       len: b.readUInt32LE(EVENT.len),
       direction: b[EVENT.direction],
+      flags: b[EVENT.flags],
       data: b.subarray(EVENT.size, EVENT.size + captured),
       raw: b,
     };

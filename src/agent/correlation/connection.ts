@@ -16,6 +16,8 @@ export interface ConnMeta {
   lport: number;
   raddr: string;
   rport: number;
+  /** Bytes come in clear from the TLS library (the connection is HTTPS). */
+  tls?: boolean;
 }
 
 export interface PendingRequest {

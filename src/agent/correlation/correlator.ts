@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
 import { eventAddrs, eventComm, type DataEvent } from '../capture/decode.ts';
+import { F_TLS } from '../capture/event-layout.ts';
 import { splitTarget } from '../httpparse/head.ts';
 import type { Message } from '../httpparse/message-stream.ts';
 import { redactBodyText, redactHeadText, redactQuery } from '../httpparse/redact.ts';
@@ -60,6 +61,7 @@ export class Correlator {
       this.conns.set(key, conn);
       this.stats.connections++;
     }
+    if (ev.flags & F_TLS) conn.meta.tls = true;
     conn.push(ev.direction, ev.data, ev.len, ev.startNs, ev.endNs);
   }
 
@@ -148,6 +150,7 @@ export class Correlator {
         requestTruncated: reqSample.truncated,
         responseTruncated: resSample.truncated,
         unmatched,
+        tls: m.tls === true,
       }),
     );
   }

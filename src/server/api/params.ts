@@ -83,6 +83,11 @@ export function parseLogQuery(q: Query): { filters: LogFilters; limit: number; c
   f.sinceNs = timeNs(q, 'since');
   if (f.sinceNs === undefined && q.window !== undefined) f.sinceNs = (f.untilNs ?? BigInt(Date.now()) * 1_000_000n) - BigInt(durationMs(q, 'window', '1h', 31 * 86_400_000)) * 1_000_000n;
   if (f.sinceNs !== undefined && f.untilNs !== undefined && f.sinceNs >= f.untilNs) throw new ParamError('until', 'must be after since');
+  const tls = one(q, 'tls');
+  if (tls !== undefined) {
+    if (tls !== 'true' && tls !== 'false') throw new ParamError('tls', 'must be true or false');
+    f.tls = tls === 'true';
+  }
   const unmatched = one(q, 'unmatched');
   if (unmatched !== undefined) {
     if (unmatched !== 'true' && unmatched !== 'false') throw new ParamError('unmatched', 'must be true or false');
@@ -116,7 +121,7 @@ export function optionalText(q: Query, name: string): string | undefined {
   return text(q, name);
 }
 
-const KNOWN = new Set(['method', 'status', 'host', 'path', 'endpoint', 'node', 'namespace', 'pod', 'process', 'role', 'min_duration_ms', 'since', 'until', 'window', 'unmatched', 'limit', 'cursor']);
+const KNOWN = new Set(['method', 'status', 'host', 'path', 'endpoint', 'node', 'namespace', 'pod', 'process', 'role', 'min_duration_ms', 'since', 'until', 'window', 'unmatched', 'tls', 'limit', 'cursor']);
 export function rejectUnknown(q: Query, allowed: readonly string[] = [...KNOWN]): void {
   for (const k of Object.keys(q)) if (!allowed.includes(k)) throw new ParamError(k, `unknown parameter; known: ${allowed.join(', ')}`);
 }

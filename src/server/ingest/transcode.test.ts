@@ -33,6 +33,10 @@ test('rows come out in column order, strings escaped, samples byte for byte', ()
   // Labels: UTF-8 bytes pass through; JSON.parse over latin1 shows them as two chars.
   assert.deepEqual(Object.keys(col('labels') as object), ['app', 'tier\\x']);
   assert.equal(JSON.parse(lines[1])[EXCHANGE_COLUMNS.indexOf('unmatched')], true);
+  assert.equal(col('tls'), false);
+  const t = transcodeExport(enc([{ ...ok, tls: true }]), now);
+  assert.ok(t.ok);
+  assert.equal((JSON.parse(t.value.rows.toString('latin1')) as unknown[])[EXCHANGE_COLUMNS.indexOf('tls')], true);
 });
 
 test('the first bad record is named by index and field', () => {

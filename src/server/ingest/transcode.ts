@@ -15,8 +15,8 @@ export interface Transcoded {
 export type TranscodeResult = { ok: true; value: Transcoded } | { ok: false; error: string; batchId: string };
 
 // HttpExchange field numbers (proto/heimdall/v1/ingest.proto).
-const F = { id: 1, ts: 2, dur: 3, node: 4, pid: 5, process: 6, containerId: 7, namespace: 8, pod: 9, container: 10, labels: 11, role: 12, srcIp: 13, srcPort: 14, dstIp: 15, dstPort: 16, method: 17, host: 18, path: 19, query: 20, httpVersion: 21, status: 22, reqBytes: 23, resBytes: 24, userAgent: 25, traceparent: 26, reqSample: 27, resSample: 28, reqTrunc: 29, resTrunc: 30, unmatched: 31 } as const;
-const NFIELDS = 32;
+const F = { id: 1, ts: 2, dur: 3, node: 4, pid: 5, process: 6, containerId: 7, namespace: 8, pod: 9, container: 10, labels: 11, role: 12, srcIp: 13, srcPort: 14, dstIp: 15, dstPort: 16, method: 17, host: 18, path: 19, query: 20, httpVersion: 21, status: 22, reqBytes: 23, resBytes: 24, userAgent: 25, traceparent: 26, reqSample: 27, resSample: 28, reqTrunc: 29, resTrunc: 30, unmatched: 31, tls: 32 } as const;
+const NFIELDS = 33;
 // Size limits per string field: [field, column name, max bytes].
 const LIMIT_FIELDS = Int32Array.from([F.node, F.process, F.containerId, F.namespace, F.pod, F.container, F.host, F.path, F.query, F.httpVersion, F.userAgent, F.traceparent]);
 const LIMIT_NAMES = ['node', 'process', 'container_id', 'namespace', 'pod', 'container', 'host', 'path', 'query', 'http_version', 'user_agent', 'traceparent'];
@@ -382,7 +382,8 @@ function exchange(r: Reader, end: number, out: Out, agentJson: Buffer, batchJson
   str(F.resSample); out.byte(COMMA);
   out.bytes(nums[F.reqTrunc] !== 0 ? TRUE : FALSE); out.byte(COMMA);
   out.bytes(nums[F.resTrunc] !== 0 ? TRUE : FALSE); out.byte(COMMA);
-  out.bytes(unmatched ? TRUE : FALSE);
+  out.bytes(unmatched ? TRUE : FALSE); out.byte(COMMA);
+  out.bytes(nums[F.tls] !== 0 ? TRUE : FALSE);
   out.pair(0x5d, 0x0a);
   return null;
 }

@@ -21,6 +21,7 @@ export interface LogFilters {
   sinceNs?: bigint;
   untilNs?: bigint;
   unmatched?: boolean;
+  tls?: boolean;
 }
 
 export interface Cursor {
@@ -59,6 +60,7 @@ function where(f: LogFilters, p: QueryParams): string[] {
   if (f.sinceNs !== undefined) { p.since = f.sinceNs.toString(); w.push(`ts >= fromUnixTimestamp64Nano({since:Int64}, 'UTC')`); }
   if (f.untilNs !== undefined) { p.until = f.untilNs.toString(); w.push(`ts < fromUnixTimestamp64Nano({until:Int64}, 'UTC')`); }
   if (f.unmatched !== undefined) { p.unm = f.unmatched; w.push('unmatched = {unm:Bool}'); }
+  if (f.tls !== undefined) { p.tls = f.tls; w.push('tls = {tls:Bool}'); }
   return w;
 }
 
@@ -67,7 +69,7 @@ const ITEM_COLUMNS = `id, toString(toUnixTimestamp64Nano(ts)) AS ts_ns, toString
   toString(src_ip) AS src, src_port, toString(dst_ip) AS dst, dst_port, method, host, path, endpoint, query,
   http_version, status, request_bytes, response_bytes, user_agent, traceparent,
   toValidUTF8(request_sample) AS req_sample, toValidUTF8(response_sample) AS res_sample,
-  request_truncated, response_truncated, unmatched`;
+  request_truncated, response_truncated, unmatched, tls`;
 
 interface ItemRow {
   id: string; ts_ns: string; dur_ns: string; node: string; pid: number; process: string; container_id: string;
@@ -76,6 +78,7 @@ interface ItemRow {
   endpoint: string; query: string; http_version: string; status: number; request_bytes: string | number;
   response_bytes: string | number; user_agent: string; traceparent: string; req_sample: string; res_sample: string;
   request_truncated: boolean | number; response_truncated: boolean | number; unmatched: boolean | number;
+  tls: boolean | number;
 }
 
 function toItem(r: ItemRow): ExchangeItem {
@@ -91,6 +94,7 @@ function toItem(r: ItemRow): ExchangeItem {
     status: Number(r.status), request_bytes: Number(r.request_bytes), response_bytes: Number(r.response_bytes),
     user_agent: r.user_agent, traceparent: r.traceparent, request_sample: r.req_sample, response_sample: r.res_sample,
     request_truncated: Boolean(r.request_truncated), response_truncated: Boolean(r.response_truncated), unmatched: Boolean(r.unmatched),
+    tls: Boolean(r.tls),
   };
 }
 

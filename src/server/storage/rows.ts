@@ -6,7 +6,7 @@ export const EXCHANGE_COLUMNS = [
   'id', 'ts', 'duration_ns', 'node', 'agent_id', 'batch_id', 'pid', 'process', 'container_id', 'namespace', 'pod', 'container',
   'labels', 'role', 'src_ip', 'src_port', 'dst_ip', 'dst_port', 'method', 'host', 'path', 'endpoint', 'query', 'http_version',
   'status', 'request_bytes', 'response_bytes', 'user_agent', 'traceparent', 'request_sample', 'response_sample',
-  'request_truncated', 'response_truncated', 'unmatched',
+  'request_truncated', 'response_truncated', 'unmatched', 'tls',
 ] as const;
 
 export function encodeDiagnosticsRow(d: DiagnosticsReport): Buffer {

@@ -119,6 +119,11 @@ const MIGRATIONS: Migration[] = [
       `ALTER TABLE ${db}.http_exchanges MODIFY COLUMN response_sample String CODEC(ZSTD(1))`,
     ],
   },
+  {
+    version: 3,
+    name: 'tls flag on http_exchanges',
+    sql: (db) => [`ALTER TABLE ${db}.http_exchanges ADD COLUMN IF NOT EXISTS tls Bool DEFAULT false AFTER unmatched`],
+  },
 ];
 
 /** Migrations this build knows; a database at this version needs none. */

@@ -24,7 +24,7 @@ before(async () => {
   await ingester.start();
   const rows = [
     makeExchange({ method: 'GET', status: 200, host: 'a.local', path: '/api/users/1', timestampUnixNano: now - 5_000_000_000n, durationNs: 2_000_000n }),
-    makeExchange({ method: 'POST', status: 503, host: 'a.local', path: '/api/orders', timestampUnixNano: now - 4_000_000_000n, durationNs: 90_000_000n, role: 2, process: 'curl' }),
+    makeExchange({ method: 'POST', status: 503, host: 'a.local', path: '/api/orders', timestampUnixNano: now - 4_000_000_000n, durationNs: 90_000_000n, role: 2, process: 'curl', tls: true }),
     makeExchange({ method: 'GET', status: 404, host: 'b.local', path: '/static/x.css', timestampUnixNano: now - 3_000_000_000n, node: 'node-b', namespace: 'shop', pod: 'web-1' }),
     makeExchange({ method: 'DELETE', status: 0, unmatched: true, host: 'b.local', path: '/api/users/2', timestampUnixNano: now - 2_000_000_000n }),
     makeExchange({ method: 'GET', status: 200, host: 'a.local', path: '/api/users/3', timestampUnixNano: now - 1_000_000_000n, requestSample: Buffer.from([0x00, 0xff, 0x22, 0x5c, 0x0a, 0xe9, 0x41]) }),
@@ -59,6 +59,8 @@ test('newest first, with every filter', async () => {
   assert.equal(await count({ sinceNs: now - 3_500_000_000n }), 3);
   assert.equal(await count({ untilNs: now - 3_500_000_000n }), 2);
   assert.equal(await count({ unmatched: true }), 1);
+  assert.equal(await count({ tls: true }), 1);
+  assert.equal(await count({ tls: false }), 4);
 });
 
 test('cursor paging visits every row once', async () => {

@@ -37,4 +37,6 @@ export interface ExchangeItem {
   request_truncated: boolean;
   response_truncated: boolean;
   unmatched: boolean;
+  /** Captured in clear from the TLS library: the exchange was HTTPS. */
+  tls: boolean;
 }

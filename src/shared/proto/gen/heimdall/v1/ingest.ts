@@ -96,6 +96,8 @@ export interface HttpExchange {
   requestTruncated: boolean;
   responseTruncated: boolean;
   unmatched: boolean;
+  /** captured in clear from the TLS library (HTTPS) */
+  tls: boolean;
 }
 
 export interface HttpExchange_LabelsEntry {
@@ -170,6 +172,7 @@ function createBaseHttpExchange(): HttpExchange {
     requestTruncated: false,
     responseTruncated: false,
     unmatched: false,
+    tls: false,
   };
 }
 
@@ -279,6 +282,9 @@ export const HttpExchange: MessageFns<HttpExchange> = {
     }
     if (message.unmatched !== false) {
       writer.uint32(248).bool(message.unmatched);
+    }
+    if (message.tls !== false) {
+      writer.uint32(256).bool(message.tls);
     }
     return writer;
   },
@@ -547,6 +553,14 @@ export const HttpExchange: MessageFns<HttpExchange> = {
             message.unmatched = reader.bool();
             continue;
           }
+          case 32: {
+            if (tag !== 256) {
+              break;
+            }
+
+            message.tls = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -665,6 +679,7 @@ export const HttpExchange: MessageFns<HttpExchange> = {
         ? globalThis.Boolean(object.response_truncated)
         : false,
       unmatched: isSet(object.unmatched) ? globalThis.Boolean(object.unmatched) : false,
+      tls: isSet(object.tls) ? globalThis.Boolean(object.tls) : false,
     };
   },
 
@@ -769,6 +784,9 @@ export const HttpExchange: MessageFns<HttpExchange> = {
     if (message.unmatched !== false) {
       obj.unmatched = message.unmatched;
     }
+    if (message.tls !== false) {
+      obj.tls = message.tls;
+    }
     return obj;
   },
 
@@ -824,6 +842,7 @@ export const HttpExchange: MessageFns<HttpExchange> = {
     message.requestTruncated = object.requestTruncated ?? false;
     message.responseTruncated = object.responseTruncated ?? false;
     message.unmatched = object.unmatched ?? false;
+    message.tls = object.tls ?? false;
     return message;
   },
 };
