@@ -2,7 +2,10 @@
 // SSL_read_ex/SSL_write_ex (Python); the ciphertext on the socket is never parsed.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { copyFileSync, mkdtempSync, realpathSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fetchAll, ROOT_SKIP, startStack, type Stack } from './helpers/stack.ts';
 import { waitFor } from './helpers/server.ts';
@@ -81,4 +84,27 @@ for p in ('/t/created?py=1', '/t/fail?py=1'):
   assert.ok(xs.every((x) => x.tls));
   const plain = await fetchAll(stack.base, 'tls=false&path=/');
   assert.ok(plain.every((x) => !x.query.startsWith('tls=1') && x.query !== 'py=1'), 'the tls filter keeps HTTPS records out');
+});
+
+test('a process with its own copy of libssl (as in a container image) is read too', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+  // Another file than the host's libssl, as a container's would be: found through
+  // /proc/<pid>/maps within the agent's 10 s rescan, and attached through /proc/<pid>/root.
+  const dir = mkdtempSync(join(tmpdir(), 'heimdall-libssl-'));
+  copyFileSync(realpathSync('/usr/lib/x86_64-linux-gnu/libssl.so.3'), join(dir, 'libssl.so.3'));
+  const script = `import ssl, time, urllib.request
+ctx = ssl._create_unverified_context()
+for i in range(60):
+    urllib.request.urlopen('${url('/t/ok')}?copy=%d' % i, context=ctx).read()
+    time.sleep(0.4)`;
+  const py = spawn('python3', ['-c', script], { env: { ...process.env, LD_LIBRARY_PATH: dir }, stdio: 'ignore' });
+  try {
+    const xs = await waitFor(async () => {
+      const got = (await fetchAll(stack.base, 'path=/t/ok&role=client&process=python3')).filter((x) => x.query.startsWith('copy='));
+      return got.length >= 3 ? got : null;
+    }, 30_000, 'client records from the python3 using its own libssl');
+    assert.ok(xs.every((x) => x.tls && x.status === 200));
+    assert.match(stack.agent.output(), new RegExp(`TLS plaintext read from SSL_read/SSL_write in /proc/${py.pid}/root${dir}/libssl\\.so\\.3`));
+  } finally {
+    py.kill();
+  }
 });

@@ -9,7 +9,9 @@
  * Errors: one line on stderr "heimdall-pump: error <errno> <where>: <reason>", exit code 1.
  * Notes (not errors): "heimdall-pump: note <text>" lines on stderr, e.g. where TLS is read.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -50,50 +52,100 @@ static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list 
 	return 0;
 }
 
-/* Shared libssl builds whose SSL_read/SSL_write carry the plaintext of most TLS clients and
- * servers on a distribution (curl, nginx, Python...). Statically linked OpenSSL (Node, Go's
- * own TLS) is not covered. */
+/* TLS plaintext: uprobes on SSL_read/SSL_write (and _ex) of every distinct libssl file in
+ * use. The host's copy covers processes started later; /proc/<pid>/maps finds the copies
+ * that containers ship (another file, so another attachment; uprobes attach by inode).
+ * Statically linked TLS (Node's OpenSSL, Go's crypto/tls) is not covered. */
 static const char *const LIBSSL_PATHS[] = {
 	"/usr/lib/x86_64-linux-gnu/libssl.so.3", "/usr/lib/aarch64-linux-gnu/libssl.so.3",
 	"/usr/lib64/libssl.so.3", "/usr/lib/libssl.so.3", "/lib/x86_64-linux-gnu/libssl.so.3",
 	NULL,
 };
 
-/* Attaches the SSL uprobes; returns how many attached (0 when no libssl was found). */
-static int attach_tls(struct http_capture *skel, struct bpf_link **links, int max, const char **lib)
+#define MAX_TLS_LIBS 64
+
+struct tls_state {
+	struct http_capture *skel;
+	struct { dev_t dev; ino_t ino; } seen[MAX_TLS_LIBS];
+	int nseen;
+	struct bpf_link *links[MAX_TLS_LIBS * 8];
+	int nlinks;
+};
+
+/* Attaches the SSL uprobes to one library file; the _ex pair is optional (OpenSSL < 1.1.1). */
+static int attach_tls_lib(struct tls_state *t, const char *path)
 {
-	const struct { struct bpf_program *prog; const char *func; bool ret; } probes[] = {
-		{ skel->progs.ssl_write_enter, "SSL_write", false },
-		{ skel->progs.ssl_write_exit, "SSL_write", true },
-		{ skel->progs.ssl_read_enter, "SSL_read", false },
-		{ skel->progs.ssl_read_exit, "SSL_read", true },
-		{ skel->progs.ssl_write_ex_enter, "SSL_write_ex", false },
-		{ skel->progs.ssl_write_ex_exit, "SSL_write_ex", true },
-		{ skel->progs.ssl_read_ex_enter, "SSL_read_ex", false },
-		{ skel->progs.ssl_read_ex_exit, "SSL_read_ex", true },
-	};
-	*lib = NULL;
-	for (int i = 0; LIBSSL_PATHS[i]; i++) {
-		if (access(LIBSSL_PATHS[i], R_OK) == 0) {
-			*lib = LIBSSL_PATHS[i];
-			break;
-		}
-	}
-	if (!*lib)
+	struct stat st;
+	if (stat(path, &st) != 0)
 		return 0;
-	int n = 0;
-	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]) && n < max; i++) {
-		LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = probes[i].func, .retprobe = probes[i].ret);
-		struct bpf_link *l = bpf_program__attach_uprobe_opts(probes[i].prog, -1, *lib, 0, &uo);
-		if (!l) {
-			fprintf(stderr, "heimdall-pump: note TLS capture off: cannot attach to %s in %s: %s\n", probes[i].func, *lib, strerror(errno));
-			for (int k = 0; k < n; k++)
-				bpf_link__destroy(links[k]);
+	for (int i = 0; i < t->nseen; i++)
+		if (t->seen[i].dev == st.st_dev && t->seen[i].ino == st.st_ino)
 			return 0;
+	if (t->nseen == MAX_TLS_LIBS)
+		return 0;
+	t->seen[t->nseen].dev = st.st_dev;
+	t->seen[t->nseen].ino = st.st_ino;
+	t->nseen++;
+
+	struct http_capture *skel = t->skel;
+	const struct { struct bpf_program *prog; const char *func; bool ret; bool required; } probes[] = {
+		{ skel->progs.ssl_write_enter, "SSL_write", false, true },
+		{ skel->progs.ssl_write_exit, "SSL_write", true, true },
+		{ skel->progs.ssl_read_enter, "SSL_read", false, true },
+		{ skel->progs.ssl_read_exit, "SSL_read", true, true },
+		{ skel->progs.ssl_write_ex_enter, "SSL_write_ex", false, false },
+		{ skel->progs.ssl_write_ex_exit, "SSL_write_ex", true, false },
+		{ skel->progs.ssl_read_ex_enter, "SSL_read_ex", false, false },
+		{ skel->progs.ssl_read_ex_exit, "SSL_read_ex", true, false },
+	};
+	int first = t->nlinks;
+	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+		LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = probes[i].func, .retprobe = probes[i].ret);
+		struct bpf_link *l = bpf_program__attach_uprobe_opts(probes[i].prog, -1, path, 0, &uo);
+		if (l) {
+			t->links[t->nlinks++] = l;
+			continue;
 		}
-		links[n++] = l;
+		if (!probes[i].required)
+			continue;
+		fprintf(stderr, "heimdall-pump: note TLS not read from %s: cannot attach to %s: %s\n", path, probes[i].func, strerror(errno));
+		while (t->nlinks > first)
+			bpf_link__destroy(t->links[--t->nlinks]);
+		return 0;
 	}
-	return n;
+	fprintf(stderr, "heimdall-pump: note TLS plaintext read from SSL_read/SSL_write in %s\n", path);
+	return 1;
+}
+
+/* Every libssl mapped by a running process, through its own root (containers included). */
+static void scan_tls_libs(struct tls_state *t)
+{
+	DIR *proc = opendir("/proc");
+	struct dirent *d;
+	char maps[300], line[512], host[800];
+	if (!proc)
+		return;
+	while ((d = readdir(proc)) != NULL) {
+		if (d->d_name[0] < '1' || d->d_name[0] > '9')
+			continue;
+		snprintf(maps, sizeof(maps), "/proc/%s/maps", d->d_name);
+		FILE *f = fopen(maps, "r");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f)) {
+			char *path = strchr(line, '/');
+			if (!path || !strstr(path, "/libssl.so"))
+				continue;
+			path[strcspn(path, "\n")] = 0;
+			if (strstr(path, " (deleted)"))
+				continue;
+			snprintf(host, sizeof(host), "/proc/%s/root%s", d->d_name, path);
+			attach_tls_lib(t, host);
+			break; /* one libssl per process */
+		}
+		fclose(f);
+	}
+	closedir(proc);
 }
 
 static void frame(const void *data, __u32 len)
@@ -239,15 +291,16 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	struct bpf_link *tls_links[8];
-	int ntls = 0;
+	static struct tls_state tls_state;
+	tls_state.skel = skel;
 	if (tls) {
-		const char *lib = NULL;
-		ntls = attach_tls(skel, tls_links, 8, &lib);
-		if (ntls > 0)
-			fprintf(stderr, "heimdall-pump: note TLS plaintext read from SSL_read/SSL_write in %s\n", lib);
-		else if (!lib)
-			fprintf(stderr, "heimdall-pump: note TLS capture off: no libssl.so.3 found\n");
+		int host_lib = 0;
+		for (int i = 0; LIBSSL_PATHS[i] && !host_lib; i++)
+			if (access(LIBSSL_PATHS[i], R_OK) == 0)
+				host_lib = attach_tls_lib(&tls_state, LIBSSL_PATHS[i]) || 1;
+		if (!host_lib)
+			fprintf(stderr, "heimdall-pump: note no libssl.so.3 on the host; TLS read only from libraries processes have loaded\n");
+		scan_tls_libs(&tls_state);
 	}
 
 	struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_record, NULL, NULL);
@@ -267,6 +320,7 @@ int main(int argc, char **argv)
 
 	struct timespec last, now;
 	clock_gettime(CLOCK_MONOTONIC, &last);
+	struct timespec last_scan = last;
 	while (!exiting) {
 		/* Records arrive without wakeups until wakeup_bytes are waiting; the timeout bounds latency. */
 		err = ring_buffer__poll(rb, 50);
@@ -280,6 +334,11 @@ int main(int argc, char **argv)
 			emit_stats(skel, ncpus, prog_stats);
 			last = now;
 		}
+		/* New containers bring their own libssl: look for new copies every 10 s. */
+		if (tls && now.tv_sec - last_scan.tv_sec >= 10) {
+			scan_tls_libs(&tls_state);
+			last_scan = now;
+		}
 		fflush(stdout);
 		if (ferror(stdout))
 			break;
@@ -288,8 +347,8 @@ int main(int argc, char **argv)
 	emit_stats(skel, ncpus, prog_stats);
 	fflush(stdout);
 	ring_buffer__free(rb);
-	for (int i = 0; i < ntls; i++)
-		bpf_link__destroy(tls_links[i]);
+	for (int i = 0; i < tls_state.nlinks; i++)
+		bpf_link__destroy(tls_state.links[i]);
 	http_capture__destroy(skel);
 	if (stats_fd >= 0)
 		close(stats_fd);
