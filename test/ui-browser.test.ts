@@ -41,6 +41,7 @@ test('traffic table shows the rows', opts, async () => {
   // Only the rows in view (plus a margin) are in the DOM, however many are loaded.
   const rendered = await page.locator('[data-testid="traffic-table"] tbody tr[data-id]').count();
   assert.ok(rendered >= 25 && rendered < 200, `rendered ${rendered}`);
+  assert.equal(await page.locator('[data-testid="traffic-table"] tbody tr[data-id]').first().locator('.tls').count(), 1, 'HTTPS rows are marked');
   await page.screenshot({ path: `${SHOTS}traffic.png` });
 });
 
@@ -60,7 +61,7 @@ test('a filter narrows the rows and lands in the URL', opts, async () => {
   await page.goto(url);
   await page.waitForSelector('[data-testid="traffic-table"] tbody tr[data-id]');
   const hosts = await page.locator('[data-testid="traffic-table"] tbody tr[data-id] td:nth-child(4)').allInnerTexts();
-  assert.ok(hosts.length > 0 && hosts.every((h) => h === 'api.shop.local'));
+  assert.ok(hosts.length > 0 && hosts.every((h) => h.replace(/^TLS\s*/, '') === 'api.shop.local'), hosts.join(','));
   await page.screenshot({ path: `${SHOTS}traffic-filtered.png` });
 });
 
@@ -83,8 +84,9 @@ test('detail view: fields, samples as text and hex, a curl line', opts, async ()
   await page.waitForSelector('[data-testid="detail"]');
   const text = await page.locator('[data-testid="detail"]').innerText();
   assert.match(text, /Destination\s+10\.1\.0\.2:9000/);
+  assert.match(text, /TLS\s+yes: HTTPS/);
   assert.match(await page.locator('[data-testid="request-sample"]').innerText(), /^GET \/items\//);
-  assert.match(await page.locator('[data-testid="curl"]').innerText(), /^curl (-X POST )?'http:\/\/(api|web)\.shop\.local\/api\//);
+  assert.match(await page.locator('[data-testid="curl"]').innerText(), /^curl (-X POST )?'https:\/\/(api|web)\.shop\.local\/api\//);
   await page.locator('.sample').first().getByRole('tab', { name: 'Hex' }).click();
   assert.match(await page.locator('[data-testid="request-sample"]').innerText(), /^00000000 {2}47 45 54 20/);
   await page.screenshot({ path: `${SHOTS}detail.png`, fullPage: true });

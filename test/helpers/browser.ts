@@ -45,6 +45,7 @@ export async function startFilledServer(records: number): Promise<{ base: string
       dstIp: '10.1.0.2',
       dstPort: 9000,
       query: i % 7 === 0 ? 'token=REDACTED&page=2' : '',
+      tls: i % 4 === 0,
     });
     ids.push(x.id);
     batch.push(x);

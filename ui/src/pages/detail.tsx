@@ -19,7 +19,7 @@ export function curlFor(x: Exchange): string {
   const parts = ['curl'];
   if (x.method === 'HEAD') parts.push('-I');
   else if (x.method !== 'GET') parts.push('-X', x.method);
-  const url = `http://${x.host}${x.path}${x.query ? `?${x.query}` : ''}`;
+  const url = `${x.tls ? 'https' : 'http'}://${x.host}${x.path}${x.query ? `?${x.query}` : ''}`;
   parts.push(shellQuote(url));
   for (const line of lines) {
     const i = line.indexOf(':');

@@ -30,7 +30,7 @@ const Row = memo(function Row({ x, index, selected, onOpen }: { x: Exchange; ind
       <td className="mono">{fmtTime(x.timestamp)}</td>
       <td><span className={`role role-${x.role}`}>{x.role}</span></td>
       <td className="mono">{x.method}</td>
-      <td className="host" title={x.host}>{x.host}</td>
+      <td className="host" title={x.tls ? `${x.host} (HTTPS, read in clear)` : x.host}>{x.tls && <span className="tls" aria-label="HTTPS">TLS</span>}{x.host}</td>
       <td className="path" title={x.query ? `${x.path}?${x.query}` : x.path}>{x.path}{x.query && <span className="query">?{x.query}</span>}</td>
       <td><span className={`status ${statusClass(x.status, x.unmatched)}`}>{x.unmatched ? '—' : x.status}</span></td>
       <td className="num mono">{x.unmatched ? 'no reply' : fmtDuration(x.duration_ms)}</td>
