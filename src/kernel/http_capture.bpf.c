@@ -578,3 +578,21 @@ int BPF_KPROBE(ssl_read_ex_enter, void *ssl, void *buf, __u64 num, __u64 *readby
 { return ssl_enter(ssl, buf, (__u64)readbytes, HD_DIR_INGRESS); }
 SEC("uretprobe")
 int BPF_KRETPROBE(ssl_read_ex_exit, int ret) { return ssl_exit(ret); }
+
+/* The socket of an SSL object, when the program says it (nginx, Python): no guessing from
+ * syscalls, and no stale entry when a freed SSL object's address is reused. */
+SEC("uprobe")
+int BPF_KPROBE(ssl_set_fd, void *ssl, int fd)
+{
+	struct ssl_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .ssl = (__u64)ssl };
+	__s32 v = fd;
+	bpf_map_update_elem(&ssl_fds, &k, &v, BPF_ANY);
+	return 0;
+}
+SEC("uprobe")
+int BPF_KPROBE(ssl_free, void *ssl)
+{
+	struct ssl_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .ssl = (__u64)ssl };
+	bpf_map_delete_elem(&ssl_fds, &k);
+	return 0;
+}

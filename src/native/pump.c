@@ -68,7 +68,7 @@ struct tls_state {
 	struct http_capture *skel;
 	struct { dev_t dev; ino_t ino; } seen[MAX_TLS_LIBS];
 	int nseen;
-	struct bpf_link *links[MAX_TLS_LIBS * 8];
+	struct bpf_link *links[MAX_TLS_LIBS * 10];
 	int nlinks;
 };
 
@@ -97,6 +97,8 @@ static int attach_tls_lib(struct tls_state *t, const char *path)
 		{ skel->progs.ssl_write_ex_exit, "SSL_write_ex", true, false },
 		{ skel->progs.ssl_read_ex_enter, "SSL_read_ex", false, false },
 		{ skel->progs.ssl_read_ex_exit, "SSL_read_ex", true, false },
+		{ skel->progs.ssl_set_fd, "SSL_set_fd", false, false },
+		{ skel->progs.ssl_free, "SSL_free", false, false },
 	};
 	int first = t->nlinks;
 	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
