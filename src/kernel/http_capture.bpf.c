@@ -10,6 +10,9 @@
  * socket is the one the syscall made inside the SSL call used (remembered per SSL object for
  * calls served from OpenSSL's buffer); syscalls inside SSL calls carry ciphertext and are
  * never recorded.
+ *
+ * One object on purpose, though long: the syscall and TLS programs share the socket cache,
+ * the SSL maps and the ring buffer, and one skeleton keeps the loader a pump.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
