@@ -17,6 +17,8 @@ const DURATION_S = Number(process.env.DURATION_S ?? 8);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 16);
 // Paced connections for the fixed-rate run (each waits 1 ms between requests).
 const FIXED_CONNECTIONS = Number(process.env.FIXED_CONNECTIONS ?? 14);
+// HTTPS saturation runs (uprobes on libssl), with and without the agent.
+const TLS_RUNS = Number(process.env.TLS_RUNS ?? 1);
 const TICK = 100; // USER_HZ
 
 if (process.getuid?.() !== 0) {
@@ -75,7 +77,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'heimdall-bench-'));
-  const nginx = await startNginx();
+  const nginx = await startNginx({ tls: true });
   const plain = join(dir, 'plain.lua');
   writeFileSync(plain, '');
   const paced = join(dir, 'paced.lua');
@@ -116,6 +118,23 @@ async function main() {
     }
   }
 
+  // HTTPS at saturation: the same nginx over TLS (keep-alive, so handshakes are rare).
+  const tlsRows: { mode: string; rps: number; stored?: number; requests: number }[] = [];
+  for (let i = 0; i < TLS_RUNS; i++) {
+    for (const mode of ['off', 'on'] as const) {
+      const endpoint = `/bench/tls-${mode}-${i}`;
+      const agent = mode === 'on' ? await startAgent() : null;
+      const r = await wrk(`https://127.0.0.1:${nginx.tlsPort}${endpoint}`, plain, CONNECTIONS, DURATION_S);
+      const row: (typeof tlsRows)[number] = { mode, rps: r.rps, requests: r.requests };
+      if (agent) {
+        row.stored = await settle(stack.base, endpoint);
+        await agent.stop();
+      }
+      tlsRows.push(row);
+      console.log(`https run ${i + 1}/${TLS_RUNS} agent ${mode}: ${r.rps.toFixed(0)} req/s${row.stored !== undefined ? `, stored ${row.stored}/${r.requests}` : ''}`);
+    }
+  }
+
   // Fixed rate, agent on, with BPF run-time accounting.
   const agent = await startAgent({ HEIMDALL_PROG_STATS: '1' });
   const pids = [agent.child.pid!, ...children(agent.child.pid!)];
@@ -152,6 +171,13 @@ async function main() {
   console.log(`fixed rate: ${fixed.rps.toFixed(0)} req/s, p99 ${fixed.p99ms.toFixed(2)} ms, completeness ${((Math.min(fixedStored, fixed.requests) / fixed.requests) * 100).toFixed(2)}% (${fixedStored}/${fixed.requests}${extra})   (target 100%)`);
   console.log(`agent CPU at fixed rate: ${fixedCpu.toFixed(1)}% of one core = ${(fixedCpu / (fixed.rps / 10_000)).toFixed(1)}% per 10k req/s (agent ${split[0].toFixed(1)}%, native pump ${split.slice(1).reduce((a, x) => a + x, 0).toFixed(1)}%)`);
   console.log(`agent counters after the fixed-rate run: ${lastDiag}`);
+  const tlsOff = tlsRows.filter((r) => r.mode === 'off');
+  const tlsOn = tlsRows.filter((r) => r.mode === 'on');
+  if (tlsOn.length > 0) {
+    const off = median(tlsOff.map((r) => r.rps));
+    const on = median(tlsOn.map((r) => r.rps));
+    console.log(`https saturation: ${off.toFixed(0)} req/s without the agent, ${on.toFixed(0)} with it (ratio ${(on / off).toFixed(3)}); completeness ${tlsOn.map((r) => (((r.stored ?? 0) / r.requests) * 100).toFixed(2) + '%').join(', ')}`);
+  }
   console.log(`kernel time per BPF program run: ${nsPerProg.toFixed(0)} ns (${diag?.[2] ?? '?'} runs; each syscall runs an enter and an exit program; ${events?.[1] ?? '?'} ring-buffer events)`);
 }
 
