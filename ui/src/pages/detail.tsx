@@ -71,7 +71,7 @@ export function Detail({ id }: { id: string }) {
   const fields: [string, string | number][] = [
     ['Time', x.timestamp], ['Duration', x.unmatched ? 'no response' : fmtDuration(x.duration_ms)], ['Role', x.role],
     ['Method', x.method], ['Host', x.host], ['Path', x.path], ['Query (redacted)', x.query || '—'], ['Endpoint', x.endpoint],
-    ['HTTP version', x.http_version], ['TLS', x.tls ? 'yes: HTTPS, read in clear from the TLS library' : 'no'], ['Status', x.unmatched ? 'unmatched' : x.status],
+    ['HTTP version', x.http_version], ['TLS', x.tls ? 'yes (HTTPS, read in clear)' : 'no'], ['Status', x.unmatched ? 'unmatched' : x.status],
     ['Source', `${x.src_ip}:${x.src_port}`], ['Destination', `${x.dst_ip}:${x.dst_port}`],
     ['Request bytes', fmtBytes(x.request_bytes)], ['Response bytes', fmtBytes(x.response_bytes)],
     ['Node', x.node], ['Process', `${x.process} (pid ${x.pid})`], ['Container', x.container_id ? x.container_id.slice(0, 12) : '—'],
