@@ -65,6 +65,18 @@ test('a filter narrows the rows and lands in the URL', opts, async () => {
   await page.screenshot({ path: `${SHOTS}traffic-filtered.png` });
 });
 
+test('the scheme filter keeps HTTPS rows only', opts, async () => {
+  await page.goto(base);
+  await page.waitForSelector('[data-testid="traffic-table"] tbody tr[data-id]');
+  await page.selectOption('select[aria-label="Scheme"]', 'true');
+  await page.waitForURL(/tls=true/);
+  await page.waitForFunction(() => {
+    const rows = [...document.querySelectorAll('[data-testid="traffic-table"] tbody tr[data-id]')];
+    return rows.length > 0 && rows.every((r) => r.querySelector('.tls'));
+  });
+  assert.match(await page.locator('.table-meta').innerText(), /^75 shown/, '300 records, every 4th is HTTPS');
+});
+
 test('keyboard: arrows move, Enter opens the detail view', opts, async () => {
   await page.goto(base);
   await page.waitForSelector('[data-testid="traffic-table"] tbody tr[data-id]');
