@@ -5,7 +5,8 @@
 import { decodeFrame, FrameSplitter, type DataEvent } from '../../src/agent/capture/decode.ts';
 import { Correlator } from '../../src/agent/correlation/correlator.ts';
 import { dataRecord } from '../../test/helpers/records.ts';
-import { ExportRequest, type HttpExchange } from '../../src/shared/proto/gen/heimdall/v1/ingest.ts';
+import type { HttpExchange } from '../../src/shared/proto/gen/heimdall/v1/ingest.ts';
+import { encodeExportRequest } from '../../src/agent/transport/export-encoder.ts';
 
 const REQUESTS = Number(process.env.REQUESTS ?? 100_000);
 const CONNS = 16;
@@ -42,7 +43,7 @@ function round(): { us: number; exchanges: number; bytes: number } {
     x.node = 'bench';
     batch.push(x);
     if (batch.length === 200) {
-      encodedBytes += ExportRequest.encode({ batchId: 'b', agentId: 'a', node: 'n', exchanges: batch }).finish().length;
+      encodedBytes += encodeExportRequest({ batchId: 'b', agentId: 'a', node: 'n', exchanges: batch }).length; // what the sender does
       batch = [];
     }
   });

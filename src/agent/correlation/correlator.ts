@@ -2,7 +2,7 @@
 // exchange records, and bounds memory: at most maxConnections live connections (least
 // idle evicted first), idle ones dropped after the TTL.
 import { randomUUID } from 'node:crypto';
-import { HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
+import type { HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
 import { eventAddrs, eventComm, type DataEvent } from '../capture/decode.ts';
 import { F_TLS } from '../capture/event-layout.ts';
 import { splitTarget } from '../httpparse/head.ts';
@@ -123,36 +123,42 @@ export class Correlator {
     const reqSample = sample(req, this.opts.sampleBytes, query !== t.query);
     const resSample = res ? sample(res, this.opts.sampleBytes) : { bytes: EMPTY, truncated: false };
     const endNs = res ? p.responseEndNs : 0;
-    this.out(
-      HttpExchange.fromPartial({
-        id: randomUUID(),
-        timestampUnixNano: this.opts.toWallNs(req.startNs),
-        durationNs: endNs > req.startNs ? BigInt(Math.round(endNs - req.startNs)) : 0n,
-        pid: m.tgid,
-        process: m.comm,
-        role: server ? ROLE_SERVER : ROLE_CLIENT,
-        srcIp: server ? m.raddr : m.laddr,
-        srcPort: server ? m.rport : m.lport,
-        dstIp: server ? m.laddr : m.raddr,
-        dstPort: server ? m.lport : m.rport,
-        method: head.method,
-        host: (head.host || t.host || (server ? `${m.laddr}:${m.lport}` : `${m.raddr}:${m.rport}`)).slice(0, 1024),
-        path: (t.path || '/').slice(0, 8192),
-        query: query.slice(0, 8192),
-        httpVersion: head.version,
-        status: res?.head?.status ?? 0,
-        requestBytes: BigInt(req.bytes),
-        responseBytes: BigInt(res?.bytes ?? 0),
-        userAgent: head.userAgent,
-        traceparent: head.traceparent,
-        requestSample: reqSample.bytes,
-        responseSample: resSample.bytes,
-        requestTruncated: reqSample.truncated,
-        responseTruncated: resSample.truncated,
-        unmatched,
-        tls: m.tls === true,
-      }),
-    );
+    // A literal with every field: fromPartial would first build a default record (two
+    // empty Buffers included) and copy over it, per exchange.
+    this.out({
+      id: randomUUID(),
+      timestampUnixNano: this.opts.toWallNs(req.startNs),
+      durationNs: endNs > req.startNs ? BigInt(Math.round(endNs - req.startNs)) : 0n,
+      pid: m.tgid,
+      process: m.comm,
+      role: server ? ROLE_SERVER : ROLE_CLIENT,
+      srcIp: server ? m.raddr : m.laddr,
+      srcPort: server ? m.rport : m.lport,
+      dstIp: server ? m.laddr : m.raddr,
+      dstPort: server ? m.lport : m.rport,
+      method: head.method,
+      host: (head.host || t.host || (server ? `${m.laddr}:${m.lport}` : `${m.raddr}:${m.rport}`)).slice(0, 1024),
+      path: (t.path || '/').slice(0, 8192),
+      query: query.slice(0, 8192),
+      httpVersion: head.version,
+      status: res?.head?.status ?? 0,
+      requestBytes: BigInt(req.bytes),
+      responseBytes: BigInt(res?.bytes ?? 0),
+      userAgent: head.userAgent,
+      traceparent: head.traceparent,
+      requestSample: reqSample.bytes,
+      responseSample: resSample.bytes,
+      requestTruncated: reqSample.truncated,
+      responseTruncated: resSample.truncated,
+      unmatched,
+      tls: m.tls === true,
+      node: '',
+      containerId: '',
+      namespace: '',
+      pod: '',
+      container: '',
+      labels: {},
+    });
   }
 }
 

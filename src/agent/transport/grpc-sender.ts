@@ -2,9 +2,11 @@
 // acknowledgement is stored once. Retries back off up to 5 s; a malformed batch is dropped.
 import * as grpc from '@grpc/grpc-js';
 import { createLogger } from '../../shared/log.ts';
-import { IngestServiceService, type DiagnosticsReport, type ExportRequest, type ExportResponse, type HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
+import { ExportResponse, IngestServiceService, type DiagnosticsReport, type ExportRequest, type HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
+import { encodeExportRequest } from './export-encoder.ts';
 
 const log = createLogger('transport');
+const EXPORT_PATH = IngestServiceService.export.path;
 const RETRYABLE = new Set([grpc.status.UNAVAILABLE, grpc.status.RESOURCE_EXHAUSTED, grpc.status.DEADLINE_EXCEEDED, grpc.status.ABORTED, grpc.status.INTERNAL, grpc.status.UNKNOWN, grpc.status.CANCELLED]);
 
 type UnaryFn<Req, Res> = (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => void;
@@ -47,13 +49,23 @@ export class GrpcSender {
     });
   }
 
+  /** Export of pre-encoded bytes: a batch is encoded once, however often it is retried. */
+  private exportRaw(body: Buffer, timeoutMs: number): Promise<ExportResponse> {
+    return new Promise((resolve, reject) => {
+      this.client.makeUnaryRequest(EXPORT_PATH, (b: Buffer) => b, (b: Buffer) => ExportResponse.decode(b), body, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) =>
+        err ? reject(err) : resolve(res as ExportResponse),
+      );
+    });
+  }
+
   /** Retries until stored, rejected as malformed, or shutdown gives up. */
   async sendBatch(exchanges: HttpExchange[]): Promise<void> {
     const req: ExportRequest = { batchId: `${this.agentId}-${++this.seq}`, agentId: this.agentId, node: this.node, exchanges };
+    const body = encodeExportRequest(req);
     let backoff = 200;
     for (;;) {
       try {
-        await this.call(this.client.export, req, 15_000);
+        await this.exportRaw(body, 15_000);
         this.stats.sent += exchanges.length;
         this.stats.batches++;
         return;

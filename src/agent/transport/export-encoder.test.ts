@@ -1,0 +1,30 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ExportRequest, HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
+import { encodeExportRequest } from './export-encoder.ts';
+
+test('bytes are identical to the generated encoder', () => {
+  let seed = 11;
+  const rnd = (n: number) => Math.floor(((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * n);
+  const words = ['', 'a', 'GET', '/items/42', 'é', '日本', 'x'.repeat(200), 'k8s-pod-7f9c', '\u0000\u007f', '\ud83d\ude00'];
+  const word = () => words[rnd(words.length)];
+  const big = (n: number) => BigInt(rnd(n)) * BigInt(rnd(n));
+  for (let round = 0; round < 300; round++) {
+    const exchanges: HttpExchange[] = [];
+    for (let i = 0, n = rnd(6); i < n; i++) {
+      const labels: Record<string, string> = {};
+      for (let k = 0, m = rnd(3); k < m; k++) labels[word() || 'k'] = word();
+      exchanges.push(HttpExchange.fromPartial({
+        id: word(), timestampUnixNano: big(2 ** 31), durationNs: big(2 ** 30), node: word(), pid: rnd(2 ** 31), process: word(),
+        containerId: word(), namespace: word(), pod: word(), container: word(), labels, role: rnd(3) as 0 | 1 | 2, srcIp: word(), srcPort: rnd(65536),
+        dstIp: word(), dstPort: rnd(65536), method: word(), host: word(), path: word(), query: word(), httpVersion: word(), status: rnd(600),
+        requestBytes: big(2 ** 26), responseBytes: BigInt(rnd(2)) * 18446744073709551615n, userAgent: word(), traceparent: word(),
+        // sizes around the 1-, 2- and 3-byte length prefixes of the sub-message
+        requestSample: Buffer.alloc([0, 10, 100, 20_000][rnd(4)], rnd(256)), responseSample: Buffer.alloc(rnd(300), 0x41),
+        requestTruncated: rnd(2) === 1, responseTruncated: rnd(2) === 1, unmatched: rnd(2) === 1, tls: rnd(2) === 1,
+      }));
+    }
+    const req: ExportRequest = { batchId: word(), agentId: word(), node: word(), exchanges };
+    assert.deepEqual(encodeExportRequest(req), Buffer.from(ExportRequest.encode(req).finish()), `round ${round}`);
+  }
+});
