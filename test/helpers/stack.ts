@@ -69,6 +69,7 @@ export interface Item {
   response_bytes: number;
   unmatched: boolean;
   tls: boolean;
+  request_truncated: boolean;
   request_sample: string;
   response_sample: string;
   node: string;
