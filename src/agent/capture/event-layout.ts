@@ -19,7 +19,6 @@ export const STATS = { size: 80, kind: 0, nprogs: 4, counters: 8, prog_run_ns: 5
 export const STAT_NAMES = ['events', 'ringbuf_full', 'skipped_non_http', 'args_full', 'tls_events', 'tls_no_socket'] as const;
 
 /** hd_event.flags */
-export const F_DATA_NONE = 1;
 export const F_TLS = 2;
 
 export const MAX_CAPTURE = 8192;

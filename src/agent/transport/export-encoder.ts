@@ -2,24 +2,14 @@
 // encoder keeps a chunk list and runs TextEncoder per string; in the agent that was a fifth
 // of the user-space CPU per exchange. The bytes are identical to the generated encoder's
 // (same field order, defaults skipped): export-encoder.test.ts checks it.
+import { ByteBuffer } from '../../shared/bytes/byte-buffer.ts';
 import type { ExportRequest, HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
 
 const WIRE_VARINT = 0;
 const WIRE_FIXED64 = 1;
 const WIRE_LEN = 2;
 
-class Writer {
-  buf: Buffer;
-  len = 0;
-  constructor(size: number) {
-    this.buf = Buffer.allocUnsafe(size);
-  }
-  room(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
-    this.buf.copy(next, 0, 0, this.len);
-    this.buf = next;
-  }
+class Writer extends ByteBuffer {
   /** Varint of a non-negative integer below 2^53. */
   varint(v: number): void {
     this.room(10);
@@ -172,5 +162,5 @@ export function encodeExportRequest(req: ExportRequest): Buffer {
     exchange(w, x);
     w.end(at);
   }
-  return w.buf.subarray(0, w.len);
+  return w.written();
 }

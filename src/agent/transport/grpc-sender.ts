@@ -11,7 +11,6 @@ const RETRYABLE = new Set([grpc.status.UNAVAILABLE, grpc.status.RESOURCE_EXHAUST
 
 type UnaryFn<Req, Res> = (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => void;
 interface IngestClient extends grpc.Client {
-  export: UnaryFn<ExportRequest, ExportResponse>;
   reportDiagnostics: UnaryFn<DiagnosticsReport, object>;
 }
 const ClientCtor = grpc.makeGenericClientConstructor(IngestServiceService, 'IngestService') as unknown as new (addr: string, creds: grpc.ChannelCredentials, opts: grpc.ClientOptions) => IngestClient;

@@ -273,5 +273,5 @@ export function transcodeExport(msg: Buffer, nowNs: bigint): TranscodeResult {
       return { ok: false, error: `exchanges[${i / 2}].${problem}`, batchId };
     }
   }
-  return { ok: true, value: { batchId, agentId, count: spans.length / 2, rows: out.buf.subarray(0, out.len) } };
+  return { ok: true, value: { batchId, agentId, count: spans.length / 2, rows: out.written() } };
 }

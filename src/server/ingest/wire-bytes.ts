@@ -1,5 +1,7 @@
 // Byte-level helpers of the ingest transcoder: a protobuf reader over a Buffer and a growable
 // output buffer that writes JSON strings and decimal numbers without making JS strings.
+import { ByteBuffer } from '../../shared/bytes/byte-buffer.ts';
+
 const HEX = '0123456789abcdef';
 // 1 for bytes a JSON string must escape: control characters, quote, backslash.
 const JSON_ESC = new Uint8Array(256);
@@ -50,28 +52,13 @@ export class Reader {
 }
 
 /** Growable output buffer of bytes. Numbers and constants are written as bytes: no strings per row. */
-export class Out {
-  buf: Buffer;
-  len = 0;
-  constructor(size: number) {
-    this.buf = Buffer.allocUnsafe(size);
-  }
-  room(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
-    this.buf.copy(next, 0, 0, this.len);
-    this.buf = next;
-  }
+export class Out extends ByteBuffer {
   bytes(b: Uint8Array): void {
     this.room(b.length);
     const o = this.buf;
     let n = this.len;
     for (let i = 0; i < b.length; i++) o[n++] = b[i];
     this.len = n;
-  }
-  byte(c: number): void {
-    this.room(1);
-    this.buf[this.len++] = c;
   }
   /** Two bytes, e.g. separator pairs like `",` */
   pair(a: number, b: number): void {

@@ -1,0 +1,24 @@
+// A growable byte buffer for the encoders on hot paths (the agent's protobuf writer, the
+// server's row transcoder): callers reserve room, then write into `buf` at `len` directly.
+export class ByteBuffer {
+  buf: Buffer;
+  len = 0;
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+  /** Makes room for n more bytes. */
+  room(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
+    this.buf.copy(next, 0, 0, this.len);
+    this.buf = next;
+  }
+  byte(c: number): void {
+    this.room(1);
+    this.buf[this.len++] = c;
+  }
+  /** The bytes written so far (a view, not a copy). */
+  written(): Buffer {
+    return this.buf.subarray(0, this.len);
+  }
+}
