@@ -173,10 +173,9 @@ export class MessageStream {
   private enterBody(headComplete: boolean): void {
     const msg = this.msg!;
     const framing = this.hooks.onHead(msg);
-    // A head cut by the capture window hides where it ends (and a request's Content-Length
-    // may be in the part not seen): the message stays open and counts the bytes that follow.
-    // Only a response whose status rules out a body can end here.
-    if (!headComplete && (framing.mode !== 'none' || msg.head!.kind === 'request')) {
+    // A head cut by the capture window hides where it ends (and its framing headers may be in
+    // the part not seen): the message stays open and counts the bytes that follow.
+    if (!headComplete) {
       this.lose(msg);
       return;
     }
