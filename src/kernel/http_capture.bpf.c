@@ -34,6 +34,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Settings the loader fills in before load. */
 const volatile __u32 capture_bytes = 1024;
 const volatile __u64 wakeup_bytes = 256 * 1024;
+/* Off: the SSL uprobes are not attached, and syscalls skip the in-SSL-call lookup. */
+const volatile __u8 tls_enabled = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -212,7 +214,7 @@ static __always_inline int enter(int fd, __u64 buf, __u32 iovcnt, __u8 direction
 		return 0;
 	if (!sock_of(tgid, fd))
 		return 0;
-	struct ssl_args *t = bpf_map_lookup_elem(&ssl_inflight, &id);
+	struct ssl_args *t = tls_enabled ? bpf_map_lookup_elem(&ssl_inflight, &id) : NULL;
 	if (t) {
 		/* Ciphertext of the SSL call in progress: only its socket is of use. */
 		t->fd = fd;

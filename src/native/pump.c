@@ -258,6 +258,7 @@ int main(int argc, char **argv)
 		return fail(errno, "open", "cannot open the BPF object: %s", strerror(errno));
 	skel->rodata->capture_bytes = (__u32)capture;
 	skel->rodata->wakeup_bytes = wakeup;
+	skel->rodata->tls_enabled = (__u8)tls;
 	bpf_map__set_max_entries(skel->maps.events, (__u32)ring_bytes);
 
 	err = http_capture__load(skel);
