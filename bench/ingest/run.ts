@@ -16,6 +16,10 @@ const ROWS_SMALL = Number(process.env.ROWS_SMALL ?? 200_000);
 const ROWS_LARGE = Number(process.env.ROWS_LARGE ?? 500_000);
 const TOTAL = Number(process.env.TOTAL ?? 1_000_000);
 const TICK = 100;
+// Rows are spread over this much time before now (the /api/logs figures read an hour of data).
+const SPREAD_MS = Number(process.env.SPREAD_MS ?? 3_600_000);
+// Batches in flight for the 200-row phase (one agent's AGENT_MAX_IN_FLIGHT; a fleet has more).
+const SMALL_CONCURRENCY = Number(process.env.SMALL_CONCURRENCY ?? 32);
 // Batches in flight for the 5000-row phase; an agent keeps up to 32 (AGENT_MAX_IN_FLIGHT).
 const LARGE_CONCURRENCY = Number(process.env.LARGE_CONCURRENCY ?? 8);
 
@@ -53,7 +57,7 @@ function templates(size: number, count: number): Buffer[] {
     for (let i = 0; i < size; i++) {
       const n = t * size + i;
       xs.push(makeExchange({
-        timestampUnixNano: BigInt(now - Math.floor(Math.random() * 3_600_000)) * 1_000_000n,
+        timestampUnixNano: BigInt(now - Math.floor(Math.random() * SPREAD_MS)) * 1_000_000n,
         status: n % 23 === 0 ? 503 : n % 7 === 0 ? 404 : 200,
         host: `svc-${n % 20}.local`,
         method: n % 4 === 0 ? 'POST' : 'GET',
@@ -80,10 +84,17 @@ async function send(client: grpc.Client, body: Buffer, batchId: string): Promise
   }
 }
 
-async function phase(client: grpc.Client, pid: number, size: number, rows: number, concurrency: number, tag: string) {
+/** Storage inserts the server has made so far (its /metrics). */
+async function insertsMade(base: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  return Number(/^heimdall_ingest_inserts_total (\d+)/m.exec(text)?.[1] ?? NaN);
+}
+
+async function phase(client: grpc.Client, pid: number, base: string, size: number, rows: number, concurrency: number, tag: string) {
   const bodies = templates(size, 8);
   const batches = Math.ceil(rows / size);
   let next = 0;
+  const i0 = await insertsMade(base);
   const c0 = cpuSeconds(pid);
   const th0 = threadCpu(pid);
   const t0 = performance.now();
@@ -98,7 +109,8 @@ async function phase(client: grpc.Client, pid: number, size: number, rows: numbe
   const secs = (performance.now() - t0) / 1000;
   const cpu = cpuSeconds(pid) - c0;
   const threads = byThreadName(th0, threadCpu(pid));
-  return { rows: batches * size, secs, cpu, threads, rps: (batches * size) / secs, perCore: (batches * size) / cpu };
+  const inserts = (await insertsMade(base)) - i0;
+  return { rows: batches * size, secs, cpu, threads, inserts, rps: (batches * size) / secs, perCore: (batches * size) / cpu };
 }
 
 /** CPU seconds the server uses until a second passes with almost none (max 30 s). */
@@ -135,33 +147,39 @@ async function main() {
   const pid = server.child.pid!;
   const client = new grpc.Client(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': 64 << 20 });
 
-  const small = await phase(client, pid, 200, ROWS_SMALL, 32, 'small');
-  console.log(`batch 200:  ${small.rows} rows in ${small.secs.toFixed(1)} s = ${small.rps.toFixed(0)} rows/s; server CPU ${small.cpu.toFixed(1)} s = ${small.perCore.toFixed(0)} rows per CPU-second`);
-  console.log(`  server CPU by thread: ${small.threads}`);
-  const large = await phase(client, pid, 5000, ROWS_LARGE, LARGE_CONCURRENCY, 'large');
+  const base = `http://127.0.0.1:${httpPort}`;
+  const small = await phase(client, pid, base, 200, ROWS_SMALL, SMALL_CONCURRENCY, 'small');
+  console.log(`batch 200 (${SMALL_CONCURRENCY} in flight):  ${small.rows} rows in ${small.secs.toFixed(1)} s = ${small.rps.toFixed(0)} rows/s; server CPU ${small.cpu.toFixed(1)} s = ${small.perCore.toFixed(0)} rows per CPU-second`);
+  console.log(`  server CPU by thread: ${small.threads}; ${small.inserts} inserts of ${(small.rows / small.inserts).toFixed(0)} rows on average`);
+  const large = await phase(client, pid, base, 5000, ROWS_LARGE, LARGE_CONCURRENCY, 'large');
   console.log(`batch 5000 (${LARGE_CONCURRENCY} in flight): ${large.rows} rows in ${large.secs.toFixed(1)} s = ${large.rps.toFixed(0)} rows/s; server CPU ${large.cpu.toFixed(1)} s = ${large.perCore.toFixed(0)} rows per CPU-second`);
-  console.log(`  server CPU by thread: ${large.threads}`);
+  console.log(`  server CPU by thread: ${large.threads}; ${large.inserts} inserts of ${(large.rows / large.inserts).toFixed(0)} rows on average`);
   // Merges of the phase's parts go on after it: count them until the server is idle.
   const tail = await idleAfter(pid);
   const sustained = large.rows / (large.cpu + tail);
   console.log(`  with the ${tail.toFixed(1)} CPU-s of merges that followed: ${sustained.toFixed(0)} rows per CPU-second`);
   const stored = small.rows + large.rows;
-  if (stored < TOTAL) await phase(client, pid, 5000, TOTAL - stored, 8, 'fill');
+  if (stored < TOTAL) await phase(client, pid, base, 5000, TOTAL - stored, 8, 'fill');
   client.close();
-  await new Promise((r) => setTimeout(r, 3000)); // let background merges settle
-  const base = `http://127.0.0.1:${httpPort}`;
+  await idleAfter(pid); // let background merges settle
   const count = ((await (await fetch(`${base}/api/stats?window=2h`)).json()) as { series: { requests: number }[] }).series.reduce((a, p) => a + p.requests, 0);
   await latency(`${base}/api/logs?limit=100`, 20); // warm
   const plain = await latency(`${base}/api/logs?limit=100`, 200);
   const filtered = await latency(`${base}/api/logs?limit=100&status=5xx&host=svc-3.local`, 100);
   const stats = await latency(`${base}/api/stats?window=1h`, 30);
   await server.stop();
+  // Query latency depends on how many parts the reads open: count them in the data directory.
+  const { openChdbStore } = await import('../../src/server/storage/chdb-store.ts');
+  const store = await openChdbStore({ path: join(dataDir, 'clickhouse'), database: 'default' });
+  await store.query(`SELECT count() FROM default.http_exchanges`); // loads the table's parts
+  const parts = await store.query<{ parts: string; rows: string }>(`SELECT count() AS parts, sum(rows) AS rows FROM system.parts WHERE active AND database = 'default' AND table = 'http_exchanges'`);
+  await store.close();
 
   const f = (x: { p50: number; p95: number; p99: number }) => `p50 ${x.p50.toFixed(1)} ms, p95 ${x.p95.toFixed(1)} ms, p99 ${x.p99.toFixed(1)} ms`;
   console.log('\n== bench/ingest (gRPC → embedded ClickHouse, server in its own process, 2-core machine) ==');
   console.log(`batch 200:  ${small.rps.toFixed(0)} rows/s wall, ${small.perCore.toFixed(0)} rows per server CPU-second   (target >= 50,000 on one core)`);
   console.log(`batch 5000: ${large.rps.toFixed(0)} rows/s wall, ${large.perCore.toFixed(0)} rows per server CPU-second, ${sustained.toFixed(0)} counting the merges after   (target >= 50,000 on one core)`);
-  console.log(`rows stored: ${count.toLocaleString()}`);
+  console.log(`rows stored: ${count.toLocaleString()} (${parts[0]?.parts} active parts when the queries ran)`);
   console.log(`/api/logs?limit=100:                    ${f(plain)}   (target p95 <= 50 ms)`);
   console.log(`/api/logs?limit=100&status=5xx&host=…:  ${f(filtered)}`);
   console.log(`/api/stats?window=1h (per-minute MV):   ${f(stats)}`);

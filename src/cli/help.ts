@@ -29,7 +29,7 @@ Environment (defaults in brackets):
   HEIMDALL_DATA_DIR      embedded database folder [./data]
   HEIMDALL_RETENTION     how long data is kept [168h]
   HEIMDALL_LISTEN_HOST   address both ports listen on [0.0.0.0]
-  HEIMDALL_INGEST_COALESCE_ROWS      most rows per storage insert [20000]
+  HEIMDALL_INGEST_COALESCE_ROWS      most rows per storage insert [100000]
   HEIMDALL_INGEST_COALESCE_INTERVAL  wait for more batches when idle; while an insert runs,
                                      batches gather for the next one anyway [20ms]
   HEIMDALL_INGEST_MAX_PENDING_ROWS   rows waiting before load is shed [200000]

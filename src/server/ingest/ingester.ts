@@ -22,7 +22,8 @@ export interface IngesterOptions {
 interface Pending {
   batchId: string;
   rows: number;
-  encoded: Buffer;
+  /** The batch as one Native block; coalesced inserts send several blocks back to back. */
+  block: Buffer;
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -99,7 +100,7 @@ export class Ingester {
     }
     if (count === 0) return { accepted: 0, duplicate: false };
     const done = new Promise<void>((resolve, reject) => {
-      this.queue.push({ batchId, rows: count, encoded: t.value.rows, resolve, reject });
+      this.queue.push({ batchId, rows: count, block: t.value.block, resolve, reject });
     });
     this.inflight.set(batchId, done);
     this.queuedRows += count;
@@ -176,7 +177,7 @@ export class Ingester {
   private async insert(take: Pending[], rows: number): Promise<void> {
     const t0 = performance.now();
     try {
-      await this.store.insertJsonLines(`${this.store.database}.http_exchanges`, Buffer.concat(take.map((p) => p.encoded)), EXCHANGE_COLUMNS);
+      await this.store.insertNative(`${this.store.database}.http_exchanges`, Buffer.concat(take.map((p) => p.block)), EXCHANGE_COLUMNS);
       this.metrics.inserts++;
       this.metrics.insertSecondsSum += (performance.now() - t0) / 1000;
       const now = Date.now();

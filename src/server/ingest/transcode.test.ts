@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ExportRequest, HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
 import { EXCHANGE_COLUMNS } from '../storage/rows.ts';
+import { readNativeBlocks } from '../../../test/helpers/native-block.ts';
 import { transcodeExport } from './transcode.ts';
 
 const now = BigInt(Date.now()) * 1_000_000n;
@@ -12,31 +13,36 @@ const ok = HttpExchange.fromPartial({
 });
 const enc = (xs: HttpExchange[], batchId = 'b-1') => Buffer.from(ExportRequest.encode({ batchId, agentId: 'a', node: 'n', exchanges: xs }).finish());
 
-test('rows come out in column order, strings escaped, samples byte for byte', () => {
-  const r = transcodeExport(enc([ok, { ...ok, unmatched: true, status: 0 }]), now);
+test('rows come out as a Native block in column order, samples byte for byte', () => {
+  const r = transcodeExport(enc([ok, { ...ok, unmatched: true, status: 0, labels: {}, srcIp: '' }]), now);
   assert.ok(r.ok);
   assert.equal(r.value.count, 2);
   assert.equal(r.value.batchId, 'b-1');
-  const lines = r.value.rows.toString('latin1').trim().split('\n');
-  assert.equal(lines.length, 2);
-  const row = JSON.parse(lines[0]) as unknown[];
-  assert.equal(row.length, EXCHANGE_COLUMNS.length);
-  const col = (name: (typeof EXCHANGE_COLUMNS)[number]) => row[EXCHANGE_COLUMNS.indexOf(name)];
-  assert.equal(col('id'), ok.id);
-  assert.equal(col('ts'), now.toString());
-  assert.equal(col('node'), 'n"1');
-  assert.equal(col('role'), 'server');
-  assert.equal(col('endpoint'), '/users/{id}');
-  assert.equal(col('dst_ip'), '::1');
-  assert.equal(col('batch_id'), 'b-1');
-  assert.deepEqual(Buffer.from(col('request_sample') as string, 'latin1'), Buffer.from([0, 0xff, 0x22, 0x5c, 0x0a]));
-  // Labels: UTF-8 bytes pass through; JSON.parse over latin1 shows them as two chars.
-  assert.deepEqual(Object.keys(col('labels') as object), ['app', 'tier\\x']);
-  assert.equal(JSON.parse(lines[1])[EXCHANGE_COLUMNS.indexOf('unmatched')], true);
-  assert.equal(col('tls'), false);
+  const rows = readNativeBlocks(r.value.block);
+  assert.equal(rows.length, 2);
+  assert.deepEqual(Object.keys(rows[0]), [...EXCHANGE_COLUMNS]);
+  const row = rows[0];
+  const text = (name: (typeof EXCHANGE_COLUMNS)[number], x = row) => (x[name] as Buffer).toString('utf8');
+  assert.equal(row.id, ok.id);
+  assert.equal(row.ts, now);
+  assert.equal(row.duration_ns, 1500n);
+  assert.equal(text('node'), 'n"1');
+  assert.equal(row.role, 1);
+  assert.equal(text('endpoint'), '/users/{id}');
+  assert.equal(text('dst_ip'), '::1');
+  assert.equal(text('batch_id'), 'b-1');
+  assert.equal(text('agent_id'), 'a');
+  assert.equal(row.pid, 7);
+  assert.equal(row.status, 200);
+  assert.deepEqual(row.request_sample, Buffer.from([0, 0xff, 0x22, 0x5c, 0x0a]));
+  assert.deepEqual((row.labels as [Buffer, Buffer][]).map(([k, v]) => [k.toString(), v.toString()]), [['app', 'web'], ['tier\\x', 'é']]);
+  assert.equal(rows[1].unmatched, true);
+  assert.deepEqual(rows[1].labels, []);
+  assert.equal(text('src_ip', rows[1]), '::', 'no address is the unspecified one');
+  assert.equal(row.tls, false);
   const t = transcodeExport(enc([{ ...ok, tls: true }]), now);
   assert.ok(t.ok);
-  assert.equal((JSON.parse(t.value.rows.toString('latin1')) as unknown[])[EXCHANGE_COLUMNS.indexOf('tls')], true);
+  assert.equal(readNativeBlocks(t.value.block)[0].tls, true);
 });
 
 test('the first bad record is named by index and field', () => {
@@ -50,6 +56,7 @@ test('the first bad record is named by index and field', () => {
     [{ path: 'x'.repeat(9000) }, /^exchanges\[1\]\.path: 9000 bytes is longer than 8192/],
     [{ status: 0 }, /^exchanges\[1\]\.status: 0 is not a valid HTTP status/],
     [{ requestSample: Buffer.alloc(9000) }, /^exchanges\[1\]\.request_sample/],
+    [{ srcIp: 'fe80::1%eth0' }, /^exchanges\[1\]\.src_ip/],
   ];
   for (const [bad, re] of cases) {
     const r = transcodeExport(enc([ok, { ...ok, ...bad }], 'bad-1'), now);
@@ -72,15 +79,23 @@ test('fuzz: truncated and mutated messages never throw', () => {
 });
 
 test('64-bit numbers are written exactly (no BigInt on the hot path)', () => {
-  const col = (name: (typeof EXCHANGE_COLUMNS)[number]) => EXCHANGE_COLUMNS.indexOf(name);
   for (const v of [0n, 9n, 10n, 2147483647n, 2147483648n, 4294967296n, 999999999999n, 1000000000000000n, 9007199254740991n]) {
     const ts = 1_764_210_000_000_000_000n + (v % 1_000_000_000_000n);
     const x = { ...ok, timestampUnixNano: ts, durationNs: v % 600_000_000_000_000n, responseBytes: v };
     const r = transcodeExport(enc([x]), now);
     assert.ok(r.ok, r.ok ? '' : r.error);
-    const row = JSON.parse(r.value.rows.toString('latin1')) as string[];
-    assert.deepEqual([row[col('ts')], row[col('duration_ns')], row[col('response_bytes')]], [ts.toString(), x.durationNs.toString(), v.toString()]);
+    const row = readNativeBlocks(r.value.block)[0];
+    assert.deepEqual([row.ts, row.duration_ns, row.response_bytes], [ts, x.durationNs, v]);
   }
   for (const ip of ['1.2.3.4', '255.255.255.255', '::ffff:10.0.0.1', 'fe80::1']) assert.ok(transcodeExport(enc([{ ...ok, srcIp: ip }]), now).ok, ip);
   for (const ip of ['1.2.3', '256.1.1.1', '1.2.3.4.5', '1..2.3', '01.2.3.4x']) assert.ok(!transcodeExport(enc([{ ...ok, srcIp: ip }]), now).ok, ip);
+});
+
+test('a bad record after good ones leaves nothing behind for the next batch', () => {
+  assert.ok(!transcodeExport(enc([ok, ok, { ...ok, labels: { k: 'v'.repeat(2000) } }]), now).ok);
+  const r = transcodeExport(enc([ok]), now);
+  assert.ok(r.ok);
+  const rows = readNativeBlocks(r.value.block);
+  assert.equal(rows.length, 1);
+  assert.equal((rows[0].labels as unknown[]).length, 2);
 });

@@ -1,16 +1,18 @@
-// Export request bytes → validated JSONCompactEachRow bytes for ClickHouse, in one pass and
-// without building a JS object per exchange: the ingest hot path. Strings and samples are
-// copied byte for byte (JSON-escaped), so samples keep their exact bytes.
+// Export request bytes → a validated ClickHouse Native block, in one pass and without
+// building a JS object per exchange: the ingest hot path. Strings and samples are copied
+// byte for byte, so samples keep their exact bytes.
 import { isIP } from 'node:net';
 import { MAX_SAMPLE_BYTES, pathTemplate } from '../../shared/telemetry/exchange.ts';
-import { Out, Reader } from './wire-bytes.ts';
+import { EXCHANGE_COLUMNS, EXCHANGE_NATIVE, type ExchangeColumn } from '../storage/rows.ts';
+import { ColumnBuffer, NativeLayout, stringValue } from './native-block.ts';
+import { Reader } from './wire-bytes.ts';
 
 export interface Transcoded {
   batchId: string;
   agentId: string;
   count: number;
-  /** JSONCompactEachRow lines in EXCHANGE_COLUMNS order. */
-  rows: Buffer;
+  /** One Native block with the EXCHANGE_NATIVE columns. */
+  block: Buffer;
 }
 
 export type TranscodeResult = { ok: true; value: Transcoded } | { ok: false; error: string; batchId: string };
@@ -22,12 +24,7 @@ const NFIELDS = 33;
 const LIMIT_FIELDS = Int32Array.from([F.node, F.process, F.containerId, F.namespace, F.pod, F.container, F.host, F.path, F.query, F.httpVersion, F.userAgent, F.traceparent]);
 const LIMIT_NAMES = ['node', 'process', 'container_id', 'namespace', 'pod', 'container', 'host', 'path', 'query', 'http_version', 'user_agent', 'traceparent'];
 const LIMIT_MAX = Int32Array.from([256, 256, 256, 256, 256, 256, 1024, 8192, 8192, 16, 1024, 256]);
-const lit = (s: string) => Buffer.from(s, 'latin1');
-const ROLE = [lit('"unknown"'), lit('"server"'), lit('"client"')];
-const EMPTY = lit('""');
-const IP_NONE = lit('"::"');
-const TRUE = lit('true');
-const FALSE = lit('false');
+const IP_NONE = stringValue('::');
 const MIN_TS = 946_684_800_000_000_000n; // 2000-01-01
 const DAY_NS = 86_400_000_000_000n;
 // RFC 9110 tchar, for the method.
@@ -35,10 +32,16 @@ const TCHAR = new Uint8Array(256);
 for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
 const ipOk = new Map<string, boolean>();
 
-// UUID text: 1 for hex digits, 2 for "-".
+// UUID text: 1 for hex digits, 2 for "-"; HEX_VALUE gives each hex digit's value.
 const UUID_CHAR = new Uint8Array(256);
-for (const c of '0123456789abcdefABCDEF') UUID_CHAR[c.charCodeAt(0)] = 1;
+const HEX_VALUE = new Uint8Array(256);
+for (const c of '0123456789abcdefABCDEF') {
+  UUID_CHAR[c.charCodeAt(0)] = 1;
+  HEX_VALUE[c.charCodeAt(0)] = parseInt(c, 16);
+}
 UUID_CHAR[0x2d] = 2;
+// Where the text's hex pairs start, for bytes 0..15 of the UUID.
+const UUID_PAIRS = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
 
 function isUuid(b: Buffer, s: number, e: number): boolean {
   if (e - s !== 36) return false;
@@ -50,11 +53,11 @@ function isUuid(b: Buffer, s: number, e: number): boolean {
 }
 
 const templates = new Map<string, Buffer>();
-/** The path's endpoint template as a JSON string, remembered: real traffic repeats its paths. */
-function endpointJson(path: string): Buffer {
+/** The path's endpoint template as a String value, remembered: real traffic repeats its paths. */
+function endpointValue(path: string): Buffer {
   let t = templates.get(path);
   if (t === undefined) {
-    t = Buffer.from(JSON.stringify(pathTemplate(path)), 'utf8');
+    t = stringValue(pathTemplate(path));
     if (templates.size >= 20_000) templates.clear();
     templates.set(path, t);
   }
@@ -85,7 +88,7 @@ function slowIp(b: Buffer, s: number, e: number): boolean {
   const text = b.toString('latin1', s, e);
   let ok = ipOk.get(text);
   if (ok === undefined) {
-    ok = isIP(text) !== 0;
+    ok = isIP(text) !== 0 && !text.includes('%'); // the engine takes no zone ids
     if (ipOk.size > 10_000) ipOk.clear();
     ipOk.set(text, ok);
   }
@@ -102,14 +105,40 @@ let labelReader = new Reader(Buffer.alloc(0), 0, 0);
 const show = (s: string) => JSON.stringify(s.length > 40 ? s.slice(0, 40) : s);
 const TS_MIN = Number(MIN_TS);
 const TS_SLACK = Number(DAY_NS);
-const COMMA = 0x2c;
-const QUOTE = 0x22;
+
+// Column positions in the block, and reusable column buffers (transcoding is synchronous).
+const at = (name: ExchangeColumn) => EXCHANGE_COLUMNS.indexOf(name);
+const C = {
+  id: at('id'), ts: at('ts'), dur: at('duration_ns'), node: at('node'), agent: at('agent_id'), batch: at('batch_id'), pid: at('pid'),
+  process: at('process'), containerId: at('container_id'), namespace: at('namespace'), pod: at('pod'), container: at('container'),
+  role: at('role'), srcIp: at('src_ip'), srcPort: at('src_port'), dstIp: at('dst_ip'), dstPort: at('dst_port'), method: at('method'),
+  host: at('host'), path: at('path'), endpoint: at('endpoint'), query: at('query'), httpVersion: at('http_version'), status: at('status'),
+  reqBytes: at('request_bytes'), resBytes: at('response_bytes'), userAgent: at('user_agent'), traceparent: at('traceparent'),
+  reqSample: at('request_sample'), resSample: at('response_sample'), reqTrunc: at('request_truncated'), resTrunc: at('response_truncated'),
+  unmatched: at('unmatched'), tls: at('tls'),
+};
+// Protobuf string field → its String column, for the fields copied as they are.
+const COPIED: [number, number][] = [
+  [F.node, C.node], [F.process, C.process], [F.containerId, C.containerId], [F.namespace, C.namespace], [F.pod, C.pod],
+  [F.container, C.container], [F.method, C.method], [F.host, C.host], [F.path, C.path], [F.query, C.query],
+  [F.httpVersion, C.httpVersion], [F.userAgent, C.userAgent], [F.traceparent, C.traceparent], [F.reqSample, C.reqSample], [F.resSample, C.resSample],
+];
+const COPY_FIELD = Int32Array.from(COPIED.map(([f]) => f));
+const COPY_COL = Int32Array.from(COPIED.map(([, c]) => c));
+const layout = new NativeLayout(EXCHANGE_NATIVE.map(([name, type]) => ({ name, type })));
+const SCRATCH_KEEP = 4 << 20;
+const cols: ColumnBuffer[] = EXCHANGE_NATIVE.map(() => new ColumnBuffer(4096));
+const labelOffsets = new ColumnBuffer(1024);
+const labelKeys = new ColumnBuffer(1024);
+const labelValues = new ColumnBuffer(1024);
+const LABELS = at('labels');
+let labelCount = 0;
 
 /**
  * One exchange: fields are located first (protobuf fields may come in any order), checked,
- * then written in column order. Returns an error text naming the field, or null.
+ * then appended to the columns. Returns an error text naming the field, or null.
  */
-function exchange(r: Reader, end: number, out: Out, agentJson: Buffer, batchJson: Buffer, nowNs: number, starts: Int32Array, ends: Int32Array, nums: Float64Array, labels: number[]): string | null {
+function exchange(r: Reader, end: number, agent: Buffer, batch: Buffer, nowNs: number, starts: Int32Array, ends: Int32Array, nums: Float64Array, labels: number[]): string | null {
   starts.fill(-1);
   nums.fill(0);
   labels.length = 0;
@@ -164,74 +193,85 @@ function exchange(r: Reader, end: number, out: Out, agentJson: Buffer, batchJson
   if (len(F.reqSample) > MAX_SAMPLE_BYTES) return `request_sample: ${len(F.reqSample)} bytes is longer than ${MAX_SAMPLE_BYTES}`;
   if (len(F.resSample) > MAX_SAMPLE_BYTES) return `response_sample: ${len(F.resSample)} bytes is longer than ${MAX_SAMPLE_BYTES}`;
   if (labels.length / 2 > 64) return `labels: ${labels.length / 2} entries is more than 64`;
-
-  const str = (f: number) => {
-    if (starts[f] < 0) out.bytes(EMPTY);
-    else out.jsonBytes(b, starts[f], ends[f]);
-  };
-  const ip = (f: number) => {
-    if (starts[f] < 0 || ends[f] === starts[f]) out.bytes(IP_NONE);
-    else out.jsonBytes(b, starts[f], ends[f]);
-  };
-  const quotedUint = (v: number) => {
-    out.byte(QUOTE);
-    out.uint(v);
-    out.pair(QUOTE, COMMA);
-  };
-  out.byte(0x5b);
-  str(F.id); out.pair(COMMA, QUOTE);
-  out.uint64(tsHi, tsLo); out.pair(QUOTE, COMMA);
-  quotedUint(nums[F.dur]);
-  str(F.node); out.byte(COMMA);
-  out.bytes(agentJson); out.byte(COMMA);
-  out.bytes(batchJson); out.byte(COMMA);
-  out.uint(nums[F.pid]); out.byte(COMMA);
-  str(F.process); out.byte(COMMA);
-  str(F.containerId); out.byte(COMMA);
-  str(F.namespace); out.byte(COMMA);
-  str(F.pod); out.byte(COMMA);
-  str(F.container); out.pair(COMMA, 0x7b);
+  // Labels are checked before any column is written, so a bad record leaves no partial row.
+  const labelsAt = [labelKeys.len, labelValues.len];
   for (let i = 0; i < labels.length; i += 2) {
     const m = labelReader.reset(labels[i], labels[i + 1]);
-    let ks = -1, ke = -1, vs = -1, ve = -1;
+    let ks = 0, ke = 0, vs = 0, ve = 0;
     while (m.pos < m.end) {
       const tag = m.varint();
       const n = (tag & 7) === 2 ? m.varint() : -1;
-      if (n < 0 || m.pos + n > m.end) return 'labels: malformed entry';
+      if (n < 0 || m.pos + n > m.end) {
+        labelKeys.len = labelsAt[0];
+        labelValues.len = labelsAt[1];
+        return 'labels: malformed entry';
+      }
       if (tag >> 3 === 1) { ks = m.pos; ke = m.pos + n; } else if (tag >> 3 === 2) { vs = m.pos; ve = m.pos + n; }
       m.pos += n;
     }
-    if (ke - ks > 256 || ve - vs > 1024) return 'labels: an entry is too long';
-    if (i > 0) out.byte(COMMA);
-    if (ks < 0) out.bytes(EMPTY); else out.jsonBytes(b, ks, ke);
-    out.byte(0x3a);
-    if (vs < 0) out.bytes(EMPTY); else out.jsonBytes(b, vs, ve);
+    if (ke - ks > 256 || ve - vs > 1024) {
+      labelKeys.len = labelsAt[0];
+      labelValues.len = labelsAt[1];
+      return 'labels: an entry is too long';
+    }
+    labelKeys.str(b, ks, ke);
+    labelValues.str(b, vs, ve);
   }
-  out.pair(0x7d, COMMA);
-  out.bytes(ROLE[nums[F.role]]); out.byte(COMMA);
-  ip(F.srcIp); out.byte(COMMA);
-  out.uint(nums[F.srcPort]); out.byte(COMMA);
-  ip(F.dstIp); out.byte(COMMA);
-  out.uint(nums[F.dstPort]); out.byte(COMMA);
-  str(F.method); out.byte(COMMA);
-  str(F.host); out.byte(COMMA);
-  str(F.path); out.byte(COMMA);
-  out.bytes(endpointJson(text(F.path))); out.byte(COMMA);
-  str(F.query); out.byte(COMMA);
-  str(F.httpVersion); out.byte(COMMA);
-  out.uint(status); out.byte(COMMA);
-  quotedUint(nums[F.reqBytes]);
-  quotedUint(nums[F.resBytes]);
-  str(F.userAgent); out.byte(COMMA);
-  str(F.traceparent); out.byte(COMMA);
-  str(F.reqSample); out.byte(COMMA);
-  str(F.resSample); out.byte(COMMA);
-  out.bytes(nums[F.reqTrunc] !== 0 ? TRUE : FALSE); out.byte(COMMA);
-  out.bytes(nums[F.resTrunc] !== 0 ? TRUE : FALSE); out.byte(COMMA);
-  out.bytes(unmatched ? TRUE : FALSE); out.byte(COMMA);
-  out.bytes(nums[F.tls] !== 0 ? TRUE : FALSE);
-  out.pair(0x5d, 0x0a);
+  labelCount += labels.length / 2;
+  labelOffsets.u64(labelCount);
+
+  uuid(cols[C.id], b, starts[F.id]);
+  cols[C.ts].u64Parts(tsHi, tsLo);
+  cols[C.dur].u64(nums[F.dur]);
+  cols[C.agent].raw(agent);
+  cols[C.batch].raw(batch);
+  cols[C.pid].u32(nums[F.pid]);
+  for (let i = 0; i < COPY_FIELD.length; i++) {
+    const f = COPY_FIELD[i];
+    if (starts[f] < 0) cols[COPY_COL[i]].byte(0);
+    else cols[COPY_COL[i]].str(b, starts[f], ends[f]);
+  }
+  cols[C.role].byte(nums[F.role]);
+  if (len(F.srcIp) === 0) cols[C.srcIp].raw(IP_NONE);
+  else cols[C.srcIp].str(b, starts[F.srcIp], ends[F.srcIp]);
+  cols[C.srcPort].u16(nums[F.srcPort]);
+  if (len(F.dstIp) === 0) cols[C.dstIp].raw(IP_NONE);
+  else cols[C.dstIp].str(b, starts[F.dstIp], ends[F.dstIp]);
+  cols[C.dstPort].u16(nums[F.dstPort]);
+  cols[C.endpoint].raw(endpointValue(text(F.path)));
+  cols[C.status].u16(status);
+  cols[C.reqBytes].u64(nums[F.reqBytes]);
+  cols[C.resBytes].u64(nums[F.resBytes]);
+  cols[C.reqTrunc].byte(nums[F.reqTrunc] !== 0 ? 1 : 0);
+  cols[C.resTrunc].byte(nums[F.resTrunc] !== 0 ? 1 : 0);
+  cols[C.unmatched].byte(unmatched ? 1 : 0);
+  cols[C.tls].byte(nums[F.tls] !== 0 ? 1 : 0);
   return null;
+}
+
+/** UUID text at b[s..s+36) as Native's UUID: two little-endian 64-bit halves. */
+function uuid(out: ColumnBuffer, b: Buffer, s: number): void {
+  out.room(16);
+  const o = out.buf;
+  const p = out.len;
+  for (let i = 0; i < 16; i++) {
+    const h = s + UUID_PAIRS[i];
+    // Byte i of the UUID goes to 7-i in the first half, 23-i in the second.
+    o[p + (i < 8 ? 7 - i : 23 - i)] = (HEX_VALUE[b[h]] << 4) | HEX_VALUE[b[h + 1]];
+  }
+  out.len = p + 16;
+}
+
+function resetScratch(): void {
+  for (let i = 0; i < cols.length; i++) {
+    if (cols[i].buf.length > SCRATCH_KEEP) cols[i] = new ColumnBuffer(4096);
+    cols[i].reset();
+  }
+  for (const c of [labelOffsets, labelKeys, labelValues]) {
+    if (c.buf.length > SCRATCH_KEEP) c.buf = Buffer.allocUnsafe(4096);
+    c.reset();
+  }
+  labelCount = 0;
 }
 
 /** Decodes an ExportRequest and encodes its rows; the first bad record stops it, naming index and field. */
@@ -255,9 +295,9 @@ export function transcodeExport(msg: Buffer, nowNs: bigint): TranscodeResult {
     else if (field === 4) spans.push(r.pos, r.pos + n);
     r.pos += n;
   }
-  const out = new Out(msg.length * 2 + spans.length * 160 + 64);
-  const agentJson = Buffer.from(JSON.stringify(agentId), 'utf8');
-  const batchJson = Buffer.from(JSON.stringify(batchId), 'utf8');
+  resetScratch();
+  const agent = stringValue(agentId);
+  const batch = stringValue(batchId);
   const now = Number(nowNs);
   const starts = new Int32Array(NFIELDS);
   const ends = new Int32Array(NFIELDS);
@@ -266,12 +306,10 @@ export function transcodeExport(msg: Buffer, nowNs: bigint): TranscodeResult {
   const rec = new Reader(msg, 0, 0);
   labelReader = new Reader(msg, 0, 0);
   for (let i = 0; i < spans.length; i += 2) {
-    const before = out.len;
-    const problem = exchange(rec.reset(spans[i], spans[i + 1]), spans[i + 1], out, agentJson, batchJson, now, starts, ends, nums, labels);
-    if (problem) {
-      out.len = before;
-      return { ok: false, error: `exchanges[${i / 2}].${problem}`, batchId };
-    }
+    const problem = exchange(rec.reset(spans[i], spans[i + 1]), spans[i + 1], agent, batch, now, starts, ends, nums, labels);
+    if (problem) return { ok: false, error: `exchanges[${i / 2}].${problem}`, batchId };
   }
-  return { ok: true, value: { batchId, agentId, count: spans.length / 2, rows: out.written() } };
+  const count = spans.length / 2;
+  const data = cols.map((c, i) => (i === LABELS ? [labelOffsets, labelKeys, labelValues] : [c]));
+  return { ok: true, value: { batchId, agentId, count, block: layout.block(data, count) } };
 }

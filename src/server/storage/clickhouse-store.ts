@@ -53,6 +53,16 @@ export async function openClickHouseStore(opts: ClickHouseStoreOptions): Promise
     database: opts.database,
     clickhouse_settings: { output_format_json_quote_64bit_integers: 1 },
   });
+  // Our rows are already encoded: send the bytes as they are (client.insert() wants row objects).
+  const sendInsert = async (query: string, body: Buffer): Promise<void> => {
+    try {
+      const res = await client.exec({ query, values: Readable.from([body], { objectMode: false }) });
+      res.stream.resume();
+      await finished(res.stream);
+    } catch (err) {
+      throw wrap(err);
+    }
+  };
   return {
     kind: 'clickhouse',
     database: opts.database,
@@ -71,16 +81,12 @@ export async function openClickHouseStore(opts: ClickHouseStoreOptions): Promise
         throw wrap(err);
       }
     },
-    async insertJsonLines(table, body, columns) {
-      // Our rows are already encoded: send the bytes as they are (client.insert() wants row objects).
+    insertJsonLines(table, body, columns) {
       const format = columns ? `(${columns.join(', ')}) FORMAT JSONCompactEachRow` : 'FORMAT JSONEachRow';
-      try {
-        const res = await client.exec({ query: `INSERT INTO ${table} ${format}`, values: Readable.from([body], { objectMode: false }) });
-        res.stream.resume();
-        await finished(res.stream);
-      } catch (err) {
-        throw wrap(err);
-      }
+      return sendInsert(`INSERT INTO ${table} ${format}`, body);
+    },
+    insertNative(table, body, columns) {
+      return sendInsert(`INSERT INTO ${table} (${columns.join(', ')}) SETTINGS input_format_native_allow_types_conversion = 1 FORMAT Native`, body);
     },
     async ping() {
       const r = await client.ping();

@@ -5,4 +5,4 @@ import { join } from 'node:path';
 import { openChdbStore } from './chdb-store.ts';
 import { storageContract } from './storage-contract.ts';
 
-storageContract(() => openChdbStore({ path: mkdtempSync(join(tmpdir(), 'hd-store-')), database: 'default' }), { dropAfter: false, exactBinary: true });
+storageContract(() => openChdbStore({ path: mkdtempSync(join(tmpdir(), 'hd-store-')), database: 'default' }), { dropAfter: false });

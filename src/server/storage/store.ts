@@ -12,6 +12,8 @@ export interface Store {
   query<T = Record<string, unknown>>(sql: string, params?: QueryParams): Promise<T[]>;
   /** Inserts newline-delimited JSON rows; resolves only once stored. Compact rows need their columns. */
   insertJsonLines(table: string, body: Buffer, columns?: readonly string[]): Promise<void>;
+  /** Inserts ClickHouse Native blocks (ingest's exchange rows); resolves only once stored. */
+  insertNative(table: string, body: Buffer, columns: readonly string[]): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
