@@ -1,6 +1,6 @@
 // Embedded ClickHouse (chDB). Only the async calls are used: the synchronous ones block
 // the event loop for the whole query (see shared/notes/chdb-and-clickhouse.md).
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HeimdallError, errorMessage } from '../../shared/errors.ts';
@@ -13,6 +13,16 @@ export interface ChdbStoreOptions {
   path: string;
   database: string;
   maxMemoryBytes?: number;
+}
+
+function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 const sqlString = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
@@ -39,9 +49,12 @@ export async function openChdbStore(opts: ChdbStoreOptions): Promise<Store> {
     );
   }
   // chDB's insert call takes text formats only; Native blocks go through a file (page cache,
-  // deleted right after the insert). Left-overs of a crash are removed here.
-  const spool = join(opts.path, 'heimdall-spool');
-  rmSync(spool, { recursive: true, force: true });
+  // deleted right after the insert), in a folder per process. Folders of processes that are
+  // gone are left-overs of a crash.
+  const spoolRoot = join(opts.path, 'heimdall-spool');
+  mkdirSync(spoolRoot, { recursive: true });
+  for (const name of readdirSync(spoolRoot)) if (!processAlive(Number(name))) rmSync(join(spoolRoot, name), { recursive: true, force: true });
+  const spool = join(spoolRoot, String(process.pid));
   mkdirSync(spool, { recursive: true });
   let spooled = 0;
   let closed = false;
@@ -110,6 +123,7 @@ export async function openChdbStore(opts: ChdbStoreOptions): Promise<Store> {
       if (closed) return;
       closed = true;
       session.close();
+      rmSync(spool, { recursive: true, force: true });
     },
   };
   if (opts.database !== 'default') await store.exec(`CREATE DATABASE IF NOT EXISTS ${opts.database}`);

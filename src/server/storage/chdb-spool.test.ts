@@ -1,0 +1,35 @@
+// Embedded inserts pass through spool files: none may outlive its insert, and the folders a
+// crashed server left behind are cleared at the next start (but never a running one's).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ExportRequest } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
+import { makeExchange } from '../../../test/helpers/fixtures.ts';
+import { transcodeExport } from '../ingest/transcode.ts';
+import { openChdbStore } from './chdb-store.ts';
+import { EXCHANGE_COLUMNS } from './rows.ts';
+import { migrate } from './schema.ts';
+
+test('spool files last only as long as their insert', async () => {
+  const path = mkdtempSync(join(tmpdir(), 'hd-spool-'));
+  const root = join(path, 'heimdall-spool');
+  mkdirSync(join(root, '999999999'), { recursive: true }); // no such process: a crash's left-over
+  writeFileSync(join(root, '999999999', '7.native'), 'x');
+  mkdirSync(join(root, '1')); // pid 1 is alive: another server's folder stays
+  const store = await openChdbStore({ path, database: 'default' });
+  try {
+    assert.deepEqual(readdirSync(root).sort(), ['1', String(process.pid)]);
+    await migrate(store, 86400);
+    const t = transcodeExport(Buffer.from(ExportRequest.encode({ batchId: 'b', agentId: 'a', node: 'n', exchanges: [makeExchange(), makeExchange()] }).finish()), BigInt(Date.now()) * 1_000_000n);
+    assert.ok(t.ok);
+    await Promise.all([1, 2, 3].map(() => store.insertNative('default.http_exchanges', t.value.block, EXCHANGE_COLUMNS)));
+    assert.deepEqual(readdirSync(join(root, String(process.pid))), []);
+    const [{ c }] = await store.query<{ c: string }>('SELECT count() AS c FROM default.http_exchanges');
+    assert.equal(Number(c), 6);
+  } finally {
+    await store.close();
+  }
+  assert.ok(!existsSync(join(root, String(process.pid))));
+});
