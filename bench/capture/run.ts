@@ -108,13 +108,16 @@ async function main() {
       }
       const r = await wrk(`http://127.0.0.1:${nginx.port}${endpoint}`, plain, CONNECTIONS, DURATION_S);
       const row: (typeof rows)[number] = { mode, ...r };
+      let counters = '';
       if (agent) {
         row.agentCpuPct = ((pids.reduce((a, p) => a + cpuTicks(p), 0) - t0) / TICK / DURATION_S) * 100;
         row.stored = await settle(stack.base, endpoint);
+        // Where the missing exchanges went: kernel_drops (ring buffer full) or drops (agent queue full).
+        counters = [...agent.output().matchAll(/diagnostics (events=\d+ matched=\d+ unmatched=\d+ drops=\d+ send_failures=\d+ kernel_drops=\d+)/g)].pop()?.[1] ?? '';
         await agent.stop();
       }
       rows.push(row);
-      console.log(`saturation run ${i + 1}/${RUNS} agent ${mode}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99ms.toFixed(2)} ms${row.stored !== undefined ? `, stored ${row.stored}/${r.requests}, agent CPU ${row.agentCpuPct!.toFixed(0)}%` : ''}`);
+      console.log(`saturation run ${i + 1}/${RUNS} agent ${mode}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99ms.toFixed(2)} ms${row.stored !== undefined ? `, stored ${row.stored}/${r.requests}, agent CPU ${row.agentCpuPct!.toFixed(0)}%; ${counters}` : ''}`);
     }
   }
 
