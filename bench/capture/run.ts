@@ -113,7 +113,7 @@ async function main() {
         row.agentCpuPct = ((pids.reduce((a, p) => a + cpuTicks(p), 0) - t0) / TICK / DURATION_S) * 100;
         row.stored = await settle(stack.base, endpoint);
         // Where the missing exchanges went: kernel_drops (ring buffer full) or drops (agent queue full).
-        counters = [...agent.output().matchAll(/diagnostics (events=\d+ matched=\d+ unmatched=\d+ drops=\d+ send_failures=\d+ kernel_drops=\d+)/g)].pop()?.[1] ?? '';
+        counters = [...agent.output().matchAll(/diagnostics (events=\d+ matched=\d+ unmatched=\d+ drops=\d+ send_failures=\d+ kernel_drops=\d+).*?(resyncs=\d+)/g)].map((m) => `${m[1]} ${m[2]}`).pop() ?? '';
         await agent.stop();
       }
       rows.push(row);

@@ -141,7 +141,7 @@ export class Agent {
     const sweep = setInterval(() => this.correlator.sweep(monoNowNs()), 250);
     const reportEvery = this.cfg.diagnosticsIntervalMs || 15_000;
     const diag = setInterval(() => {
-      if (this.cfg.diagnosticsIntervalMs > 0) log.info('diagnostics', { ...this.counters(), connections: this.correlator.size, ...this.kernelTime() });
+      if (this.cfg.diagnosticsIntervalMs > 0) log.info('diagnostics', { ...this.counters(), connections: this.correlator.size, resyncs: this.correlator.stats.resyncs, ...this.kernelTime() });
       this.report().catch((err: unknown) => log.debug('diagnostics report failed', { err: errorMessage(err) }));
     }, reportEvery);
     this.timers.push(sweep, diag);

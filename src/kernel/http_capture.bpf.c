@@ -86,6 +86,7 @@ struct sock_info {
 	__u8 tcp;     /* 0: not a TCP socket (negative cache) */
 	__u8 http;    /* saw an HTTP/1 request or status line */
 	__u8 tls;     /* plaintext comes from SSL_read/SSL_write: the syscalls carry ciphertext */
+	__u8 lost;    /* a record of this socket was lost: the next one says so */
 	__u16 family;
 	__u16 lport;
 	__u16 rport;
@@ -273,7 +274,7 @@ static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s,
 	ev->lport = s->lport;
 	ev->rport = s->rport;
 	ev->direction = a.direction;
-	ev->flags = (a.buf_kind == BUF_NONE ? HD_F_DATA_NONE : 0) | extra_flags;
+	ev->flags = (a.buf_kind == BUF_NONE ? HD_F_DATA_NONE : 0) | (s->lost ? HD_F_AFTER_LOSS : 0) | extra_flags;
 	__builtin_memcpy(ev->laddr, s->laddr, 16);
 	__builtin_memcpy(ev->raddr, s->raddr, 16);
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
@@ -327,10 +328,15 @@ static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s,
 	asm volatile("" : "+r"(size));
 	if (size > sizeof(struct scratch))
 		return 0;
-	if (bpf_ringbuf_output(&events, sc, size, flags))
+	/* A lost record leaves a hole in the connection's byte stream: user space must not pair
+	 * across it, so the socket's next record carries HD_F_AFTER_LOSS. */
+	if (bpf_ringbuf_output(&events, sc, size, flags)) {
 		count(HD_STAT_RINGBUF_FULL);
-	else
+		s->lost = 1;
+	} else {
 		count(HD_STAT_EVENTS);
+		s->lost = 0;
+	}
 	return 0;
 }
 

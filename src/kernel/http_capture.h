@@ -36,6 +36,7 @@ enum hd_stat {
 /* flags */
 #define HD_F_DATA_NONE 1 /* sendfile: the payload is not in user memory, only its length */
 #define HD_F_TLS 2       /* plaintext of a TLS connection, from SSL_read/SSL_write */
+#define HD_F_AFTER_LOSS 4 /* records of this socket were lost (ring buffer full) just before this one */
 
 struct hd_event {
 	__u32 kind;

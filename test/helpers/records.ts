@@ -15,6 +15,7 @@ export interface RecordSpec {
   lport: number;
   rport: number;
   comm: string;
+  flags?: number;
 }
 
 /** One DATA record over 127.0.0.1 (without the pipe's length prefix). */
@@ -32,6 +33,7 @@ export function dataRecord(r: RecordSpec): Buffer {
   raw.writeUInt16LE(r.lport, EVENT.lport);
   raw.writeUInt16LE(r.rport, EVENT.rport);
   raw[EVENT.direction] = r.direction;
+  raw[EVENT.flags] = r.flags ?? 0;
   raw.set([127, 0, 0, 1], EVENT.laddr);
   raw.set([127, 0, 0, 1], EVENT.raddr);
   raw.write(r.comm, EVENT.comm, 'latin1');

@@ -20,6 +20,8 @@ export const STAT_NAMES = ['events', 'ringbuf_full', 'skipped_non_http', 'args_f
 
 /** hd_event.flags */
 export const F_TLS = 2;
+/** Records of this socket were lost just before this one (ring buffer full). */
+export const F_AFTER_LOSS = 4;
 
 export const MAX_CAPTURE = 8192;
 export const AF_INET = 2;

@@ -4,6 +4,7 @@ import type { HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts'
 import { decodeFrame, type DataEvent } from '../capture/decode.ts';
 import { connKey, dataRecord } from '../../../test/helpers/records.ts';
 import { Correlator } from './correlator.ts';
+import { F_AFTER_LOSS } from '../capture/event-layout.ts';
 
 const IN = 0;
 const OUT = 1;
@@ -14,17 +15,17 @@ function harness(opts: { ttlMs?: number; sampleBytes?: number; capture?: number 
   let t = 1_000_000;
   const cap = opts.capture ?? 2048;
   // Real records as the pump delivers them, decoded by the real decoder.
-  const ev = (dir: number, payload: string | Buffer, opt: { len?: number; sock?: bigint } = {}): DataEvent => {
+  const ev = (dir: number, payload: string | Buffer, opt: { len?: number; sock?: bigint; flags?: number } = {}): DataEvent => {
     const buf = typeof payload === 'string' ? Buffer.from(payload, 'latin1') : payload;
     const data = buf.subarray(0, Math.min(cap, buf.length));
     t += 1000;
     const start = t;
     t += 1000;
-    const raw = dataRecord({ tgid: 42, fd: 5, sock: opt.sock ?? 7n, direction: dir, startNs: start, endNs: t, len: opt.len ?? buf.length, payload: data, lport: 8080, rport: 50000, comm: 'srv' });
+    const raw = dataRecord({ tgid: 42, fd: 5, sock: opt.sock ?? 7n, direction: dir, startNs: start, endNs: t, len: opt.len ?? buf.length, payload: data, lport: 8080, rport: 50000, comm: 'srv', flags: opt.flags });
     return decodeFrame(raw) as DataEvent;
   };
   const key = (sock: bigint) => connKey(42, sock);
-  const send = (dir: number, payload: string | Buffer, opt: { len?: number; sock?: bigint } = {}) => c.onData(ev(dir, payload, opt));
+  const send = (dir: number, payload: string | Buffer, opt: { len?: number; sock?: bigint; flags?: number } = {}) => c.onData(ev(dir, payload, opt));
   return { c, out, send, now: () => t, key };
 }
 
@@ -40,6 +41,20 @@ test('keep-alive: sequential exchanges pair in order with the server role', () =
   assert.ok(h.out.every((x) => x.durationNs > 0n && !x.unmatched));
   assert.equal(h.out[0].srcPort, 50000);
   assert.equal(h.out[0].dstPort, 8080);
+});
+
+test('records lost in the kernel: no pairing across the hole', () => {
+  const h = harness();
+  h.send(IN, 'GET /a HTTP/1.1\r\nHost: a\r\n\r\n');
+  // The response to /a was lost (ring buffer full); the kernel flags the socket's next record.
+  h.send(IN, 'GET /b HTTP/1.1\r\nHost: a\r\n\r\n', { flags: F_AFTER_LOSS });
+  h.send(OUT, resp(201, 'b'));
+  // A hole inside a body: the rest of the stream is re-found at the next head.
+  h.send(IN, 'POST /c HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789');
+  h.send(IN, 'GET /d HTTP/1.1\r\nHost: a\r\n\r\n', { flags: F_AFTER_LOSS });
+  h.send(OUT, resp(204));
+  assert.deepEqual(h.out.map((x) => [x.path, x.status, x.unmatched]), [['/a', 0, true], ['/b', 201, false], ['/c', 0, true], ['/d', 204, false]]);
+  assert.equal(h.c.stats.resyncs, 2);
 });
 
 test('pipelined requests in one read and coalesced responses in one write', () => {

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
 import { eventAddrs, eventComm, type DataEvent } from '../capture/decode.ts';
-import { F_TLS } from '../capture/event-layout.ts';
+import { F_AFTER_LOSS, F_TLS } from '../capture/event-layout.ts';
 import { splitTarget } from '../httpparse/head.ts';
 import type { Message } from '../httpparse/message-stream.ts';
 import { redactBodyText, redactHeadText, redactQuery } from '../httpparse/redact.ts';
@@ -25,6 +25,8 @@ export interface CorrelatorStats {
   noiseBytes: number;
   connections: number;
   evicted: number;
+  /** Connections restarted because the kernel lost some of their records. */
+  resyncs: number;
 }
 
 const ROLE_SERVER = 1;
@@ -32,7 +34,7 @@ const ROLE_CLIENT = 2;
 const TEXTUAL = /^(text\/|application\/(json|xml|x-www-form-urlencoded|javascript|graphql|[\w.+-]+\+(json|xml)))/;
 
 export class Correlator {
-  readonly stats: CorrelatorStats = { matched: 0, unmatched: 0, orphanResponses: 0, noiseBytes: 0, connections: 0, evicted: 0 };
+  readonly stats: CorrelatorStats = { matched: 0, unmatched: 0, orphanResponses: 0, noiseBytes: 0, connections: 0, evicted: 0, resyncs: 0 };
   private readonly conns = new Map<string, Connection>();
   private readonly opts: CorrelatorOptions;
   private readonly out: (x: HttpExchange) => void;
@@ -55,6 +57,15 @@ export class Correlator {
   onData(ev: DataEvent): void {
     const key = ev.connKey;
     let conn = this.conns.get(key);
+    if (conn && ev.flags & F_AFTER_LOSS) {
+      // Bytes of this connection are missing: pairing across the hole could give a request
+      // the next one's response. What is open ends as at a close (waiting requests are
+      // reported unmatched) and the connection starts over at the next message head.
+      this.conns.delete(key);
+      conn.close(conn.lastNs);
+      conn = undefined;
+      this.stats.resyncs++;
+    }
     if (!conn) {
       if (this.conns.size >= this.opts.maxConnections) this.evictIdlest();
       conn = new Connection({ tgid: ev.tgid, fd: ev.fd, comm: eventComm(ev), ...eventAddrs(ev) }, this.opts.sampleBytes, this.sink);
