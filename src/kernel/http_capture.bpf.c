@@ -213,7 +213,8 @@ static __always_inline int enter(int fd, __u64 buf, __u32 iovcnt, __u8 direction
 
 	if (bpf_map_lookup_elem(&excluded, &tgid))
 		return 0;
-	if (!sock_of(tgid, fd))
+	struct sock_info *s = sock_of(tgid, fd);
+	if (!s)
 		return 0;
 	struct ssl_args *t = tls_enabled ? bpf_map_lookup_elem(&ssl_inflight, &id) : NULL;
 	if (t) {
@@ -229,8 +230,10 @@ static __always_inline int enter(int fd, __u64 buf, __u32 iovcnt, __u8 direction
 		.direction = direction,
 		.buf_kind = buf_kind,
 	};
-	if (bpf_map_update_elem(&inflight, &id, &a, BPF_ANY))
+	if (bpf_map_update_elem(&inflight, &id, &a, BPF_ANY)) {
 		count(HD_STAT_ARGS_FULL);
+		s->lost = 1; /* this syscall's bytes will be missing from the stream */
+	}
 	return 0;
 }
 
