@@ -108,6 +108,14 @@ test('an upgraded connection yields the 101 exchange and no noise after it', { s
   assert.equal((await fetchAll(stack.base, 'path=/not-http-anymore')).length, 0);
 });
 
+test('WebDAV and cache-purge methods, even as a connection\'s first request', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+  await run('curl', ['-sS', '-g', '-o', '/dev/null', '-X', 'PROPFIND', '-H', 'Depth: 1', v6url('/wild/dav/')]);
+  await run('curl', ['-sS', '-g', '-o', '/dev/null', '-X', 'PURGE', v6url('/wild/cached')]);
+  const [dav] = await server('/wild/dav/', 1);
+  const [purge] = await server('/wild/cached', 1);
+  assert.deepEqual([dav.method, dav.status, purge.method, purge.status], ['PROPFIND', 200, 'PURGE', 200]);
+});
+
 test('chunked request upload', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
   const body = 'z'.repeat(30_000);
   await new Promise<void>((resolve, reject) => {

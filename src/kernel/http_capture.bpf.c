@@ -237,7 +237,8 @@ static __always_inline int enter(int fd, __u64 buf, __u32 iovcnt, __u8 direction
 	return 0;
 }
 
-/* "GET ", "POST", "HTTP", …: the first four bytes of an HTTP/1 request or status line. */
+/* "GET ", "POST", "HTTP", …: the first four bytes of an HTTP/1 request or status line
+ * (every method head.ts knows has its prefix here). */
 static __always_inline int looks_http(__u32 w)
 {
 	switch (w) {
@@ -251,6 +252,17 @@ static __always_inline int looks_http(__u32 w)
 	case 0x4e4e4f43: /* "CONN" */
 	case 0x43415254: /* "TRAC" */
 	case 0x50545448: /* "HTTP" */
+	/* WebDAV, CalDAV and cache purges: the methods the parser knows beyond RFC 9110's */
+	case 0x504f5250: /* "PROP" */
+	case 0x4f434b4d: /* "MKCO" */
+	case 0x59504f43: /* "COPY" */
+	case 0x45564f4d: /* "MOVE" */
+	case 0x4b434f4c: /* "LOCK" */
+	case 0x4f4c4e55: /* "UNLO" */
+	case 0x52414553: /* "SEAR" */
+	case 0x47525550: /* "PURG" */
+	case 0x4f504552: /* "REPO" */
+	case 0x41434b4d: /* "MKCA" */
 		return 1;
 	}
 	return 0;

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseHead, splitTarget, startsHttpMessage } from './head.ts';
+import { readFileSync } from 'node:fs';
+import { METHODS, parseHead, splitTarget, startsHttpMessage } from './head.ts';
 
 const b = (s: string) => Buffer.from(s, 'latin1');
 
@@ -79,4 +80,12 @@ test('fuzz: random and mutated bytes never throw', () => {
     const r = parseHead(buf, rnd() < 0.5);
     assert.ok(['ok', 'need-more', 'not-http'].includes(r.status));
   }
+});
+
+test('the kernel lets through every method the parser knows', () => {
+  // The probe decides from a payload's first four bytes whether a connection carries HTTP.
+  const src = readFileSync(new URL('../../kernel/http_capture.bpf.c', import.meta.url), 'utf8');
+  const prefixes = new Set([...src.matchAll(/case 0x[0-9a-f]{8}: \/\* "(.{4})" \*\//g)].map((m) => m[1]));
+  for (const m of METHODS) assert.ok(prefixes.has(m.padEnd(4, ' ').slice(0, 4)), `${m}: no "${m.slice(0, 4)}" case in looks_http()`);
+  assert.ok(prefixes.has('HTTP'));
 });

@@ -26,7 +26,7 @@ export interface HttpHead {
 export type HeadResult = { status: 'ok'; head: HttpHead } | { status: 'need-more' } | { status: 'not-http'; reason: string };
 
 const MAX_HEAD = 64 * 1024;
-const METHODS = new Set(['GET', 'POST', 'PUT', 'HEAD', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'SEARCH', 'PURGE', 'REPORT', 'MKCALENDAR']);
+export const METHODS: ReadonlySet<string> = new Set(['GET', 'POST', 'PUT', 'HEAD', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'SEARCH', 'PURGE', 'REPORT', 'MKCALENDAR']);
 const SENSITIVE = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'api-key', 'x-auth-token', 'x-csrf-token', 'x-xsrf-token']);
 const WANTED = ['host', 'user-agent', 'traceparent', 'content-type', 'content-length', 'transfer-encoding', 'connection', ...SENSITIVE];
 /** Header names we look at, by length, as bytes: other lines are skipped without making strings. */
