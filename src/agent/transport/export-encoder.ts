@@ -49,28 +49,34 @@ class Writer extends ByteBuffer {
     this.buf[this.len++] = 1; // tag() left room
   }
   stringField(field: number, s: string): void {
-    if (s.length === 0) return;
+    const n = s.length;
+    if (n === 0) return;
     this.tag(field, WIRE_LEN);
-    let ascii = true;
-    for (let i = 0; i < s.length; i++) {
-      if (s.charCodeAt(i) >= 0x80) {
-        ascii = false;
-        break;
+    if (n < 0x80) {
+      // Short ASCII (nearly every field): check and copy in one pass, length in one byte.
+      this.room(n + 1);
+      const o = this.buf;
+      let p = this.len + 1;
+      for (let i = 0; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) {
+          this.utf8(s);
+          return;
+        }
+        o[p++] = c;
       }
-    }
-    if (!ascii) {
-      const n = Buffer.byteLength(s, 'utf8');
-      this.varint(n);
-      this.room(n);
-      this.len += this.buf.write(s, this.len, n, 'utf8');
+      o[this.len] = n;
+      this.len = p;
       return;
     }
-    this.varint(s.length);
-    this.room(s.length);
-    const o = this.buf;
-    let p = this.len;
-    for (let i = 0; i < s.length; i++) o[p++] = s.charCodeAt(i);
-    this.len = p;
+    this.utf8(s);
+  }
+  /** Length-prefixed UTF-8 of s (the tag is already written). */
+  private utf8(s: string): void {
+    const n = Buffer.byteLength(s, 'utf8');
+    this.varint(n);
+    this.room(n);
+    this.len += this.buf.write(s, this.len, n, 'utf8');
   }
   bytesField(field: number, b: Uint8Array): void {
     if (b.length === 0) return;
