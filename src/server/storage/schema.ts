@@ -154,14 +154,16 @@ export async function migrate(store: Store, retentionSeconds: number): Promise<v
 }
 
 /**
- * Background merges were about half of the embedded server's CPU under sustained ingest.
- * A wider merge base (fewer, wider merges: less rewriting of each row) raised sustained
- * rows per CPU-second by ~40% (1.5M rows in 50k-row inserts, two alternating runs each),
- * for about 3x as many active parts (11 instead of 4 at 1.5M rows). Settings this
- * ClickHouse does not know are skipped, so older servers still start.
+ * Background merges were about half of the embedded server's CPU under sustained ingest of
+ * JSON rows; a wider merge base (fewer, wider merges: less rewriting of each row) raised
+ * sustained rows per CPU-second by ~40%. With Native inserts the engine's share fell and the
+ * parts it left mattered more: at base 10, 8–13 active parts at 1M rows put /api/logs' p95
+ * at 55–65 ms; at base 7, 2–6 parts and 30–36 ms, for 68–75k rows per CPU-second (base 5:
+ * 62–68k; the engine's default: 55k). Settings this ClickHouse does not know are skipped,
+ * so older servers still start.
  */
 const MERGE_TUNING: [string, string][] = [
-  ['merge_selector_base', '10'],
+  ['merge_selector_base', '7'],
   ['merge_selector_enable_heuristic_to_lower_max_parts_to_merge_at_once', '0'],
 ];
 

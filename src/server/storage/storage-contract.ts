@@ -147,7 +147,7 @@ test('retention is a TTL on every table, changed without rewriting parts', async
   const migrations = await store.query<{ c: string }>(`SELECT count() AS c FROM ${store.database}.heimdall_migrations`);
   assert.equal(Number(migrations[0].c), SCHEMA_VERSION, 'each migration ran once');
   const known = await store.query<{ c: string }>(`SELECT count() AS c FROM system.merge_tree_settings WHERE name = 'merge_selector_base'`);
-  if (Number(known[0].c) > 0) assert.match(await ttl(), /merge_selector_base = 10/, 'merge tuning applied where the server knows it');
+  if (Number(known[0].c) > 0) assert.match(await ttl(), /merge_selector_base = 7/, 'merge tuning applied where the server knows it');
 });
 
 test('a malformed record is refused whole, with its index and field', async () => {
