@@ -16,7 +16,7 @@ const RUNS = Number(process.env.RUNS ?? 3);
 const DURATION_S = Number(process.env.DURATION_S ?? 8);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 16);
 // Paced connections for the fixed-rate run (each waits 1 ms between requests).
-const FIXED_CONNECTIONS = Number(process.env.FIXED_CONNECTIONS ?? 14);
+const FIXED_CONNECTIONS = Number(process.env.FIXED_CONNECTIONS ?? 18);
 // HTTPS saturation runs (uprobes on libssl), with and without the agent.
 const TLS_RUNS = Number(process.env.TLS_RUNS ?? 1);
 const TICK = 100; // USER_HZ
@@ -81,7 +81,7 @@ async function main() {
   const plain = join(dir, 'plain.lua');
   writeFileSync(plain, '');
   const paced = join(dir, 'paced.lua');
-  // Each connection waits 1 ms between requests: 14 connections ≈ 10k req/s on this machine.
+  // Each connection waits 1 ms between requests: 18 connections ≈ 10k req/s on this machine.
   writeFileSync(paced, 'function delay() return 1 end\n');
 
   // Server alone first (it stays up; it is excluded from capture like in `heimdall up`).
