@@ -29,8 +29,8 @@ export class ColumnBuffer extends ByteBuffer {
       this.room(n);
     }
     const o = this.buf;
-    if (n > 64) {
-      o.set(b.subarray(s, e), this.len);
+    if (n > 256) {
+      o.set(b.subarray(s, e), this.len); // a view per call: only worth it for long values
       this.len += n;
       return;
     }

@@ -194,7 +194,8 @@ function exchange(r: Reader, end: number, agent: Buffer, batch: Buffer, nowNs: n
   if (len(F.resSample) > MAX_SAMPLE_BYTES) return `response_sample: ${len(F.resSample)} bytes is longer than ${MAX_SAMPLE_BYTES}`;
   if (labels.length / 2 > 64) return `labels: ${labels.length / 2} entries is more than 64`;
   // Labels are checked before any column is written, so a bad record leaves no partial row.
-  const labelsAt = [labelKeys.len, labelValues.len];
+  const keysAt = labelKeys.len;
+  const valuesAt = labelValues.len;
   for (let i = 0; i < labels.length; i += 2) {
     const m = labelReader.reset(labels[i], labels[i + 1]);
     let ks = 0, ke = 0, vs = 0, ve = 0;
@@ -202,16 +203,16 @@ function exchange(r: Reader, end: number, agent: Buffer, batch: Buffer, nowNs: n
       const tag = m.varint();
       const n = (tag & 7) === 2 ? m.varint() : -1;
       if (n < 0 || m.pos + n > m.end) {
-        labelKeys.len = labelsAt[0];
-        labelValues.len = labelsAt[1];
+        labelKeys.len = keysAt;
+        labelValues.len = valuesAt;
         return 'labels: malformed entry';
       }
       if (tag >> 3 === 1) { ks = m.pos; ke = m.pos + n; } else if (tag >> 3 === 2) { vs = m.pos; ve = m.pos + n; }
       m.pos += n;
     }
     if (ke - ks > 256 || ve - vs > 1024) {
-      labelKeys.len = labelsAt[0];
-      labelValues.len = labelsAt[1];
+      labelKeys.len = keysAt;
+      labelValues.len = valuesAt;
       return 'labels: an entry is too long';
     }
     labelKeys.str(b, ks, ke);
