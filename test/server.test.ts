@@ -2,7 +2,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { IngestServiceService, type ExportRequest, type ExportResponse } from '../src/shared/proto/gen/heimdall/v1/ingest.ts';
+import { ExportRequest, IngestServiceService, type ExportAck, type ExportResponse } from '../src/shared/proto/gen/heimdall/v1/ingest.ts';
 import { makeExchange } from './helpers/fixtures.ts';
 import { getJson, startTestServer } from './helpers/server.ts';
 
@@ -63,6 +63,38 @@ test('a malformed batch is INVALID_ARGUMENT naming the record and field; nothing
   await assert.rejects(exportBatch({ batchId: 'bad id with spaces', agentId: 'a1', node: 'n1', exchanges: [] }), (err: grpc.ServiceError) => err.code === grpc.status.INVALID_ARGUMENT);
   const { body } = await getJson<{ items: unknown[] }>(`${ctx.base}/api/logs?host=bad.local`);
   assert.equal(body.items.length, 0);
+});
+
+test('ExportStream: one ack per batch with the status Export would give, the stream stays open', async () => {
+  const stream = (client as unknown as grpc.Client).makeBidiStreamRequest(
+    IngestServiceService.exportStream.path,
+    (r: ExportRequest) => Buffer.from(ExportRequest.encode(r).finish()),
+    IngestServiceService.exportStream.responseDeserialize,
+  ) as grpc.ClientDuplexStream<ExportRequest, ExportAck>;
+  const acks: ExportAck[] = [];
+  const done = new Promise<void>((resolve, reject) => {
+    stream.on('data', (a: ExportAck) => acks.push(a));
+    stream.on('end', resolve);
+    stream.on('error', reject);
+  });
+  const ok = [makeExchange({ host: 'stream.local' }), makeExchange({ host: 'stream.local' })];
+  stream.write({ batchId: 'st-1', agentId: 'a1', node: 'n1', exchanges: ok });
+  stream.write({ batchId: 'st-bad', agentId: 'a1', node: 'n1', exchanges: [makeExchange({ host: 'stream.local', status: 70000 })] });
+  stream.write({ batchId: 'st-1', agentId: 'a1', node: 'n1', exchanges: ok });
+  stream.write({ batchId: 'st-big', agentId: 'a1', node: 'n1', exchanges: Array.from({ length: 1001 }, () => makeExchange({ host: 'stream.local' })) });
+  stream.write({ batchId: 'st-2', agentId: 'a1', node: 'n1', exchanges: [makeExchange({ host: 'stream.local' })] });
+  stream.end();
+  await done;
+  const byId = (id: string) => acks.filter((a) => a.batchId === id);
+  assert.equal(acks.length, 5);
+  assert.deepEqual(byId('st-1').map((a) => [a.code, a.accepted]), [[0, 2], [0, 2]]);
+  assert.equal(byId('st-1').filter((a) => a.duplicate).length, 1, 'the retried batch is acknowledged as a duplicate');
+  assert.equal(byId('st-bad')[0].code, grpc.status.INVALID_ARGUMENT);
+  assert.match(byId('st-bad')[0].message, /exchanges\[0\]\.status: 70000 is out of range/);
+  assert.equal(byId('st-big')[0].code, grpc.status.RESOURCE_EXHAUSTED);
+  assert.deepEqual(byId('st-2').map((a) => [a.code, a.accepted]), [[0, 1]]);
+  const { body } = await getJson<{ items: unknown[] }>(`${ctx.base}/api/logs?host=stream.local`);
+  assert.equal(body.items.length, 3, 'stored once each; nothing of the refused batches');
 });
 
 test('garbage bytes on the wire are rejected, the server keeps serving', async () => {

@@ -1,12 +1,25 @@
-// gRPC client to the server. A batch keeps its id across retries, so a retry after a lost
-// acknowledgement is stored once. Retries back off up to 5 s; a malformed batch is dropped.
+// gRPC client to the server. Batches go on one long-lived ExportStream, each acknowledged by
+// id (a unary call per batch cost ~1 ms of CPU here, a message on the stream ~0.2 ms); a
+// server without it gets unary Export calls. A batch keeps its id across retries, so a retry
+// after a lost acknowledgement is stored once. Retries back off up to 5 s; a malformed batch
+// is dropped.
 import * as grpc from '@grpc/grpc-js';
 import { createLogger } from '../../shared/log.ts';
-import { ExportResponse, IngestServiceService, type DiagnosticsReport, type ExportRequest, type HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
+import { ExportAck, ExportResponse, IngestServiceService, type DiagnosticsReport, type ExportRequest, type HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
 import { encodeExportRequest } from './export-encoder.ts';
 
 const log = createLogger('transport');
 const EXPORT_PATH = IngestServiceService.export.path;
+const EXPORT_STREAM_PATH = IngestServiceService.exportStream.path;
+const CALL_TIMEOUT_MS = 15_000;
+
+/** The open ExportStream and the batches on it still waiting for their ack. */
+interface OpenStream {
+  call: grpc.ClientDuplexStream<Buffer, ExportAck>;
+  waiting: Map<string, (r: ExportAck | grpc.ServiceError) => void>;
+}
+
+const failure = (code: grpc.status, details: string): grpc.ServiceError => Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() });
 const RETRYABLE = new Set([grpc.status.UNAVAILABLE, grpc.status.RESOURCE_EXHAUSTED, grpc.status.DEADLINE_EXCEEDED, grpc.status.ABORTED, grpc.status.INTERNAL, grpc.status.UNKNOWN, grpc.status.CANCELLED]);
 
 type UnaryFn<Req, Res> = (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => void;
@@ -30,6 +43,9 @@ export class GrpcSender {
   private seq = 0;
   private stopped = false;
   private wake: (() => void) | null = null;
+  private stream: OpenStream | null = null;
+  /** The server answered ExportStream with UNIMPLEMENTED (an older server): unary calls only. */
+  private unaryOnly = false;
 
   constructor(serverAddr: string, agentId: string, node: string) {
     this.client = new ClientCtor(serverAddr, grpc.credentials.createInsecure(), {
@@ -57,6 +73,40 @@ export class GrpcSender {
     });
   }
 
+  private openStream(): OpenStream {
+    if (this.stream) return this.stream;
+    const call = this.client.makeBidiStreamRequest(EXPORT_STREAM_PATH, (b: Buffer) => b, (b: Buffer) => ExportAck.decode(b), new grpc.Metadata(), {});
+    const s: OpenStream = { call, waiting: new Map() };
+    // Whatever ends the stream, batches without an ack are sent again (ids make that safe).
+    const fail = (err: grpc.ServiceError) => {
+      if (this.stream === s) this.stream = null;
+      for (const cb of [...s.waiting.values()]) cb(err);
+    };
+    call.on('data', (a: ExportAck) => s.waiting.get(a.batchId)?.(a));
+    call.on('error', (err: grpc.ServiceError) => fail(err));
+    call.on('end', () => fail(failure(grpc.status.UNAVAILABLE, 'the server ended the export stream')));
+    this.stream = s;
+    return s;
+  }
+
+  /** One batch on the stream; resolves with its ack, rejects like a failed unary call. */
+  private exportStreamed(batchId: string, body: Buffer): Promise<ExportAck> {
+    const s = this.openStream();
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => settle(failure(grpc.status.DEADLINE_EXCEEDED, `no acknowledgement within ${CALL_TIMEOUT_MS / 1000} s`)), CALL_TIMEOUT_MS);
+      t.unref();
+      const settle = (r: ExportAck | grpc.ServiceError) => {
+        clearTimeout(t);
+        s.waiting.delete(batchId);
+        if (r instanceof Error) reject(r);
+        else if (r.code !== grpc.status.OK) reject(failure(r.code, r.message));
+        else resolve(r);
+      };
+      s.waiting.set(batchId, settle);
+      s.call.write(body);
+    });
+  }
+
   /** Retries until stored, rejected as malformed, or shutdown gives up. */
   async sendBatch(exchanges: HttpExchange[]): Promise<void> {
     const req: ExportRequest = { batchId: `${this.agentId}-${++this.seq}`, agentId: this.agentId, node: this.node, exchanges };
@@ -64,12 +114,18 @@ export class GrpcSender {
     let backoff = 200;
     for (;;) {
       try {
-        await this.exportRaw(body, 15_000);
+        if (this.unaryOnly) await this.exportRaw(body, CALL_TIMEOUT_MS);
+        else await this.exportStreamed(req.batchId, body);
         this.stats.sent += exchanges.length;
         this.stats.batches++;
         return;
       } catch (e) {
         const err = e as grpc.ServiceError;
+        if (err.code === grpc.status.UNIMPLEMENTED && !this.unaryOnly) {
+          this.unaryOnly = true;
+          log.info('the server has no ExportStream; sending batches as unary Export calls');
+          continue;
+        }
         this.stats.sendFailures++;
         if (!RETRYABLE.has(err.code)) {
           this.stats.rejected += exchanges.length;
@@ -100,6 +156,8 @@ export class GrpcSender {
   }
 
   close(): void {
+    this.stream?.call.end();
+    this.stream = null;
     this.client.close();
   }
 }

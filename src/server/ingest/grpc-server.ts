@@ -3,20 +3,23 @@
 import * as grpc from '@grpc/grpc-js';
 import { HeimdallError, errorMessage } from '../../shared/errors.ts';
 import { createLogger } from '../../shared/log.ts';
-import { IngestServiceService, type ExportRequest, type IngestServiceServer } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
+import { IngestServiceService, type ExportAck, type ExportRequest, type IngestServiceServer } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
 import type { Ingester } from './ingester.ts';
+import { batchIdOf } from './wire-bytes.ts';
 
 const log = createLogger('grpc');
 
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
-/** The generated service, except that Export hands its request bytes over undecoded. */
+/** The generated service, except that Export and ExportStream hand request bytes over undecoded. */
+const raw = (b: Buffer) => b as unknown as ExportRequest;
 const RAW_EXPORT = {
   ...IngestServiceService,
-  export: { ...IngestServiceService.export, requestDeserialize: (b: Buffer) => b as unknown as ExportRequest },
+  export: { ...IngestServiceService.export, requestDeserialize: raw },
+  exportStream: { ...IngestServiceService.exportStream, requestDeserialize: raw },
 };
 
-function toStatus(err: unknown): grpc.ServiceError {
+function statusCode(err: unknown): grpc.status {
   const code =
     err instanceof HeimdallError
       ? err.code === 'BATCH_INVALID'
@@ -26,7 +29,11 @@ function toStatus(err: unknown): grpc.ServiceError {
           : grpc.status.UNAVAILABLE
       : grpc.status.INTERNAL;
   if (code === grpc.status.INTERNAL) log.error('unexpected ingest error', { err: errorMessage(err) });
-  return Object.assign(new Error(errorMessage(err)), { code, details: errorMessage(err), metadata: new grpc.Metadata() });
+  return code;
+}
+
+function toStatus(err: unknown): grpc.ServiceError {
+  return Object.assign(new Error(errorMessage(err)), { code: statusCode(err), details: errorMessage(err), metadata: new grpc.Metadata() });
 }
 
 export class GrpcIngestServer {
@@ -37,6 +44,8 @@ export class GrpcIngestServer {
   private readonly ingester: Ingester;
   private port = 0;
   private stopped: Promise<void> | null = null;
+  /** Open ExportStream calls: each ends once its batches are acknowledged, at shutdown. */
+  private readonly streams = new Set<() => void>();
 
   constructor(ingester: Ingester) {
     this.ingester = ingester;
@@ -48,11 +57,52 @@ export class GrpcIngestServer {
           (err) => cb(toStatus(err)),
         );
       },
+      exportStream: (call) => this.exportStream(call),
       reportDiagnostics: (call, cb) => {
         this.ingester.submitDiagnostics(call.request).then(() => cb(null, {}), (err) => cb(toStatus(err)));
       },
     };
     this.server.addService(RAW_EXPORT, impl);
+  }
+
+  /** Every batch on the stream gets one ack with the status Export would have returned. */
+  private exportStream(call: grpc.ServerDuplexStream<ExportRequest, ExportAck>): void {
+    let pending = 0;
+    let ending = false; // the agent half-closed, or the server is shutting down
+    let gone = false; // the agent went away: acks have nowhere to go
+    const end = () => {
+      ending = true;
+      if (pending === 0 && !gone) {
+        gone = true;
+        this.streams.delete(end);
+        call.end();
+      }
+    };
+    this.streams.add(end);
+    const ack = (a: ExportAck) => {
+      if (!gone) call.write(a);
+    };
+    call.on('data', (msg: Buffer) => {
+      pending++;
+      const batchId = batchIdOf(msg);
+      this.ingester
+        .submitExport(msg)
+        .then(
+          (res) => ack({ batchId, code: grpc.status.OK, message: '', accepted: res.accepted, duplicate: res.duplicate }),
+          (err: unknown) => ack({ batchId, code: statusCode(err), message: errorMessage(err), accepted: 0, duplicate: false }),
+        )
+        .finally(() => {
+          pending--;
+          if (ending) end();
+        });
+    });
+    call.on('end', end);
+    const lost = () => {
+      gone = true;
+      this.streams.delete(end);
+    };
+    call.on('error', lost);
+    call.on('cancelled', lost);
   }
 
   async start(host: string, port: number): Promise<number> {
@@ -76,6 +126,7 @@ export class GrpcIngestServer {
         resolve();
       }, timeoutMs);
       t.unref();
+      for (const end of [...this.streams]) end();
       this.server.tryShutdown(() => {
         clearTimeout(t);
         resolve();

@@ -42,3 +42,18 @@ export class Reader {
     return this.pos <= this.end;
   }
 }
+
+/** The batch_id (field 1) of ExportRequest bytes, without decoding the rest; '' if absent or malformed. */
+export function batchIdOf(msg: Buffer): string {
+  const r = new Reader(msg, 0, msg.length);
+  while (r.pos < r.end) {
+    const tag = r.varint();
+    if (tag < 0) return '';
+    if (tag === 0x0a) {
+      const n = r.varint();
+      return n < 0 || r.pos + n > r.end ? '' : msg.toString('utf8', r.pos, r.pos + n);
+    }
+    if (!r.skip(tag & 7)) return '';
+  }
+  return '';
+}

@@ -6,7 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import type { handleUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js";
+import type { handleBidiStreamingCall, handleUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js";
 
 export const protobufPackage = "heimdall.v1";
 
@@ -113,6 +113,16 @@ export interface ExportRequest {
 }
 
 export interface ExportResponse {
+  accepted: number;
+  duplicate: boolean;
+}
+
+export interface ExportAck {
+  batchId: string;
+  /** gRPC status code: 0 stored (or already stored), 3 malformed, 8 shedding load, 14 storage down */
+  code: number;
+  /** why, when code is not 0 */
+  message: string;
   accepted: number;
   duplicate: boolean;
 }
@@ -1144,6 +1154,143 @@ export const ExportResponse: MessageFns<ExportResponse> = {
   },
 };
 
+function createBaseExportAck(): ExportAck {
+  return { batchId: "", code: 0, message: "", accepted: 0, duplicate: false };
+}
+
+export const ExportAck: MessageFns<ExportAck> = {
+  encode(message: ExportAck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.batchId !== "") {
+      writer.uint32(10).string(message.batchId);
+    }
+    if (message.code !== 0) {
+      writer.uint32(16).uint32(message.code);
+    }
+    if (message.message !== "") {
+      writer.uint32(26).string(message.message);
+    }
+    if (message.accepted !== 0) {
+      writer.uint32(32).uint32(message.accepted);
+    }
+    if (message.duplicate !== false) {
+      writer.uint32(40).bool(message.duplicate);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportAck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportAck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.batchId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.code = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.accepted = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.duplicate = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportAck {
+    return {
+      batchId: isSet(object.batchId)
+        ? globalThis.String(object.batchId)
+        : isSet(object.batch_id)
+        ? globalThis.String(object.batch_id)
+        : "",
+      code: isSet(object.code) ? globalThis.Number(object.code) : 0,
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+      accepted: isSet(object.accepted) ? globalThis.Number(object.accepted) : 0,
+      duplicate: isSet(object.duplicate) ? globalThis.Boolean(object.duplicate) : false,
+    };
+  },
+
+  toJSON(message: ExportAck): unknown {
+    const obj: any = {};
+    if (message.batchId !== "") {
+      obj.batchId = message.batchId;
+    }
+    if (message.code !== 0) {
+      obj.code = Math.round(message.code);
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    if (message.accepted !== 0) {
+      obj.accepted = Math.round(message.accepted);
+    }
+    if (message.duplicate !== false) {
+      obj.duplicate = message.duplicate;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExportAck>, I>>(base?: I): ExportAck {
+    return ExportAck.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExportAck>, I>>(object: I): ExportAck {
+    const message = createBaseExportAck();
+    message.batchId = object.batchId ?? "";
+    message.code = object.code ?? 0;
+    message.message = object.message ?? "";
+    message.accepted = object.accepted ?? 0;
+    message.duplicate = object.duplicate ?? false;
+    return message;
+  },
+};
+
 function createBaseDiagnosticsReport(): DiagnosticsReport {
   return {
     agentId: "",
@@ -1578,6 +1725,21 @@ export const IngestServiceService = {
     responseSerialize: (value: ExportResponse): Buffer => Buffer.from(ExportResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ExportResponse => ExportResponse.decode(value),
   },
+  /**
+   * The same on one long-lived stream: a unary call costs its client and the server ~1 ms of
+   * CPU each, a message on an open stream a fifth of that. Each batch gets one ExportAck,
+   * in any order, carrying the status Export would have returned; the stream itself ends
+   * only when either side goes away, and unacknowledged batches are then sent again.
+   */
+  exportStream: {
+    path: "/heimdall.v1.IngestService/ExportStream" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: ExportRequest): Buffer => Buffer.from(ExportRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExportRequest => ExportRequest.decode(value),
+    responseSerialize: (value: ExportAck): Buffer => Buffer.from(ExportAck.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ExportAck => ExportAck.decode(value),
+  },
   /** Diagnostics counters of one agent, stored for the data-health view. */
   reportDiagnostics: {
     path: "/heimdall.v1.IngestService/ReportDiagnostics" as const,
@@ -1597,6 +1759,13 @@ export interface IngestServiceServer extends UntypedServiceImplementation {
    * RESOURCE_EXHAUSTED: server is shedding load, retry later.
    */
   export: handleUnaryCall<ExportRequest, ExportResponse>;
+  /**
+   * The same on one long-lived stream: a unary call costs its client and the server ~1 ms of
+   * CPU each, a message on an open stream a fifth of that. Each batch gets one ExportAck,
+   * in any order, carrying the status Export would have returned; the stream itself ends
+   * only when either side goes away, and unacknowledged batches are then sent again.
+   */
+  exportStream: handleBidiStreamingCall<ExportRequest, ExportAck>;
   /** Diagnostics counters of one agent, stored for the data-health view. */
   reportDiagnostics: handleUnaryCall<DiagnosticsReport, DiagnosticsAck>;
 }
