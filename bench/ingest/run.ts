@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
-import { ExportRequest, HttpExchange } from '../../src/shared/proto/gen/heimdall/v1/ingest.ts';
+import { ExportAck, ExportRequest, HttpExchange } from '../../src/shared/proto/gen/heimdall/v1/ingest.ts';
 import { makeExchange } from '../../test/helpers/fixtures.ts';
 import { freePort } from '../../test/helpers/nginx.ts';
 import { runHeimdall } from '../../test/helpers/process.ts';
@@ -72,15 +72,33 @@ function header(batchId: string): Buffer {
   return Buffer.from(new BinaryWriter().uint32(10).string(batchId).uint32(18).string('bench-agent').uint32(26).string('bench-node').finish());
 }
 
-async function send(client: grpc.Client, body: Buffer, batchId: string): Promise<void> {
-  const msg = Buffer.concat([header(batchId), body]);
-  for (;;) {
-    const err = await new Promise<grpc.ServiceError | null>((resolve) =>
-      client.makeUnaryRequest('/heimdall.v1.IngestService/Export', (b: Buffer) => b, (b: Buffer) => b, msg, (e) => resolve(e)),
-    );
-    if (!err) return;
-    if (err.code !== grpc.status.RESOURCE_EXHAUSTED && err.code !== grpc.status.UNAVAILABLE) throw err;
-    await new Promise((r) => setTimeout(r, 50));
+/** Batches on one ExportStream, as agents send them; each resolves on its ack (retried when shed). */
+class StreamSender {
+  private readonly call: grpc.ClientDuplexStream<Buffer, ExportAck>;
+  private readonly waiting = new Map<string, (a: ExportAck) => void>();
+  constructor(client: grpc.Client) {
+    this.call = client.makeBidiStreamRequest('/heimdall.v1.IngestService/ExportStream', (b: Buffer) => b, (b: Buffer) => ExportAck.decode(b));
+    this.call.on('data', (a: ExportAck) => this.waiting.get(a.batchId)?.(a));
+    this.call.on('error', (err) => {
+      console.error(`export stream failed: ${err.message}`);
+      process.exit(1);
+    });
+  }
+  async send(body: Buffer, batchId: string): Promise<void> {
+    const msg = Buffer.concat([header(batchId), body]);
+    for (;;) {
+      const ack = await new Promise<ExportAck>((resolve) => {
+        this.waiting.set(batchId, resolve);
+        this.call.write(msg);
+      });
+      this.waiting.delete(batchId);
+      if (ack.code === grpc.status.OK) return;
+      if (ack.code !== grpc.status.RESOURCE_EXHAUSTED && ack.code !== grpc.status.UNAVAILABLE) throw new Error(`batch ${batchId}: ${ack.message}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  end(): void {
+    this.call.end();
   }
 }
 
@@ -91,6 +109,7 @@ async function insertsMade(base: string): Promise<number> {
 }
 
 async function phase(client: grpc.Client, pid: number, base: string, size: number, rows: number, concurrency: number, tag: string) {
+  const sender = new StreamSender(client);
   const bodies = templates(size, 8);
   const batches = Math.ceil(rows / size);
   let next = 0;
@@ -102,11 +121,12 @@ async function phase(client: grpc.Client, pid: number, base: string, size: numbe
     Array.from({ length: concurrency }, async () => {
       while (next < batches) {
         const i = next++;
-        await send(client, bodies[i % bodies.length], `${tag}-${i}`);
+        await sender.send(bodies[i % bodies.length], `${tag}-${i}`);
       }
     }),
   );
   const secs = (performance.now() - t0) / 1000;
+  sender.end();
   const cpu = cpuSeconds(pid) - c0;
   const threads = byThreadName(th0, threadCpu(pid));
   const inserts = (await insertsMade(base)) - i0;
