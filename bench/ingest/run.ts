@@ -2,8 +2,9 @@
 // /api/logs latency with 1M rows stored. The server runs as its own process; its CPU time
 // is read from /proc so rows per server-CPU-second is "rows/s on one core".
 //   bin/heimdall-node bench/ingest/run.ts       (ROWS_SMALL=200000 ROWS_LARGE=500000 TOTAL=1000000)
+import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
@@ -16,6 +17,8 @@ const ROWS_SMALL = Number(process.env.ROWS_SMALL ?? 200_000);
 const ROWS_LARGE = Number(process.env.ROWS_LARGE ?? 500_000);
 const TOTAL = Number(process.env.TOTAL ?? 1_000_000);
 const TICK = 100;
+const NCPU = availableParallelism();
+const SERVER_CPUS = process.env.SERVER_CPUS ?? (NCPU >= 2 ? String(NCPU - 1) : 'all');
 // Rows are spread over this much time before now (the /api/logs figures read an hour of data).
 const SPREAD_MS = Number(process.env.SPREAD_MS ?? 3_600_000);
 // Batches in flight for the 200-row phase (one agent's AGENT_MAX_IN_FLIGHT; a fleet has more).
@@ -165,6 +168,14 @@ async function main() {
   const server = runHeimdall(['server'], { ...(process.env.SERVER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.SERVER_NODE_OPTIONS } : {}), HEIMDALL_DATA_DIR: dataDir, PORT: String(grpcPort), HTTP_PORT: String(httpPort), HEIMDALL_LISTEN_HOST: '127.0.0.1', HEIMDALL_INGEST_MAX_PENDING_ROWS: '400000' });
   await server.waitForOutput(/server started/, 60_000);
   const pid = server.child.pid!;
+  // "Rows/s on one core", literally: during the ingest phases the server (every thread) runs on
+  // one CPU and this client on the others. SERVER_CPUS=all lets the server use every CPU.
+  const confine = (cpus: string, p: number) => execFileSync('taskset', ['-a', '-cp', cpus, String(p)], { stdio: 'ignore' });
+  if (SERVER_CPUS !== 'all') {
+    confine(SERVER_CPUS, pid);
+    const others = [...Array(NCPU).keys()].filter((c) => !SERVER_CPUS.split(',').includes(String(c)));
+    if (others.length > 0) confine(others.join(','), process.pid);
+  }
   const client = new grpc.Client(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': 64 << 20 });
 
   const base = `http://127.0.0.1:${httpPort}`;
@@ -182,6 +193,7 @@ async function main() {
   if (stored < TOTAL) await phase(client, pid, base, 5000, TOTAL - stored, 8, 'fill');
   client.close();
   await idleAfter(pid); // let background merges settle
+  if (SERVER_CPUS !== 'all') confine(`0-${NCPU - 1}`, pid); // queries get the whole machine, as in use
   const count = ((await (await fetch(`${base}/api/stats?window=2h`)).json()) as { series: { requests: number }[] }).series.reduce((a, p) => a + p.requests, 0);
   await latency(`${base}/api/logs?limit=100`, 20); // warm
   const plain = await latency(`${base}/api/logs?limit=100`, 200);
@@ -196,7 +208,8 @@ async function main() {
   await store.close();
 
   const f = (x: { p50: number; p95: number; p99: number }) => `p50 ${x.p50.toFixed(1)} ms, p95 ${x.p95.toFixed(1)} ms, p99 ${x.p99.toFixed(1)} ms`;
-  console.log('\n== bench/ingest (gRPC → embedded ClickHouse, server in its own process, 2-core machine) ==');
+  console.log(`\n== bench/ingest (gRPC → embedded ClickHouse, server in its own process, ${NCPU}-CPU machine) ==`);
+  console.log(SERVER_CPUS === 'all' ? 'ingest phases: the server may use every CPU' : `ingest phases: the server confined to CPU ${SERVER_CPUS} (taskset), this client to the others; queries: every CPU`);
   console.log(`batch 200:  ${small.rps.toFixed(0)} rows/s wall, ${small.perCore.toFixed(0)} rows per server CPU-second   (target >= 50,000 on one core)`);
   console.log(`batch 5000: ${large.rps.toFixed(0)} rows/s wall, ${large.perCore.toFixed(0)} rows per server CPU-second, ${sustained.toFixed(0)} counting the merges after   (target >= 50,000 on one core)`);
   console.log(`rows stored: ${count.toLocaleString()} (${parts[0]?.parts} active parts when the queries ran)`);
