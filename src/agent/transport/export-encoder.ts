@@ -10,16 +10,6 @@ const WIRE_FIXED64 = 1;
 const WIRE_LEN = 2;
 
 class Writer extends ByteBuffer {
-  /** Varint of a non-negative integer below 2^53. */
-  varint(v: number): void {
-    this.room(10);
-    const o = this.buf;
-    while (v >= 0x80) {
-      o[this.len++] = (v % 0x80) | 0x80;
-      v = Math.floor(v / 0x80);
-    }
-    o[this.len++] = v;
-  }
   tag(field: number, wire: number): void {
     this.varint(field * 8 + wire);
   }

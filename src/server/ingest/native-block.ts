@@ -9,15 +9,6 @@ const TWO_32 = 4294967296;
 
 /** One column's values as Native lays them out: fixed-width little-endian, or length-prefixed strings. */
 export class ColumnBuffer extends ByteBuffer {
-  varuint(v: number): void {
-    this.room(10);
-    const o = this.buf;
-    while (v >= 0x80) {
-      o[this.len++] = (v % 0x80) | 0x80;
-      v = Math.floor(v / 0x80);
-    }
-    o[this.len++] = v;
-  }
   /** b[s..e) as a String value. */
   str(b: Uint8Array, s: number, e: number): void {
     const n = e - s;
@@ -25,7 +16,7 @@ export class ColumnBuffer extends ByteBuffer {
       this.room(n + 1);
       this.buf[this.len++] = n;
     } else {
-      this.varuint(n);
+      this.varint(n);
       this.room(n);
     }
     const o = this.buf;
@@ -106,8 +97,8 @@ export class NativeLayout {
 
   block(data: readonly (readonly ColumnBuffer[])[], rows: number): Buffer {
     const head = new ColumnBuffer(20);
-    head.varuint(this.headers.length);
-    head.varuint(rows);
+    head.varint(this.headers.length);
+    head.varint(rows);
     let size = head.len;
     for (let i = 0; i < this.headers.length; i++) {
       size += this.headers[i].length;

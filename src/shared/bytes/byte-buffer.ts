@@ -13,6 +13,16 @@ export class ByteBuffer {
     this.buf.copy(next, 0, 0, this.len);
     this.buf = next;
   }
+  /** LEB128 of a non-negative integer below 2^53: protobuf's varint and ClickHouse's VarUInt alike. */
+  varint(v: number): void {
+    this.room(10);
+    const o = this.buf;
+    while (v >= 0x80) {
+      o[this.len++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    o[this.len++] = v;
+  }
   byte(c: number): void {
     this.room(1);
     this.buf[this.len++] = c;
