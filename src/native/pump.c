@@ -297,11 +297,12 @@ int main(int argc, char **argv)
 	static struct tls_state tls_state;
 	tls_state.skel = skel;
 	if (tls) {
-		int host_lib = 0;
-		for (int i = 0; LIBSSL_PATHS[i] && !host_lib; i++)
-			if (access(LIBSSL_PATHS[i], R_OK) == 0)
-				host_lib = attach_tls_lib(&tls_state, LIBSSL_PATHS[i]) || 1;
-		if (!host_lib)
+		int i = 0;
+		while (LIBSSL_PATHS[i] && access(LIBSSL_PATHS[i], R_OK) != 0)
+			i++;
+		if (LIBSSL_PATHS[i])
+			attach_tls_lib(&tls_state, LIBSSL_PATHS[i]); /* the first one present: the host's */
+		else
 			fprintf(stderr, "heimdall-pump: note no libssl.so.3 on the host; TLS read only from libraries processes have loaded\n");
 		scan_tls_libs(&tls_state);
 	}
