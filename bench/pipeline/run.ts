@@ -48,7 +48,7 @@ function round(): { us: number; exchanges: number; bytes: number } {
     }
   });
   const splitter = new FrameSplitter();
-  const onFrame = (f: Buffer) => correlator.onData(decodeFrame(f) as DataEvent);
+  const onFrame = (b: Buffer, start: number, end: number) => correlator.onData(decodeFrame(b, start, end) as DataEvent);
   const cpu0 = process.cpuUsage();
   for (const ch of chunks) splitter.push(ch, onFrame);
   const cpu = process.cpuUsage(cpu0);

@@ -14,56 +14,67 @@ export interface DataEvent {
   /** hd_event.flags (F_TLS: plaintext from SSL_read/SSL_write). */
   flags: number;
   data: Uint8Array;
-  /** The whole record: fields needed once per connection are read from it on demand. */
+  /** The whole record is raw[at, at + size): fields needed once per connection are read from it on demand. */
   raw: Buffer;
+  at: number;
 }
 
 export function eventComm(ev: DataEvent): string {
   const b = ev.raw;
-  const end = b.indexOf(0, EVENT.comm);
-  return b.toString('latin1', EVENT.comm, end < 0 || end > EVENT.comm + 16 ? EVENT.comm + 16 : end);
+  const from = ev.at + EVENT.comm;
+  const end = b.indexOf(0, from);
+  return b.toString('latin1', from, end < 0 || end > from + 16 ? from + 16 : end);
 }
 
 export function eventAddrs(ev: DataEvent): { family: number; laddr: string; lport: number; raddr: string; rport: number } {
   const b = ev.raw;
-  const family = b.readUInt16LE(EVENT.family);
+  const at = ev.at;
+  const family = b.readUInt16LE(at + EVENT.family);
   return {
     family,
-    laddr: formatIp(family, b.subarray(EVENT.laddr, EVENT.laddr + 16)),
-    lport: b.readUInt16LE(EVENT.lport),
-    raddr: formatIp(family, b.subarray(EVENT.raddr, EVENT.raddr + 16)),
-    rport: b.readUInt16LE(EVENT.rport),
+    laddr: formatIp(family, b.subarray(at + EVENT.laddr, at + EVENT.laddr + 16)),
+    lport: b.readUInt16LE(at + EVENT.lport),
+    raddr: formatIp(family, b.subarray(at + EVENT.raddr, at + EVENT.raddr + 16)),
+    rport: b.readUInt16LE(at + EVENT.rport),
   };
 }
 
-const u64 = (b: Buffer, at: number) => b.readUInt32LE(at + 4) * 4294967296 + b.readUInt32LE(at);
+// Plain byte reads: Buffer's readUInt32LE checks bounds per call, and records are checked once.
+const u32 = (b: Buffer, at: number) => (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
+const u64 = (b: Buffer, at: number) => u32(b, at + 4) * 4294967296 + u32(b, at);
 
 export interface HelloFrame { kind: typeof EV_HELLO; realtimeOffsetNs: bigint; captureBytes: number; ncpus: number }
 export interface StatsFrame { kind: typeof EV_STATS; counters: Record<(typeof STAT_NAMES)[number], number>; progRunNs: number; progRunCnt: number; realtimeOffsetNs: bigint }
 export type Frame = DataEvent | HelloFrame | StatsFrame;
 
-export function decodeFrame(b: Buffer): Frame | null {
-  if (b.length < 4) return null;
-  const kind = b.readUInt32LE(0);
+/** Decodes the frame at frame[start, end) (the whole buffer by default). */
+export function decodeFrame(frame: Buffer, start = 0, end = frame.length): Frame | null {
+  const size = end - start;
+  if (size < 4) return null;
+  const b = frame;
+  const at = start;
+  const kind = u32(b, at);
   if (kind === EV_DATA || kind === EV_CLOSE) {
-    if (b.length < EVENT.size) return null;
-    const captured = b.readUInt32LE(EVENT.captured);
-    if (EVENT.size + captured > b.length) return null;
-    const tgid = b.readUInt32LE(EVENT.tgid);
+    if (size < EVENT.size) return null;
+    const captured = u32(b, at + EVENT.captured);
+    if (EVENT.size + captured > size) return null;
+    const tgid = u32(b, at + EVENT.tgid);
     return {
       kind,
       tgid,
-      fd: b.readInt32LE(EVENT.fd),
-      startNs: u64(b, EVENT.start_ns),
-      endNs: u64(b, EVENT.end_ns),
-      connKey: `${tgid}:${b.readUInt32LE(EVENT.sock_id + 4)}:${b.readUInt32LE(EVENT.sock_id)}`,
-      len: b.readUInt32LE(EVENT.len),
-      direction: b[EVENT.direction],
-      flags: b[EVENT.flags],
-      data: b.subarray(EVENT.size, EVENT.size + captured),
+      fd: u32(b, at + EVENT.fd) | 0,
+      startNs: u64(b, at + EVENT.start_ns),
+      endNs: u64(b, at + EVENT.end_ns),
+      connKey: `${tgid}:${u32(b, at + EVENT.sock_id + 4)}:${u32(b, at + EVENT.sock_id)}`,
+      len: u32(b, at + EVENT.len),
+      direction: b[at + EVENT.direction],
+      flags: b[at + EVENT.flags],
+      data: b.subarray(at + EVENT.size, at + EVENT.size + captured),
       raw: b,
+      at,
     };
   }
+  if (start !== 0 || end !== frame.length) return decodeFrame(frame.subarray(start, end));
   if (kind === EV_HELLO && b.length >= HELLO.size) {
     return { kind, realtimeOffsetNs: b.readBigInt64LE(HELLO.realtime_offset_ns), captureBytes: b.readUInt32LE(HELLO.capture_bytes), ncpus: b.readUInt32LE(HELLO.ncpus) };
   }
@@ -97,17 +108,41 @@ export function formatIp(family: number, a: Uint8Array): string {
   return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
 }
 
-/** Splits a byte stream into length-prefixed frames; keeps a partial frame for the next chunk. */
+/**
+ * Splits a byte stream into length-prefixed frames, handed over in place as buf[start, end).
+ * Only a frame cut by a chunk boundary is copied (not the whole chunk).
+ */
 export class FrameSplitter {
   private pending: Buffer | null = null;
 
-  push(chunk: Buffer, onFrame: (frame: Buffer) => void): void {
-    const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+  push(chunk: Buffer, onFrame: (buf: Buffer, start: number, end: number) => void): void {
     let off = 0;
+    if (this.pending) {
+      // Complete the cut frame with just enough of this chunk.
+      let p = this.pending;
+      if (p.length < 4) {
+        off = Math.min(4 - p.length, chunk.length);
+        p = Buffer.concat([p, chunk.subarray(0, off)]);
+      }
+      const total = p.length < 4 ? Infinity : 4 + u32(p, 0);
+      const take = Math.min(total - p.length, chunk.length - off);
+      if (take > 0) p = Buffer.concat([p, chunk.subarray(off, off + take)]);
+      off += Math.max(0, take);
+      if (p.length < total) {
+        this.pending = p;
+        return;
+      }
+      this.pending = null;
+      onFrame(p, 4, total);
+    }
+    this.scan(chunk, off, onFrame);
+  }
+
+  private scan(buf: Buffer, off: number, onFrame: (buf: Buffer, start: number, end: number) => void): void {
     while (buf.length - off >= 4) {
-      const len = buf.readUInt32LE(off);
+      const len = u32(buf, off);
       if (buf.length - off - 4 < len) break;
-      onFrame(buf.subarray(off + 4, off + 4 + len));
+      onFrame(buf, off + 4, off + 4 + len);
       off += 4 + len;
     }
     this.pending = off < buf.length ? Buffer.from(buf.subarray(off)) : null;

@@ -45,14 +45,21 @@ test('frames split across chunks are reassembled; short or unknown frames are ig
   ev.writeUInt32LE(3, EVENT.len);
   ev.write('cur', EVENT.comm, 'latin1');
   ev.write('GET', EVENT.size, 'latin1');
-  const framed = Buffer.concat([Buffer.from([ev.length, 0, 0, 0]), ev, Buffer.from([4, 0, 0, 0, 9, 9, 9, 9])]);
-  const got: Buffer[] = [];
-  const s = new FrameSplitter();
-  for (let i = 0; i < framed.length; i += 7) s.push(framed.subarray(i, i + 7), (f) => got.push(Buffer.from(f)));
-  assert.equal(got.length, 2);
-  const d = decodeFrame(got[0]);
-  assert.ok(d && d.kind === 1 && d.tgid === 99 && eventComm(d) === 'cur' && Buffer.from(d.data).toString() === 'GET');
-  assert.equal(decodeFrame(got[1]), null);
+  const framed = Buffer.concat([Buffer.from([ev.length, 0, 0, 0]), ev, Buffer.from([4, 0, 0, 0, 9, 9, 9, 9, 0, 0, 0, 0]), Buffer.from([ev.length, 0, 0, 0]), ev]);
+  // Every chunk size: frames cut anywhere, the length prefix included, and empty frames.
+  for (let step = 1; step <= framed.length; step++) {
+    const got: Buffer[] = [];
+    const s = new FrameSplitter();
+    for (let i = 0; i < framed.length; i += step) {
+      s.push(framed.subarray(i, i + step), (b, start, end) => {
+        const d = decodeFrame(b, start, end);
+        if (d && d.kind === 1) assert.ok(d.tgid === 99 && eventComm(d) === 'cur' && Buffer.from(d.data).toString() === 'GET', `step ${step}`);
+        got.push(Buffer.from(b.subarray(start, end)));
+      });
+    }
+    assert.deepEqual(got.map((g) => g.length), [ev.length, 4, 0, ev.length], `step ${step}`);
+    assert.equal(decodeFrame(got[1]), null);
+  }
   assert.equal(decodeFrame(Buffer.alloc(2)), null);
 });
 

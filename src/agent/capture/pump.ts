@@ -79,8 +79,8 @@ export class PumpCapture {
         for (const line of lines) if (line.startsWith('heimdall-pump: note ')) log.info(line.slice('heimdall-pump: note '.length));
       });
       child.stdout!.on('data', (chunk: Buffer) => {
-        splitter.push(chunk, (frame) => {
-          const f = decodeFrame(frame);
+        splitter.push(chunk, (buf, start, end) => {
+          const f = decodeFrame(buf, start, end);
           if (!f) return;
           if (f.kind === EV_DATA || f.kind === EV_CLOSE) this.handlers.onEvent(f);
           else if (f.kind === EV_STATS) this.handlers.onStats(f);

@@ -29,6 +29,27 @@ export interface CorrelatorStats {
   resyncs: number;
 }
 
+/**
+ * Exchange ids: a random UUID per correlator whose last 48 bits count up. As unique as random
+ * v4 ids within one agent's lifetime (2^48 records) at half crypto.randomUUID's cost.
+ */
+const HEX3 = Array.from({ length: 4096 }, (_, i) => i.toString(16).padStart(3, '0'));
+class IdSource {
+  private readonly prefix = randomUUID().slice(0, 24);
+  private hi = Math.floor(Math.random() * 2 ** 24);
+  private lo = 0;
+  id(): string {
+    if (++this.lo === 2 ** 24) {
+      this.lo = 0;
+      this.hi = (this.hi + 1) % 2 ** 24;
+    }
+    return this.prefix + HEX3[this.hi >>> 12] + HEX3[this.hi & 4095] + HEX3[this.lo >>> 12] + HEX3[this.lo & 4095];
+  }
+}
+
+/** Shared and frozen: one object for every exchange without labels (the encoder compares by identity). */
+const NO_LABELS: Record<string, string> = Object.freeze({});
+
 const ROLE_SERVER = 1;
 const ROLE_CLIENT = 2;
 const TEXTUAL = /^(text\/|application\/(json|xml|x-www-form-urlencoded|javascript|graphql|[\w.+-]+\+(json|xml)))/;
@@ -39,6 +60,7 @@ export class Correlator {
   private readonly opts: CorrelatorOptions;
   private readonly out: (x: HttpExchange) => void;
   private readonly sink: ConnectionSink;
+  private readonly ids = new IdSource();
 
   constructor(opts: CorrelatorOptions, out: (x: HttpExchange) => void) {
     this.opts = opts;
@@ -137,7 +159,7 @@ export class Correlator {
     // A literal with every field: fromPartial would first build a default record (two
     // empty Buffers included) and copy over it, per exchange.
     this.out({
-      id: randomUUID(),
+      id: this.ids.id(),
       timestampUnixNano: this.opts.toWallNs(req.startNs),
       durationNs: endNs > req.startNs ? BigInt(Math.round(endNs - req.startNs)) : 0n,
       pid: m.tgid,
@@ -168,7 +190,7 @@ export class Correlator {
       namespace: '',
       pod: '',
       container: '',
-      labels: {},
+      labels: NO_LABELS,
     });
   }
 }
@@ -179,7 +201,7 @@ export class Correlator {
  */
 export function sample(msg: Message, limit: number, queryHasSecret = false): { bytes: Buffer; truncated: boolean } {
   const head = msg.head;
-  const raw = msg.raw.length === 0 ? EMPTY : msg.raw.length === 1 ? msg.raw[0] : Buffer.concat(msg.raw);
+  const raw = msg.kept ? msg.kept.subarray(0, msg.rawLen) : EMPTY;
   const headLen = Math.min(msg.headLength, raw.length);
   const ct = head?.contentType ?? '';
   const bodyNeedsPass = raw.length > headLen && ct !== '' && TEXTUAL.test(ct);

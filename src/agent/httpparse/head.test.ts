@@ -89,3 +89,25 @@ test('the kernel lets through every method the parser knows', () => {
   for (const m of METHODS) assert.ok(prefixes.has(m.padEnd(4, ' ').slice(0, 4)), `${m}: no "${m.slice(0, 4)}" case in looks_http()`);
   assert.ok(prefixes.has('HTTP'));
 });
+
+test('repeated values come out the same, whatever was parsed before', () => {
+  const heads = [
+    'HTTP/1.1 200 OK\r\nContent-Type: Application/JSON\r\nTransfer-Encoding: gzip, CHUNKED \t\r\nConnection: Keep-Alive, Upgrade\r\n\r\n',
+    'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked, gzip\r\nConnection: keep-alive\r\n\r\n',
+    'HTTP/1.1 200 OK\r\nContent-Type: TEXT/html; charset=\xe9\r\nConnection: Close\r\n\r\n',
+  ];
+  for (let round = 0; round < 3; round++) {
+    const [a, c, d] = heads.map((h) => parseHead(b(h), true));
+    assert.ok(a.status === 'ok' && c.status === 'ok' && d.status === 'ok');
+    assert.equal(a.head.contentType, 'application/json');
+    assert.equal(c.head.contentType, 'application/json');
+    assert.equal(d.head.contentType, 'text/html; charset=\xe9');
+    assert.deepEqual([a.head.chunked, a.head.upgrade, a.head.connectionClose], [true, true, false]);
+    assert.deepEqual([c.head.chunked, c.head.upgrade, c.head.connectionClose], [false, false, false]);
+    assert.equal(d.head.connectionClose, true);
+    for (const [host, ua] of [['a.example', 'curl/8'], ['b.example', 'curl/8'], ['a.example', 'wrk']]) {
+      const r = parseHead(b(`GET /x HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: ${ua}\r\n\r\n`), true);
+      assert.ok(r.status === 'ok' && r.head.host === host && r.head.userAgent === ua && r.head.method === 'GET' && r.head.version === '1.1');
+    }
+  }
+});

@@ -53,6 +53,61 @@ function latin1(b: Uint8Array, start: number, end: number): string {
   return b instanceof Buffer ? b.toString('latin1', start, end) : Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('latin1');
 }
 
+/*
+ * Hosts, user agents, content types, targets and methods repeat from message to message.
+ * A small direct-mapped cache of recent values hands out the same string for the same bytes:
+ * comparing bytes in JS costs less than making a string (a call into C++) and the garbage it
+ * leaves. Results are identical with or without it.
+ */
+const INTERN_SLOTS = 1024;
+const INTERN_MAX_LEN = 256;
+const interned: (string | undefined)[] = new Array<string | undefined>(INTERN_SLOTS);
+const internedLower: (string | undefined)[] = new Array<string | undefined>(INTERN_SLOTS);
+
+function internedText(b: Uint8Array, start: number, end: number, lower: boolean): string {
+  const n = end - start;
+  if (n <= 0) return '';
+  if (n > INTERN_MAX_LEN) return lower ? latin1(b, start, end).toLowerCase() : latin1(b, start, end);
+  let h = n;
+  for (let i = start; i < end; i++) h = (Math.imul(h, 31) + b[i]) | 0;
+  const slot = ((h ^ (h >>> 15)) >>> 0) % INTERN_SLOTS;
+  const table = lower ? internedLower : interned;
+  const hit = table[slot];
+  // For the lower-case table the key is the raw bytes folded to lower case (ASCII).
+  if (hit !== undefined && hit.length === n && sameText(b, start, hit, lower)) return hit;
+  const s = lower ? latin1(b, start, end).toLowerCase() : latin1(b, start, end);
+  if (s.length === n) table[slot] = s; // toLowerCase can change the length of non-ASCII text
+  return s;
+}
+
+function sameText(b: Uint8Array, start: number, s: string, lower: boolean): boolean {
+  for (let i = 0; i < s.length; i++) {
+    let c = b[start + i];
+    if (lower && c >= 0x41 && c <= 0x5a) c |= 0x20;
+    if (c !== s.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/** Case-insensitive: does b[vs..ve) contain the lower-case ASCII token? */
+function containsToken(b: Uint8Array, vs: number, ve: number, token: string): boolean {
+  const n = token.length;
+  outer: for (let i = vs; i + n <= ve; i++) {
+    for (let j = 0; j < n; j++) {
+      const c = b[i + j];
+      if ((c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== token.charCodeAt(j)) continue outer;
+    }
+    return true;
+  }
+  return false;
+}
+
+/** "chunked" as the last coding of a Transfer-Encoding value (trailing blanks allowed). */
+function endsWithChunked(b: Uint8Array, vs: number, ve: number): boolean {
+  while (ve > vs && (b[ve - 1] === 0x20 || (b[ve - 1] >= 0x09 && b[ve - 1] <= 0x0d) || b[ve - 1] === 0xa0)) ve--;
+  return ve - vs >= 7 && containsToken(b, ve - 7, ve, 'chunked');
+}
+
 /** First four bytes of every method we accept, as little-endian words: no string per check. */
 const METHOD_PREFIXES = new Set([...METHODS].map((m) => word(Buffer.from(m.padEnd(4, ' ').slice(0, 4), 'latin1'), 0)));
 
@@ -80,8 +135,10 @@ function version(b: Uint8Array, at: number): string | null {
   const major = b[at + 5] - 0x30;
   const minor = b[at + 7] - 0x30;
   if (major < 0 || major > 9 || minor < 0 || minor > 9) return null;
-  return `${major}.${minor}`;
+  return VERSIONS[major * 10 + minor];
 }
+
+const VERSIONS = Array.from({ length: 100 }, (_, i) => `${Math.floor(i / 10)}.${i % 10}`);
 
 /**
  * Parses the head at the start of `b`. `more` says whether more bytes of this head can
@@ -130,13 +187,13 @@ export function parseHead(b: Uint8Array, more: boolean): HeadResult {
       const v = version(b, sp2 + 1);
       if (v === null) return NOT_HTTP_LINE;
       head.version = v;
-      head.target = latin1(b, sp1 + 1, sp2);
+      head.target = internedText(b, sp1 + 1, sp2, false);
     } else if (lineCut && lineEnd > sp1 + 1) {
       // The request line itself was cut by the capture limit: keep what is there.
       head.version = '1.1';
-      head.target = latin1(b, sp1 + 1, lineEnd);
+      head.target = internedText(b, sp1 + 1, lineEnd, false);
     } else return NOT_HTTP_LINE;
-    head.method = latin1(b, 0, sp1);
+    head.method = internedText(b, 0, sp1, false);
   }
   if (head.version !== '1.0' && head.version !== '1.1') return { status: 'not-http', reason: `HTTP version ${head.version}` };
   head.connectionClose = head.version === '1.0';
@@ -175,10 +232,10 @@ export function parseHead(b: Uint8Array, more: boolean): HeadResult {
 
 function header(head: HttpHead, name: string, b: Uint8Array, vs: number, ve: number, cut: boolean): void {
   switch (name) {
-    case 'host': head.host = latin1(b, vs, Math.min(ve, vs + 1024)); break;
-    case 'user-agent': head.userAgent = latin1(b, vs, Math.min(ve, vs + 1024)); break;
-    case 'traceparent': head.traceparent = latin1(b, vs, Math.min(ve, vs + 256)); break;
-    case 'content-type': head.contentType = latin1(b, vs, Math.min(ve, vs + 256)).toLowerCase(); break;
+    case 'host': head.host = internedText(b, vs, Math.min(ve, vs + 1024), false); break;
+    case 'user-agent': head.userAgent = internedText(b, vs, Math.min(ve, vs + 1024), false); break;
+    case 'traceparent': head.traceparent = latin1(b, vs, Math.min(ve, vs + 256)); break; // unique per request
+    case 'content-type': head.contentType = internedText(b, vs, Math.min(ve, vs + 256), true); break;
     case 'content-length': {
       // A number cut by the capture limit is no number.
       if (cut || ve === vs || ve - vs > 15) break;
@@ -191,12 +248,11 @@ function header(head: HttpHead, name: string, b: Uint8Array, vs: number, ve: num
       head.contentLength = n;
       break;
     }
-    case 'transfer-encoding': if (/chunked\s*$/i.test(latin1(b, vs, ve))) head.chunked = true; break;
+    case 'transfer-encoding': if (endsWithChunked(b, vs, ve)) head.chunked = true; break;
     case 'connection': {
-      const v = latin1(b, vs, ve).toLowerCase();
-      if (v.includes('close')) head.connectionClose = true;
-      else if (v.includes('keep-alive')) head.connectionClose = false;
-      if (v.includes('upgrade')) head.upgrade = true;
+      if (containsToken(b, vs, ve, 'close')) head.connectionClose = true;
+      else if (containsToken(b, vs, ve, 'keep-alive')) head.connectionClose = false;
+      if (containsToken(b, vs, ve, 'upgrade')) head.upgrade = true;
       break;
     }
   }

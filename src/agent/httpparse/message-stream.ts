@@ -13,8 +13,8 @@ export interface Message {
   startNs: number;
   lastNs: number;
   bytes: number;
-  /** The first bytes of the message (head, then body), contiguous, up to the sample limit. */
-  raw: Buffer[];
+  /** The first bytes of the message (head, then body), contiguous, up to the sample limit: kept[0, rawLen). */
+  kept: Buffer | null;
   rawLen: number;
   rawGap: boolean;
   headLength: number;
@@ -89,7 +89,7 @@ export class MessageStream {
           this.hooks.onNoise(captured - off);
           break;
         }
-        this.msg = { head: null, startNs: ts, lastNs: endNs, bytes: 0, raw: [], rawLen: 0, rawGap: false, headLength: 0, bodyBytes: 0, framingLost: false };
+        this.msg = { head: null, startNs: ts, lastNs: endNs, bytes: 0, kept: null, rawLen: 0, rawGap: false, headLength: 0, bodyBytes: 0, framingLost: false };
         this.mode = 'head';
         this.headParts = [];
         this.headBuffered = 0;
@@ -116,7 +116,7 @@ export class MessageStream {
         const used = Math.max(0, Math.min(piece.length, r.head.headLength - before));
         msg.head = r.head;
         msg.headLength = r.head.headLength;
-        this.keep(buf.subarray(0, r.head.headLength), msg);
+        this.keep(buf, 0, r.head.headLength, msg);
         msg.bytes += used;
         off += used;
         this.headParts = [];
@@ -197,17 +197,18 @@ export class MessageStream {
     if (n <= 0) return;
     msg.bytes += n;
     msg.bodyBytes += n;
-    this.keep(Buffer.from(data.buffer, data.byteOffset + off, n), msg);
+    this.keep(data, off, n, msg);
   }
 
-  /** Keeps the first keepBytes of the message, contiguous: the sample is cut from them. */
-  private keep(b: Buffer, msg: Message): void {
+  /** Keeps the first keepBytes of the message, contiguous: the sample is cut from them.
+   * Copied into one buffer per message: the frame buffer is not ours to keep. */
+  private keep(b: Uint8Array, off: number, n: number, msg: Message): void {
     if (msg.rawGap) return;
-    const room = this.keepBytes - msg.rawLen;
-    if (room <= 0) return;
-    const piece = b.length > room ? b.subarray(0, room) : b;
-    msg.raw.push(Buffer.from(piece)); // copy: the frame buffer is not ours to keep
-    msg.rawLen += piece.length;
+    const take = Math.min(n, this.keepBytes - msg.rawLen);
+    if (take <= 0) return;
+    msg.kept ??= Buffer.allocUnsafe(this.keepBytes);
+    msg.kept.set(take === b.length && off === 0 ? b : b.subarray(off, off + take), msg.rawLen);
+    msg.rawLen += take;
   }
 
   private finish(endNs: number): void {

@@ -1,7 +1,9 @@
 // Bounded queue between correlation and transport. Batches leave on size or on timer,
 // several in flight at once (each retried on its own). While the server is unreachable
 // the queue holds up to maxQueue records and counts what it has to drop beyond that.
+// Records are encoded as they arrive: the queue holds bytes, not objects.
 import type { HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
+import { ExchangeEntries } from '../transport/export-encoder.ts';
 
 export interface BatcherOptions {
   batchSize: number;
@@ -12,11 +14,14 @@ export interface BatcherOptions {
 }
 
 /** Sends one batch; resolves when stored or given up on (the sender counts failures); rejects at shutdown. */
-export type SendBatch = (batch: HttpExchange[]) => Promise<void>;
+export type SendBatch = (batch: ExchangeEntries) => Promise<void>;
 
 export class Batcher {
   drops = 0;
-  private queue: HttpExchange[] = [];
+  /** Full batches waiting for a free send slot, then the one being filled. */
+  private sealed: ExchangeEntries[] = [];
+  private open: ExchangeEntries | null = null;
+  private queued = 0;
   private readonly opts: BatcherOptions;
   private readonly send: SendBatch;
   private timer: NodeJS.Timeout | null = null;
@@ -32,7 +37,7 @@ export class Batcher {
   }
 
   get length(): number {
-    return this.queue.length;
+    return this.queued;
   }
 
   start(): void {
@@ -42,25 +47,37 @@ export class Batcher {
 
   /** false when the queue is full and the record was dropped. */
   push(x: HttpExchange): boolean {
-    if (this.stopped || this.queue.length >= this.opts.maxQueue) {
+    if (this.stopped || this.queued >= this.opts.maxQueue) {
       this.drops++;
       return false;
     }
-    this.queue.push(x);
-    if (this.queue.length >= this.opts.batchSize) this.pump();
+    this.open ??= new ExchangeEntries(this.opts.batchSize);
+    this.open.add(x);
+    this.queued++;
+    if (this.open.count >= this.opts.batchSize) {
+      this.sealed.push(this.open);
+      this.open = null;
+      this.pump();
+    }
     return true;
   }
 
   private pump(): void {
-    while (this.inFlight < this.opts.maxInFlight && this.queue.length > 0) {
-      const due = this.draining || this.queue.length >= this.opts.batchSize || Date.now() - this.lastFlush >= this.opts.flushIntervalMs;
-      if (!due) return;
-      const batch = this.queue.splice(0, this.opts.batchSize);
+    while (this.inFlight < this.opts.maxInFlight) {
+      if (this.sealed.length === 0) {
+        const due = this.draining || Date.now() - this.lastFlush >= this.opts.flushIntervalMs;
+        if (!this.open || !due) return;
+        this.sealed.push(this.open);
+        this.open = null;
+      }
+      const batch = this.sealed.shift()!;
+      this.queued -= batch.count;
       this.lastFlush = Date.now();
       this.inFlight++;
       this.send(batch)
         .catch(() => {
-          this.queue.unshift(...batch); // the sender gave up (shutdown): keep it counted
+          this.sealed.unshift(batch); // the sender gave up (shutdown): keep it counted
+          this.queued += batch.count;
           this.draining = false;
         })
         .finally(() => {
@@ -88,7 +105,9 @@ export class Batcher {
       if (this.draining) this.pump();
     }
     this.draining = false;
-    this.drops += this.queue.length;
-    this.queue = [];
+    this.drops += this.queued;
+    this.sealed = [];
+    this.open = null;
+    this.queued = 0;
   }
 }

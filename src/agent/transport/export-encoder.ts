@@ -103,15 +103,34 @@ class Writer extends ByteBuffer {
   }
 }
 
-function exchange(w: Writer, x: HttpExchange): void {
-  w.stringField(1, x.id);
-  if (x.timestampUnixNano !== 0n) {
-    w.tag(2, WIRE_FIXED64);
-    w.room(8);
-    w.buf.writeBigUInt64LE(BigInt.asUintN(64, x.timestampUnixNano), w.len);
-    w.len += 8;
+/**
+ * Fields 4–16 (node … dst_port) are the same for every exchange of one connection once
+ * enriched. Their encoding is kept per (pid, ports) slot and copied when every field is the
+ * same value again: encoding them was a third of the encoder's time.
+ */
+interface ConnFields {
+  node: string; pid: number; process: string; containerId: string; namespace: string; pod: string; container: string;
+  labels: HttpExchange['labels']; role: number; srcIp: string; srcPort: number; dstIp: string; dstPort: number; bytes: Buffer;
+}
+const CONN_SLOTS = 512;
+const connSlots: (ConnFields | undefined)[] = new Array<ConnFields | undefined>(CONN_SLOTS);
+
+function sameConn(c: ConnFields, x: HttpExchange): boolean {
+  return c.pid === x.pid && c.srcPort === x.srcPort && c.dstPort === x.dstPort && c.role === x.role && c.labels === x.labels &&
+    c.srcIp === x.srcIp && c.dstIp === x.dstIp && c.process === x.process && c.node === x.node && c.containerId === x.containerId &&
+    c.namespace === x.namespace && c.pod === x.pod && c.container === x.container;
+}
+
+function connFields(w: Writer, x: HttpExchange): void {
+  const slot = ((x.pid * 31 + x.srcPort) * 31 + x.dstPort) % CONN_SLOTS;
+  const cached = connSlots[slot];
+  if (cached !== undefined && sameConn(cached, x)) {
+    w.room(cached.bytes.length);
+    w.buf.set(cached.bytes, w.len);
+    w.len += cached.bytes.length;
+    return;
   }
-  w.bigField(3, x.durationNs);
+  const start = w.len;
   w.stringField(4, x.node);
   w.uintField(5, x.pid);
   w.stringField(6, x.process);
@@ -130,6 +149,20 @@ function exchange(w: Writer, x: HttpExchange): void {
   w.uintField(14, x.srcPort);
   w.stringField(15, x.dstIp);
   w.uintField(16, x.dstPort);
+  const { node, pid, process, containerId, namespace, pod, container, labels, role, srcIp, srcPort, dstIp, dstPort } = x;
+  connSlots[slot] = { node, pid, process, containerId, namespace, pod, container, labels, role, srcIp, srcPort, dstIp, dstPort, bytes: Buffer.from(w.buf.subarray(start, w.len)) };
+}
+
+function exchange(w: Writer, x: HttpExchange): void {
+  w.stringField(1, x.id);
+  if (x.timestampUnixNano !== 0n) {
+    w.tag(2, WIRE_FIXED64);
+    w.room(8);
+    w.buf.writeBigUInt64LE(BigInt.asUintN(64, x.timestampUnixNano), w.len);
+    w.len += 8;
+  }
+  w.bigField(3, x.durationNs);
+  connFields(w, x);
   w.stringField(17, x.method);
   w.stringField(18, x.host);
   w.stringField(19, x.path);
@@ -148,15 +181,74 @@ function exchange(w: Writer, x: HttpExchange): void {
   w.boolField(32, x.tls);
 }
 
-export function encodeExportRequest(req: ExportRequest): Buffer {
-  const w = new Writer(256 + req.exchanges.length * 512);
-  w.stringField(1, req.batchId);
-  w.stringField(2, req.agentId);
-  w.stringField(3, req.node);
-  for (const x of req.exchanges) {
-    const at = w.begin(4);
-    exchange(w, x);
-    w.end(at);
+const HEADROOM = 512; // for the ExportRequest's header fields, written in front when sent
+const POOL_MAX = 8;
+const pool: Buffer[] = [];
+
+/**
+ * Exchanges encoded as they are produced, as the ExportRequest's repeated field 4: a queued
+ * record is bytes, not an object graph. The buffer comes from a small pool and goes back
+ * once the batch is done: a fresh ~100 KB buffer per batch counted as external memory and
+ * made V8 run a full mark-compact every ~0.5 s at 10k req/s (~10% of a core).
+ */
+export class ExchangeEntries {
+  count = 0;
+  private readonly w: Writer;
+  constructor(expected: number) {
+    this.w = new Writer(0);
+    const size = HEADROOM + expected * 512;
+    const reused = pool.length > 0 && pool[pool.length - 1].length >= size ? pool.pop()! : null;
+    this.w.buf = reused ?? Buffer.allocUnsafe(size);
+    this.w.len = HEADROOM;
   }
+  add(x: HttpExchange): void {
+    const at = this.w.begin(4);
+    exchange(this.w, x);
+    this.w.end(at);
+    this.count++;
+  }
+  /** The encoded entries alone. */
+  get bytes(): Buffer {
+    return this.w.buf.subarray(HEADROOM, this.w.len);
+  }
+  /** The whole ExportRequest: its header fields written into the room kept in front (no copy). */
+  request(batchId: string, agentId: string, node: string): Buffer {
+    const h = new Writer(128);
+    h.stringField(1, batchId);
+    h.stringField(2, agentId);
+    h.stringField(3, node);
+    if (h.len > HEADROOM) return exportRequestBytes(batchId, agentId, node, this.bytes);
+    h.buf.copy(this.w.buf, HEADROOM - h.len, 0, h.len);
+    return this.w.buf.subarray(HEADROOM - h.len, this.w.len);
+  }
+  /** The batch is done with (stored or dropped): its buffer serves the next one. */
+  release(): void {
+    if (pool.length < POOL_MAX && this.w.buf.length <= 4 << 20) pool.push(this.w.buf);
+    this.w.buf = EMPTY;
+    this.w.len = 0;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** A whole ExportRequest from its header fields and already encoded entries. */
+export function exportRequestBytes(batchId: string, agentId: string, node: string, entries: Uint8Array): Buffer {
+  const w = new Writer(128 + entries.length);
+  w.stringField(1, batchId);
+  w.stringField(2, agentId);
+  w.stringField(3, node);
+  w.room(entries.length);
+  w.buf.set(entries, w.len);
+  w.len += entries.length;
   return w.written();
+}
+
+export function encodeExportRequest(req: ExportRequest): Buffer {
+  return exportRequestBytes(req.batchId, req.agentId, req.node, encodeEntries(req.exchanges).bytes);
+}
+
+export function encodeEntries(exchanges: HttpExchange[]): ExchangeEntries {
+  const e = new ExchangeEntries(exchanges.length);
+  for (const x of exchanges) e.add(x);
+  return e;
 }

@@ -5,8 +5,8 @@
 // is dropped.
 import * as grpc from '@grpc/grpc-js';
 import { createLogger } from '../../shared/log.ts';
-import { ExportAck, ExportResponse, IngestServiceService, type DiagnosticsReport, type ExportRequest, type HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
-import { encodeExportRequest } from './export-encoder.ts';
+import { ExportAck, ExportResponse, IngestServiceService, type DiagnosticsReport, type HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
+import { encodeEntries, type ExchangeEntries } from './export-encoder.ts';
 
 const log = createLogger('transport');
 const EXPORT_PATH = IngestServiceService.export.path;
@@ -107,16 +107,24 @@ export class GrpcSender {
     });
   }
 
-  /** Retries until stored, rejected as malformed, or shutdown gives up. */
-  async sendBatch(exchanges: HttpExchange[]): Promise<void> {
-    const req: ExportRequest = { batchId: `${this.agentId}-${++this.seq}`, agentId: this.agentId, node: this.node, exchanges };
-    const body = encodeExportRequest(req);
+  /** Retries until stored, rejected as malformed, or shutdown gives up. Records may come encoded (the agent) or as objects (tests, tools). */
+  async sendBatch(batch: ExchangeEntries | HttpExchange[]): Promise<void> {
+    const entries = Array.isArray(batch) ? encodeEntries(batch) : batch;
+    const batchId = `${this.agentId}-${++this.seq}`;
+    const body = entries.request(batchId, this.agentId, this.node);
+    const records = entries.count;
+    await this.deliver(batchId, body, records);
+    // Stored or rejected, the server has read the bytes; at shutdown (a throw) the batcher keeps them.
+    entries.release();
+  }
+
+  private async deliver(batchId: string, body: Buffer, records: number): Promise<void> {
     let backoff = 200;
     for (;;) {
       try {
         if (this.unaryOnly) await this.exportRaw(body, CALL_TIMEOUT_MS);
-        else await this.exportStreamed(req.batchId, body);
-        this.stats.sent += exchanges.length;
+        else await this.exportStreamed(batchId, body);
+        this.stats.sent += records;
         this.stats.batches++;
         return;
       } catch (e) {
@@ -128,12 +136,12 @@ export class GrpcSender {
         }
         this.stats.sendFailures++;
         if (!RETRYABLE.has(err.code)) {
-          this.stats.rejected += exchanges.length;
-          log.error('server rejected a batch; dropping it', { batch: req.batchId, code: grpc.status[err.code], err: err.details });
+          this.stats.rejected += records;
+          log.error('server rejected a batch; dropping it', { batch: batchId, code: grpc.status[err.code], err: err.details });
           return;
         }
         if (this.stopped) throw err;
-        if (this.stats.sendFailures % 10 === 1) log.warn('sending failed; retrying', { batch: req.batchId, code: grpc.status[err.code], err: err.details, retry_ms: backoff });
+        if (this.stats.sendFailures % 10 === 1) log.warn('sending failed; retrying', { batch: batchId, code: grpc.status[err.code], err: err.details, retry_ms: backoff });
         await new Promise<void>((r) => {
           const t = setTimeout(r, backoff);
           t.unref();
