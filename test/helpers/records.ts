@@ -1,5 +1,6 @@
 // Pump records (src/kernel/http_capture.h layout) as the native pump writes them, for tests
 // and benchmarks that drive the agent's stages without the kernel.
+import { connectionKey } from '../../src/agent/capture/decode.ts';
 import { EVENT } from '../../src/agent/capture/event-layout.ts';
 
 export interface RecordSpec {
@@ -44,5 +45,5 @@ export function dataRecord(r: RecordSpec): Buffer {
 /** The agent's connection key for a record built here. */
 export function connKey(tgid: number, sock: bigint): string {
   const id = 0xffff888000000000n + sock;
-  return `${tgid}:${Number(id >> 32n)}:${Number(id & 0xffffffffn)}`;
+  return connectionKey(tgid, Number(id >> 32n), Number(id & 0xffffffffn));
 }

@@ -48,6 +48,10 @@ test('not-http for other protocols', () => {
   }
   assert.equal(startsHttpMessage(b('HEAD / HTTP/1.1')), true);
   assert.equal(startsHttpMessage(b('HELLO world')), false);
+  // From an offset: the same answers as on the slice.
+  for (const s of ['xxHEAD / HTTP/1.1', 'xxHELLO world', 'xxHTTP/1.1 200', 'xxDELETE /a', 'xxGET', 'xxPROPFIND /']) {
+    assert.equal(startsHttpMessage(b(s), 2), startsHttpMessage(b(s.slice(2))), s);
+  }
 });
 
 test('bare LF line ends are accepted', () => {

@@ -30,12 +30,12 @@ export const METHODS: ReadonlySet<string> = new Set(['GET', 'POST', 'PUT', 'HEAD
 const SENSITIVE = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'api-key', 'x-auth-token', 'x-csrf-token', 'x-xsrf-token']);
 const WANTED = ['host', 'user-agent', 'traceparent', 'content-type', 'content-length', 'transfer-encoding', 'connection', ...SENSITIVE];
 /** Header names we look at, by length, as bytes: other lines are skipped without making strings. */
-const BY_LENGTH = new Map<number, { name: string; bytes: Buffer }[]>();
-for (const name of WANTED) BY_LENGTH.set(name.length, [...(BY_LENGTH.get(name.length) ?? []), { name, bytes: Buffer.from(name, 'latin1') }]);
+const BY_LENGTH: ({ name: string; bytes: Buffer }[] | undefined)[] = [];
+for (const name of WANTED) (BY_LENGTH[name.length] ??= []).push({ name, bytes: Buffer.from(name, 'latin1') });
 
 /** The lower-case name when the header at b[pos..pos+len) is one we want, else null. */
 function headerName(b: Uint8Array, pos: number, len: number): string | null {
-  const candidates = BY_LENGTH.get(len);
+  const candidates = len < BY_LENGTH.length ? BY_LENGTH[len] : undefined;
   if (!candidates) return null;
   outer: for (const c of candidates) {
     for (let i = 0; i < len; i++) {
@@ -119,14 +119,15 @@ function isUpper(c: number): boolean {
   return c >= 0x41 && c <= 0x5a;
 }
 
-/** Cheap test on the first bytes: could this start an HTTP/1 request or status line? */
-export function startsHttpMessage(b: Uint8Array): boolean {
-  if (b.length < 4) return false;
-  if (b[0] === 0x48 && b[1] === 0x54 && b[2] === 0x54 && b[3] === 0x50) return b.length < 5 || b[4] === 0x2f; // HTTP/
+/** Cheap test on the first bytes (from `at`): could this start an HTTP/1 request or status line? */
+export function startsHttpMessage(b: Uint8Array, at = 0): boolean {
+  const n = b.length - at;
+  if (n < 4) return false;
+  if (b[at] === 0x48 && b[at + 1] === 0x54 && b[at + 2] === 0x54 && b[at + 3] === 0x50) return n < 5 || b[at + 4] === 0x2f; // HTTP/
   let i = 0;
-  while (i < b.length && i < 12 && isUpper(b[i])) i++;
-  if (i < 3 || (i < b.length && b[i] !== 0x20) || !METHOD_PREFIXES.has(word(b, 0))) return false;
-  return i <= 4 || i === b.length || METHODS.has(latin1(b, 0, i));
+  while (i < n && i < 12 && isUpper(b[at + i])) i++;
+  if (i < 3 || (i < n && b[at + i] !== 0x20) || !METHOD_PREFIXES.has(word(b, at))) return false;
+  return i <= 4 || i === n || METHODS.has(latin1(b, at, at + i));
 }
 
 function version(b: Uint8Array, at: number): string | null {

@@ -85,7 +85,7 @@ export class MessageStream {
     }
     while (off < captured) {
       if (this.mode === 'idle') {
-        if (!startsHttpMessage(data.subarray(off)) && !(captured - off < 8 && len === captured)) {
+        if (!startsHttpMessage(data, off) && !(captured - off < 8 && len === captured)) {
           this.hooks.onNoise(captured - off);
           break;
         }
@@ -207,7 +207,9 @@ export class MessageStream {
     const take = Math.min(n, this.keepBytes - msg.rawLen);
     if (take <= 0) return;
     msg.kept ??= Buffer.allocUnsafe(this.keepBytes);
-    msg.kept.set(take === b.length && off === 0 ? b : b.subarray(off, off + take), msg.rawLen);
+    // Buffer#copy makes no view object for the source range (capture hands over Buffers).
+    if (b instanceof Buffer) b.copy(msg.kept, msg.rawLen, off, off + take);
+    else msg.kept.set(b.subarray(off, off + take), msg.rawLen);
     msg.rawLen += take;
   }
 
