@@ -265,7 +265,8 @@ int main(int argc, char **argv)
 	if (err) {
 		err = -err;
 		fail(err, "load", "%s%s", strerror(err),
-		     err == EPERM ? " (run as root, or grant CAP_BPF + CAP_PERFMON + CAP_SYS_RESOURCE)" : "");
+		     err == EPERM ? " (run as root, or grant CAP_BPF + CAP_PERFMON + CAP_SYS_RESOURCE)"
+				  : " (the probe needs Linux 5.11 or later: BPF ring buffer, task storage, BTF task pointer)");
 		http_capture__destroy(skel);
 		return 1;
 	}
