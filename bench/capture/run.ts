@@ -46,6 +46,17 @@ function cpuTicks(pid: number): number {
   }
 }
 
+/** CPU seconds of whole processes (all their threads). */
+const cpuOf = (pids: number[]) => pids.reduce((a, p) => a + cpuTicks(p), 0) / TICK;
+
+function pgrep(args: string[]): number[] {
+  try {
+    return execFileSync('pgrep', args, { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
 function children(pid: number): number[] {
   try {
     return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
@@ -106,18 +117,25 @@ async function main() {
         pids = [agent.child.pid!, ...children(agent.child.pid!)];
         t0 = pids.reduce((a, p) => a + cpuTicks(p), 0);
       }
+      // Where the two CPUs went during the run: the load (nginx, wrk) and Heimdall (agent, server).
+      // (wrk's own share is what remains of the two CPUs.)
+      const nginxPids = pgrep(['-x', 'nginx']);
+      const cpu0 = { nginx: cpuOf(nginxPids), server: cpuOf([server.child.pid!]) };
       const r = await wrk(`http://127.0.0.1:${nginx.port}${endpoint}`, plain, CONNECTIONS, DURATION_S);
       const row: (typeof rows)[number] = { mode, ...r };
+      const pct = (cpuS: number) => `${((cpuS / DURATION_S) * 100).toFixed(0)}%`;
+      let split = `CPU: nginx ${pct(cpuOf(nginxPids) - cpu0.nginx)}, server ${pct(cpuOf([server.child.pid!]) - cpu0.server)}`;
       let counters = '';
       if (agent) {
         row.agentCpuPct = ((pids.reduce((a, p) => a + cpuTicks(p), 0) - t0) / TICK / DURATION_S) * 100;
+        split += `, agent ${row.agentCpuPct.toFixed(0)}%`;
         row.stored = await settle(stack.base, endpoint);
         // Where the missing exchanges went: kernel_drops (ring buffer full) or drops (agent queue full).
         counters = [...agent.output().matchAll(/diagnostics (events=\d+ matched=\d+ unmatched=\d+ drops=\d+ send_failures=\d+ kernel_drops=\d+).*?(resyncs=\d+)/g)].map((m) => `${m[1]} ${m[2]}`).pop() ?? '';
         await agent.stop();
       }
       rows.push(row);
-      console.log(`saturation run ${i + 1}/${RUNS} agent ${mode}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99ms.toFixed(2)} ms${row.stored !== undefined ? `, stored ${row.stored}/${r.requests}, agent CPU ${row.agentCpuPct!.toFixed(0)}%; ${counters}` : ''}`);
+      console.log(`saturation run ${i + 1}/${RUNS} agent ${mode}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99ms.toFixed(2)} ms${row.stored !== undefined ? `, stored ${row.stored}/${r.requests}, ${counters}` : ''}; ${split}`);
     }
   }
 
