@@ -15,6 +15,8 @@ export function renderMetrics(ingester: Ingester, httpCounts: Map<string, number
   metric('heimdall_ingest_insert_failures_total', 'counter', 'Storage inserts that failed.', m.insertFailures);
   metric('heimdall_ingest_inserts_total', 'counter', 'Storage inserts made.', m.inserts);
   metric('heimdall_ingest_insert_seconds_sum', 'counter', 'Time spent in storage inserts.', m.insertSecondsSum);
+  metric('heimdall_ingest_rollup_feeds_total', 'counter', 'Inserts feeding stored rows to the per-minute view.', m.feedInserts);
+  metric('heimdall_ingest_rollup_dropped_rows_total', 'counter', 'Stored rows the per-minute view missed (storage down too long).', m.feedDropped);
   metric('heimdall_ingest_diagnostics_reports_total', 'counter', 'Agent diagnostics reports received.', m.diagnostics);
   metric('heimdall_ingest_pending_rows', 'gauge', 'Rows accepted and waiting for storage.', ingester.pendingRows);
   const mem = process.memoryUsage();

@@ -12,6 +12,23 @@ interface Migration {
   sql: (db: string) => string[];
 }
 
+/** The per-minute RED view, reading the rows inserted into `source`. */
+function redView(db: string, source: string): string {
+  return `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.http_red_1m_mv TO ${db}.http_red_1m AS
+      SELECT
+        toStartOfMinute(ts) AS minute, node, namespace,
+        if(pod != '', pod, process) AS service,
+        role, host, method, endpoint,
+        count() AS requests,
+        countIf(status >= 500) AS errors,
+        countIf(status >= 400 AND status < 500) AS client_errors,
+        countIf(unmatched) AS unmatched_requests,
+        sum(duration_ns) AS duration_sum,
+        quantilesTDigestStateIf(0.5, 0.95, 0.99)(duration_ns, NOT unmatched) AS latency
+      FROM ${db}.${source}
+      GROUP BY minute, node, namespace, service, role, host, method, endpoint`;
+}
+
 const MIGRATIONS: Migration[] = [
   {
     version: 1,
@@ -80,19 +97,7 @@ const MIGRATIONS: Migration[] = [
       PARTITION BY toDate(minute)
       ORDER BY (minute, node, role, host, method, endpoint, namespace, service)
       SETTINGS ttl_only_drop_parts = 1`,
-      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.http_red_1m_mv TO ${db}.http_red_1m AS
-      SELECT
-        toStartOfMinute(ts) AS minute, node, namespace,
-        if(pod != '', pod, process) AS service,
-        role, host, method, endpoint,
-        count() AS requests,
-        countIf(status >= 500) AS errors,
-        countIf(status >= 400 AND status < 500) AS client_errors,
-        countIf(unmatched) AS unmatched_requests,
-        sum(duration_ns) AS duration_sum,
-        quantilesTDigestStateIf(0.5, 0.95, 0.99)(duration_ns, NOT unmatched) AS latency
-      FROM ${db}.http_exchanges
-      GROUP BY minute, node, namespace, service, role, host, method, endpoint`,
+      redView(db, 'http_exchanges'),
       `CREATE TABLE IF NOT EXISTS ${db}.agent_diagnostics (
         ts DateTime64(3, 'UTC'),
         node LowCardinality(String),
@@ -123,6 +128,20 @@ const MIGRATIONS: Migration[] = [
     version: 3,
     name: 'tls flag on http_exchanges',
     sql: (db) => [`ALTER TABLE ${db}.http_exchanges ADD COLUMN IF NOT EXISTS tls Bool DEFAULT false AFTER unmatched`],
+  },
+  {
+    version: 4,
+    name: 'per-minute view fed in batches through http_red_feed',
+    // The view ran on every insert into http_exchanges: ~13 of ~27 ms of engine CPU per
+    // 3,000-row insert, plus a part to merge in http_red_1m each time. It now reads a Null
+    // table the ingester fills with the same blocks, at most once a second under load (see
+    // ingester.ts). The feed has http_exchanges' columns: a migration adding a column to one
+    // adds it to the other.
+    sql: (db) => [
+      `CREATE TABLE IF NOT EXISTS ${db}.http_red_feed AS ${db}.http_exchanges ENGINE = Null`,
+      `DROP VIEW IF EXISTS ${db}.http_red_1m_mv`,
+      redView(db, 'http_red_feed'),
+    ],
   },
 ];
 

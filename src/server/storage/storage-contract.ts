@@ -113,6 +113,18 @@ test('stats per bucket and per endpoint from the per-minute aggregate', async ()
   assert.ok(users && users.requests === 2);
 });
 
+test('with batches waiting, the per-minute view is fed less often and still counts every row once', async () => {
+  const busy = new Ingester(store, { coalesceRows: 1000, coalesceMs: 10, maxPendingRows: 100_000, dedupWindowMs: 3_600_000 });
+  await busy.start();
+  const batches = Array.from({ length: 40 }, (_, i) => Array.from({ length: 50 }, () => makeExchange({ host: 'rollup.local', timestampUnixNano: now - BigInt(i) * 1_000_000n })));
+  await Promise.all(batches.map((b, i) => busy.submit(`contract-rollup-${i}`, 'agent-1', b)));
+  // Acknowledged with nothing else waiting: fed already.
+  const [row] = await store.query<{ n: string }>(`SELECT sum(requests) AS n FROM ${store.database}.http_red_1m WHERE host = 'rollup.local'`);
+  assert.equal(Number(row.n), 2000);
+  assert.ok(busy.metrics.inserts > 1 && busy.metrics.feedInserts < busy.metrics.inserts, JSON.stringify(busy.metrics));
+  await busy.shutdown();
+});
+
 test('service map joins client and server records', async () => {
   await ingester.submit('contract-map', 'agent-1', [
     makeExchange({ role: 2, process: 'frontend', srcIp: '10.1.0.1', srcPort: 5000, dstIp: '10.1.0.2', dstPort: 9000, host: 'cart' }),
