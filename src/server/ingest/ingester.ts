@@ -12,7 +12,8 @@ import { createLogger } from '../../shared/log.ts';
 import { ExportRequest, type DiagnosticsReport, type HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
 import { loadRecentBatchIds } from '../storage/queries.ts';
 import { EXCHANGE_COLUMNS, encodeDiagnosticsRow } from '../storage/rows.ts';
-import { transcodeExport } from './transcode.ts';
+import { nativeBlock, transcodeExport } from './transcode.ts';
+import type { ColumnData } from './native-block.ts';
 import type { Store } from '../storage/store.ts';
 
 const log = createLogger('ingest');
@@ -28,8 +29,8 @@ export interface IngesterOptions {
 interface Pending {
   batchId: string;
   rows: number;
-  /** The batch as one Native block; coalesced inserts send several blocks back to back. */
-  block: Buffer;
+  /** The batch's rows by column; a coalesced insert joins its batches into one Native block. */
+  columns: ColumnData;
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -115,7 +116,7 @@ export class Ingester {
     }
     if (count === 0) return { accepted: 0, duplicate: false };
     const done = new Promise<void>((resolve, reject) => {
-      this.queue.push({ batchId, rows: count, block: t.value.block, resolve, reject });
+      this.queue.push({ batchId, rows: count, columns: t.value.columns, resolve, reject });
     });
     this.inflight.set(batchId, done);
     this.queuedRows += count;
@@ -193,12 +194,13 @@ export class Ingester {
   private async insert(take: Pending[], rows: number): Promise<void> {
     const t0 = performance.now();
     try {
-      await this.store.insertNative(`${this.store.database}.http_exchanges`, Buffer.concat(take.map((p) => p.block)), EXCHANGE_COLUMNS);
+      const block = nativeBlock(take.map((p) => p.columns));
+      await this.store.insertNative(`${this.store.database}.http_exchanges`, block, EXCHANGE_COLUMNS);
       this.metrics.inserts++;
       this.metrics.insertSecondsSum += (performance.now() - t0) / 1000;
       const now = Date.now();
       if (this.feedRows === 0) this.feedSince = now;
-      for (const p of take) this.feedBlocks.push(p.block);
+      this.feedBlocks.push(block);
       this.feedRows += rows;
       if (this.queue.length === 0 || this.feedRows >= 2 * this.opts.coalesceRows || now - this.feedSince >= FEED_MAX_MS) await this.feed();
       for (const p of take) {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { ExportRequest, HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
 import { EXCHANGE_COLUMNS } from '../storage/rows.ts';
 import { readNativeBlocks } from '../../../test/helpers/native-block.ts';
-import { transcodeExport } from './transcode.ts';
+import { nativeBlock, transcodeExport } from './transcode.ts';
 
 const now = BigInt(Date.now()) * 1_000_000n;
 const ok = HttpExchange.fromPartial({
@@ -18,7 +18,7 @@ test('rows come out as a Native block in column order, samples byte for byte', (
   assert.ok(r.ok);
   assert.equal(r.value.count, 2);
   assert.equal(r.value.batchId, 'b-1');
-  const rows = readNativeBlocks(r.value.block);
+  const rows = readNativeBlocks(nativeBlock([r.value.columns]));
   assert.equal(rows.length, 2);
   assert.deepEqual(Object.keys(rows[0]), [...EXCHANGE_COLUMNS]);
   const row = rows[0];
@@ -42,7 +42,7 @@ test('rows come out as a Native block in column order, samples byte for byte', (
   assert.equal(row.tls, false);
   const t = transcodeExport(enc([{ ...ok, tls: true }]), now);
   assert.ok(t.ok);
-  assert.equal(readNativeBlocks(t.value.block)[0].tls, true);
+  assert.equal(readNativeBlocks(nativeBlock([t.value.columns]))[0].tls, true);
 });
 
 test('the first bad record is named by index and field', () => {
@@ -84,7 +84,7 @@ test('64-bit numbers are written exactly (no BigInt on the hot path)', () => {
     const x = { ...ok, timestampUnixNano: ts, durationNs: v % 600_000_000_000_000n, responseBytes: v };
     const r = transcodeExport(enc([x]), now);
     assert.ok(r.ok, r.ok ? '' : r.error);
-    const row = readNativeBlocks(r.value.block)[0];
+    const row = readNativeBlocks(nativeBlock([r.value.columns]))[0];
     assert.deepEqual([row.ts, row.duration_ns, row.response_bytes], [ts, x.durationNs, v]);
   }
   for (const ip of ['1.2.3.4', '255.255.255.255', '::ffff:10.0.0.1', 'fe80::1']) assert.ok(transcodeExport(enc([{ ...ok, srcIp: ip }]), now).ok, ip);
@@ -95,7 +95,25 @@ test('a bad record after good ones leaves nothing behind for the next batch', ()
   assert.ok(!transcodeExport(enc([ok, ok, { ...ok, labels: { k: 'v'.repeat(2000) } }]), now).ok);
   const r = transcodeExport(enc([ok]), now);
   assert.ok(r.ok);
-  const rows = readNativeBlocks(r.value.block);
+  const rows = readNativeBlocks(nativeBlock([r.value.columns]));
   assert.equal(rows.length, 1);
   assert.equal((rows[0].labels as unknown[]).length, 2);
+});
+
+test('batches joined into one block give the same rows, in order, labels included', () => {
+  const batches = [
+    [ok, { ...ok, labels: {} }],
+    [{ ...ok, labels: { a: '1', b: '2', c: '3' } }],
+    [{ ...ok, labels: {} }],
+    [ok, { ...ok, labels: { z: 'last' } }],
+  ].map((b) => {
+    const r = transcodeExport(enc(b), now);
+    assert.ok(r.ok);
+    return r.value.columns;
+  });
+  const alone = batches.flatMap((c) => readNativeBlocks(nativeBlock([c])));
+  const joined = readNativeBlocks(nativeBlock(batches));
+  assert.equal(joined.length, 6);
+  assert.deepEqual(joined, alone);
+  assert.deepEqual((joined[5].labels as [Buffer, Buffer][]).map(([k, v]) => [k.toString(), v.toString()]), [['z', 'last']]);
 });

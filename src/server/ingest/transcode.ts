@@ -4,15 +4,15 @@
 import { isIP } from 'node:net';
 import { MAX_SAMPLE_BYTES, pathTemplate } from '../../shared/telemetry/exchange.ts';
 import { EXCHANGE_COLUMNS, EXCHANGE_NATIVE, type ExchangeColumn } from '../storage/rows.ts';
-import { ColumnBuffer, NativeLayout, stringValue } from './native-block.ts';
+import { ColumnBuffer, NativeLayout, stringValue, type ColumnData } from './native-block.ts';
 import { Reader } from './wire-bytes.ts';
 
 export interface Transcoded {
   batchId: string;
   agentId: string;
   count: number;
-  /** One Native block with the EXCHANGE_NATIVE columns. */
-  block: Buffer;
+  /** The rows in EXCHANGE_NATIVE's column layout; nativeBlock() joins batches into one insert. */
+  columns: ColumnData;
 }
 
 export type TranscodeResult = { ok: true; value: Transcoded } | { ok: false; error: string; batchId: string };
@@ -126,6 +126,11 @@ const COPIED: [number, number][] = [
 const COPY_FIELD = Int32Array.from(COPIED.map(([f]) => f));
 const COPY_COL = Int32Array.from(COPIED.map(([, c]) => c));
 const layout = new NativeLayout(EXCHANGE_NATIVE.map(([name, type]) => ({ name, type })));
+
+/** One Native block (EXCHANGE_COLUMNS) with the rows of every batch given, in order. */
+export function nativeBlock(batches: readonly ColumnData[]): Buffer {
+  return layout.join(batches);
+}
 const SCRATCH_KEEP = 4 << 20;
 const cols: ColumnBuffer[] = EXCHANGE_NATIVE.map(() => new ColumnBuffer(4096));
 const labelOffsets = new ColumnBuffer(1024);
@@ -312,5 +317,5 @@ export function transcodeExport(msg: Buffer, nowNs: bigint): TranscodeResult {
   }
   const count = spans.length / 2;
   const data = cols.map((c, i) => (i === LABELS ? [labelOffsets, labelKeys, labelValues] : [c]));
-  return { ok: true, value: { batchId, agentId, count, block: layout.block(data, count) } };
+  return { ok: true, value: { batchId, agentId, count, columns: layout.capture(data, count) } };
 }

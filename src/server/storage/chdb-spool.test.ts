@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ExportRequest } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
 import { makeExchange } from '../../../test/helpers/fixtures.ts';
-import { transcodeExport } from '../ingest/transcode.ts';
+import { nativeBlock, transcodeExport } from '../ingest/transcode.ts';
 import { openChdbStore } from './chdb-store.ts';
 import { EXCHANGE_COLUMNS } from './rows.ts';
 import { migrate } from './schema.ts';
@@ -24,7 +24,7 @@ test('spool files last only as long as their insert', async () => {
     await migrate(store, 86400);
     const t = transcodeExport(Buffer.from(ExportRequest.encode({ batchId: 'b', agentId: 'a', node: 'n', exchanges: [makeExchange(), makeExchange()] }).finish()), BigInt(Date.now()) * 1_000_000n);
     assert.ok(t.ok);
-    await Promise.all([1, 2, 3].map(() => store.insertNative('default.http_exchanges', t.value.block, EXCHANGE_COLUMNS)));
+    await Promise.all([1, 2, 3].map(() => store.insertNative('default.http_exchanges', nativeBlock([t.value.columns]), EXCHANGE_COLUMNS)));
     assert.deepEqual(readdirSync(join(root, String(process.pid))), []);
     const [{ c }] = await store.query<{ c: string }>('SELECT count() AS c FROM default.http_exchanges');
     assert.equal(Number(c), 6);
