@@ -164,6 +164,20 @@ test('client role: request written, response read', () => {
   assert.equal(h.out[0].srcPort, 8080);
 });
 
+test('samples: credentials and sensitive body fields are replaced, other bodies kept as sent', () => {
+  const h = harness({ sampleBytes: 512 });
+  h.send(IN, 'POST /login HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 38\r\n\r\n{"user":"u","password":"hunter2secret"}');
+  h.send(OUT, 'HTTP/1.1 200 OK\r\nSet-Cookie : sid=abc123\r\nContent-Type: text/plain\r\nContent-Length: 14\r\n\r\nwelcome, u! :)');
+  h.send(IN, 'GET /page HTTP/1.1\r\nHost: a\r\n\r\n');
+  h.send(OUT, 'HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 20\r\n\r\n<p>token=visible</p>');
+  const [login, page] = h.out.map((x) => [Buffer.from(x.requestSample).toString('latin1'), Buffer.from(x.responseSample).toString('latin1')]);
+  assert.ok(!login[0].includes('hunter2') && login[0].includes('"password":"REDACTED'), login[0]);
+  // Blanks before the colon (RFC 9112 forbids them, some peers send them) do not hide a credential.
+  assert.ok(!login[1].includes('abc123') && login[1].endsWith('welcome, u! :)'), login[1]);
+  // An HTML body is not a form: it is kept as it was sent.
+  assert.ok(page[1].endsWith('<p>token=visible</p>'), page[1]);
+});
+
 test('a response whose head was cut ends when the next request arrives', () => {
   const h = harness({ capture: 20 });
   h.send(IN, 'GET /a HTTP/1.1\r\n\r\n');

@@ -7,7 +7,7 @@ import { eventAddrs, eventComm, type DataEvent } from '../capture/decode.ts';
 import { F_AFTER_LOSS, F_TLS } from '../capture/event-layout.ts';
 import { splitTarget } from '../httpparse/head.ts';
 import type { Message } from '../httpparse/message-stream.ts';
-import { redactBodyText, redactHeadText, redactQuery } from '../httpparse/redact.ts';
+import { bodyMayNeedRedaction, redactBodyText, redactHeadText, redactQuery } from '../httpparse/redact.ts';
 import { Connection, type ConnectionSink, type Pairing } from './connection.ts';
 
 export interface CorrelatorOptions {
@@ -52,7 +52,6 @@ const NO_LABELS: Record<string, string> = Object.freeze({});
 
 const ROLE_SERVER = 1;
 const ROLE_CLIENT = 2;
-const TEXTUAL = /^(text\/|application\/(json|xml|x-www-form-urlencoded|javascript|graphql|[\w.+-]+\+(json|xml)))/;
 
 export class Correlator {
   readonly stats: CorrelatorStats = { matched: 0, unmatched: 0, orphanResponses: 0, noiseBytes: 0, connections: 0, evicted: 0, resyncs: 0 };
@@ -204,7 +203,8 @@ export function sample(msg: Message, limit: number, queryHasSecret = false): { b
   const raw = msg.kept ? msg.kept.subarray(0, msg.rawLen) : EMPTY;
   const headLen = Math.min(msg.headLength, raw.length);
   const ct = head?.contentType ?? '';
-  const bodyNeedsPass = raw.length > headLen && ct !== '' && TEXTUAL.test(ct);
+  // Only form and JSON bodies are ever rewritten: other text (HTML, plain) needs no pass.
+  const bodyNeedsPass = raw.length > headLen && ct !== '' && bodyMayNeedRedaction(ct);
   let bytes = raw;
   if (head?.sensitive || queryHasSecret || bodyNeedsPass) {
     let text = redactHeadText(raw.toString('latin1', 0, headLen));

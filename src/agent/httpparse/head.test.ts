@@ -115,3 +115,12 @@ test('repeated values come out the same, whatever was parsed before', () => {
     }
   }
 });
+
+test('a credential header with blanks around its name is still flagged', () => {
+  for (const line of ['Cookie : a=b', ' Authorization: Bearer x', 'Set-Cookie\t: s=1']) {
+    const r = parseHead(b(`HTTP/1.1 200 OK\r\n${line}\r\n\r\n`), true);
+    assert.ok(r.status === 'ok' && r.head.sensitive, line);
+  }
+  const host = parseHead(b('GET / HTTP/1.1\r\nHost : a\r\n\r\n'), true);
+  assert.ok(host.status === 'ok' && !host.head.sensitive && host.head.host === '');
+});

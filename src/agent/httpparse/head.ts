@@ -218,6 +218,9 @@ export function parseHead(b: Uint8Array, more: boolean): HeadResult {
     }
     if (colon > pos && colon < le) {
       const wanted = wantedHeader(b, pos, colon - pos);
+      // "Cookie : x" (blanks around the name, which RFC 9112 forbids) is still a credential:
+      // samples are redacted by the same rule as heads with blanks (redactHeadText trims).
+      if (wanted === null && (isBlank(b[pos]) || isBlank(b[colon - 1])) && sensitiveTrimmed(b, pos, colon)) head.sensitive = true;
       if (wanted !== null) {
         let vs = colon + 1;
         while (vs < le && (b[vs] === 0x20 || b[vs] === 0x09)) vs++;
@@ -259,6 +262,14 @@ function header(head: HttpHead, name: string, b: Uint8Array, vs: number, ve: num
       break;
     }
   }
+}
+
+const isBlank = (c: number) => c === 0x20 || c === 0x09;
+
+function sensitiveTrimmed(b: Uint8Array, s: number, e: number): boolean {
+  while (s < e && isBlank(b[s])) s++;
+  while (e > s && isBlank(b[e - 1])) e--;
+  return wantedHeader(b, s, e - s)?.sensitive === true;
 }
 
 function couldStart(b: Uint8Array): boolean {

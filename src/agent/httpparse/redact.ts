@@ -50,10 +50,18 @@ export function redactHeadText(head: string): string {
   return lines.join('\n');
 }
 
+const isForm = (contentType: string) => contentType.includes('application/x-www-form-urlencoded');
+const isJson = (contentType: string) => contentType.includes('json');
+
+/** Bodies of this (lower-case) content type can carry fields redactBodyText replaces. */
+export function bodyMayNeedRedaction(contentType: string): boolean {
+  return isForm(contentType) || isJson(contentType);
+}
+
 /** Sensitive fields in form-encoded or JSON body text. */
 export function redactBodyText(body: string, contentType: string): string {
-  if (contentType.includes('application/x-www-form-urlencoded')) return redactQuery(body);
-  if (contentType.includes('json')) {
+  if (isForm(contentType)) return redactQuery(body);
+  if (isJson(contentType)) {
     return body.replace(/("([^"\\]{1,64})"\s*:\s*)"((?:[^"\\]|\\.)*)("?)/g, (all, pre: string, key: string, _v: string, close: string) =>
       isSensitiveKey(key) ? `${pre}"${REDACTED}${close}` : all,
     );
