@@ -200,7 +200,8 @@ export class Correlator {
  */
 export function sample(msg: Message, limit: number, queryHasSecret = false): { bytes: Buffer; truncated: boolean } {
   const head = msg.head;
-  const raw = msg.kept ? msg.kept.subarray(0, msg.rawLen) : EMPTY;
+  const kept = msg.kept;
+  const raw = kept === null ? EMPTY : msg.rawLen === kept.length ? kept : kept.subarray(0, msg.rawLen); // no view when full
   const headLen = Math.min(msg.headLength, raw.length);
   const ct = head?.contentType ?? '';
   // Only form and JSON bodies are ever rewritten: other text (HTML, plain) needs no pass.
