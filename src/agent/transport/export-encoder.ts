@@ -235,7 +235,7 @@ export class ExchangeEntries {
 const EMPTY = Buffer.alloc(0);
 
 /** A whole ExportRequest from its header fields and already encoded entries. */
-export function exportRequestBytes(batchId: string, agentId: string, node: string, entries: Uint8Array): Buffer {
+function exportRequestBytes(batchId: string, agentId: string, node: string, entries: Uint8Array): Buffer {
   const w = new Writer(128 + entries.length);
   w.stringField(1, batchId);
   w.stringField(2, agentId);
