@@ -1,4 +1,5 @@
 // Raw pump frames → typed events. Reads fields in place; only the payload slice is kept.
+import { u32le } from '../../shared/bytes/byte-buffer.ts';
 import { AF_INET, EVENT, EV_CLOSE, EV_DATA, EV_HELLO, EV_STATS, HELLO, STATS, STAT_NAMES } from './event-layout.ts';
 
 export interface DataEvent {
@@ -48,20 +49,18 @@ export function connectionKey(tgid: number, sockHi: number, sockLo: number): str
   return String.fromCharCode(tgid & 0xffff, tgid >>> 16, sockLo & 0xffff, sockLo >>> 16, sockHi & 0xffff, sockHi >>> 16);
 }
 
-// Plain byte reads: Buffer's readUInt32LE checks bounds per call, and records are checked once.
-const u32 = (b: Buffer, at: number) => (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
+// Plain byte reads: records are checked once, not per field.
+const u32 = u32le;
 const u64 = (b: Buffer, at: number) => u32(b, at + 4) * 4294967296 + u32(b, at);
 
 export interface HelloFrame { kind: typeof EV_HELLO; realtimeOffsetNs: bigint; captureBytes: number; ncpus: number }
 export interface StatsFrame { kind: typeof EV_STATS; counters: Record<(typeof STAT_NAMES)[number], number>; progRunNs: number; progRunCnt: number; realtimeOffsetNs: bigint }
 export type Frame = DataEvent | HelloFrame | StatsFrame;
 
-/** Decodes the frame at frame[start, end) (the whole buffer by default). */
-export function decodeFrame(frame: Buffer, start = 0, end = frame.length): Frame | null {
-  const size = end - start;
+/** Decodes the frame at b[at, end) (the whole buffer by default). */
+export function decodeFrame(b: Buffer, at = 0, end = b.length): Frame | null {
+  const size = end - at;
   if (size < 4) return null;
-  const b = frame;
-  const at = start;
   const kind = u32(b, at);
   if (kind === EV_DATA || kind === EV_CLOSE) {
     if (size < EVENT.size) return null;
@@ -83,7 +82,7 @@ export function decodeFrame(frame: Buffer, start = 0, end = frame.length): Frame
       at,
     };
   }
-  if (start !== 0 || end !== frame.length) return decodeFrame(frame.subarray(start, end));
+  if (at !== 0 || end !== b.length) return decodeFrame(b.subarray(at, end));
   if (kind === EV_HELLO && b.length >= HELLO.size) {
     return { kind, realtimeOffsetNs: b.readBigInt64LE(HELLO.realtime_offset_ns), captureBytes: b.readUInt32LE(HELLO.capture_bytes), ncpus: b.readUInt32LE(HELLO.ncpus) };
   }

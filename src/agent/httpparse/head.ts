@@ -1,6 +1,7 @@
 // HTTP/1.x request/status line + header parsing on bytes. Pure, never throws: returns ok,
 // need-more (head not complete yet, more bytes may come) or not-http. Runs once per
 // captured message, so it scans bytes and decodes only the headers it needs.
+import { u32le } from '../../shared/bytes/byte-buffer.ts';
 
 export interface HttpHead {
   kind: 'request' | 'response';
@@ -47,6 +48,7 @@ function wantedHeader(b: Uint8Array, pos: number, len: number): WantedHeader | n
   }
   return null;
 }
+const isBlank = (c: number) => c === 0x20 || c === 0x09;
 const NOT_HTTP_LINE: HeadResult = { status: 'not-http', reason: 'malformed start line' };
 
 function latin1(b: Uint8Array, start: number, end: number): string {
@@ -110,11 +112,7 @@ function endsWithChunked(b: Uint8Array, vs: number, ve: number): boolean {
 }
 
 /** First four bytes of every method we accept, as little-endian words: no string per check. */
-const METHOD_PREFIXES = new Set([...METHODS].map((m) => word(Buffer.from(m.padEnd(4, ' ').slice(0, 4), 'latin1'), 0)));
-
-function word(b: Uint8Array, at: number): number {
-  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
-}
+const METHOD_PREFIXES = new Set([...METHODS].map((m) => u32le(Buffer.from(m.padEnd(4, ' ').slice(0, 4), 'latin1'), 0)));
 
 function isUpper(c: number): boolean {
   return c >= 0x41 && c <= 0x5a;
@@ -127,7 +125,7 @@ export function startsHttpMessage(b: Uint8Array, at = 0): boolean {
   if (b[at] === 0x48 && b[at + 1] === 0x54 && b[at + 2] === 0x54 && b[at + 3] === 0x50) return n < 5 || b[at + 4] === 0x2f; // HTTP/
   let i = 0;
   while (i < n && i < 12 && isUpper(b[at + i])) i++;
-  if (i < 3 || (i < n && b[at + i] !== 0x20) || !METHOD_PREFIXES.has(word(b, at))) return false;
+  if (i < 3 || (i < n && b[at + i] !== 0x20) || !METHOD_PREFIXES.has(u32le(b, at))) return false;
   return i <= 4 || i === n || METHODS.has(latin1(b, at, at + i));
 }
 
@@ -223,9 +221,9 @@ export function parseHead(b: Uint8Array, more: boolean): HeadResult {
       if (wanted === null && (isBlank(b[pos]) || isBlank(b[colon - 1])) && sensitiveTrimmed(b, pos, colon)) head.sensitive = true;
       if (wanted !== null) {
         let vs = colon + 1;
-        while (vs < le && (b[vs] === 0x20 || b[vs] === 0x09)) vs++;
+        while (vs < le && isBlank(b[vs])) vs++;
         let ve = le;
-        while (ve > vs && (b[ve - 1] === 0x20 || b[ve - 1] === 0x09)) ve--;
+        while (ve > vs && isBlank(b[ve - 1])) ve--;
         if (wanted.sensitive) head.sensitive = true;
         else header(head, wanted.name, b, vs, ve, cut);
       }
@@ -263,8 +261,6 @@ function header(head: HttpHead, name: string, b: Uint8Array, vs: number, ve: num
     }
   }
 }
-
-const isBlank = (c: number) => c === 0x20 || c === 0x09;
 
 function sensitiveTrimmed(b: Uint8Array, s: number, e: number): boolean {
   while (s < e && isBlank(b[s])) s++;

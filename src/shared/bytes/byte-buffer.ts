@@ -32,3 +32,8 @@ export class ByteBuffer {
     return this.buf.subarray(0, this.len);
   }
 }
+
+/** Little-endian u32 at b[at]: plain index reads (Buffer#readUInt32LE checks bounds per call). */
+export function u32le(b: Uint8Array, at: number): number {
+  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
+}
