@@ -1,8 +1,9 @@
-// Embedded inserts pass through spool files: none may outlive its insert, and the folders a
-// crashed server left behind are cleared at the next start (but never a running one's).
+// Embedded inserts pass through spool files: none keeps data after its insert, files are
+// reused rather than made per insert, and the folders a crashed server left behind are
+// cleared at the next start (but never a running one's).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ExportRequest } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
@@ -12,7 +13,7 @@ import { openChdbStore } from './chdb-store.ts';
 import { EXCHANGE_COLUMNS } from './rows.ts';
 import { migrate } from './schema.ts';
 
-test('spool files last only as long as their insert', async () => {
+test('spool files are emptied after their insert and reused', async () => {
   const path = mkdtempSync(join(tmpdir(), 'hd-spool-'));
   const root = join(path, 'heimdall-spool');
   mkdirSync(join(root, '999999999'), { recursive: true }); // no such process: a crash's left-over
@@ -24,10 +25,16 @@ test('spool files last only as long as their insert', async () => {
     await migrate(store, 86400);
     const t = transcodeExport(Buffer.from(ExportRequest.encode({ batchId: 'b', agentId: 'a', node: 'n', exchanges: [makeExchange(), makeExchange()] }).finish()), BigInt(Date.now()) * 1_000_000n);
     assert.ok(t.ok);
-    await Promise.all([1, 2, 3].map(() => store.insertNative('default.http_exchanges', nativeBlock([t.value.columns]), EXCHANGE_COLUMNS)));
-    assert.deepEqual(readdirSync(join(root, String(process.pid))), []);
+    const insert = () => store.insertNative('default.http_exchanges', nativeBlock([t.value.columns]), EXCHANGE_COLUMNS);
+    await Promise.all([insert(), insert(), insert()]);
+    const own = join(root, String(process.pid));
+    const files = readdirSync(own);
+    assert.ok(files.length >= 1 && files.length <= 3, `one file per concurrent insert, got ${files.length}`);
+    for (const f of files) assert.equal(statSync(join(own, f)).size, 0, `${f} emptied after its insert`);
+    for (let i = 0; i < 5; i++) await insert();
+    assert.deepEqual(readdirSync(own).sort(), files.sort(), 'sequential inserts reuse the files');
     const [{ c }] = await store.query<{ c: string }>('SELECT count() AS c FROM default.http_exchanges');
-    assert.equal(Number(c), 6);
+    assert.equal(Number(c), 16);
   } finally {
     await store.close();
   }
