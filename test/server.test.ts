@@ -31,7 +31,7 @@ test('health and readiness', async () => {
 
 test('a batch sent over gRPC is served by /api/logs', async () => {
   const xs = [makeExchange({ host: 'rt.local', path: '/one' }), makeExchange({ host: 'rt.local', path: '/two', status: 500 })];
-  const res = await exportBatch({ batchId: 'rt-1', agentId: 'a1', node: 'n1', exchanges: xs });
+  const res = await exportBatch({ batchId: 'rt-1', agentId: 'a1', node: 'n1', maxInFlight: 1, exchanges: xs });
   assert.deepEqual(res, { accepted: 2, duplicate: false });
   const { status, body } = await getJson<{ items: { path: string; status: number; duration_ms: number; timestamp: string }[]; next: string | null }>(`${ctx.base}/api/logs?host=rt.local`);
   assert.equal(status, 200);
@@ -46,8 +46,8 @@ test('a batch sent over gRPC is served by /api/logs', async () => {
 
 test('the same batch id retried is acknowledged and stored once', async () => {
   const xs = [makeExchange({ host: 'retry.local' })];
-  await exportBatch({ batchId: 'retry-1', agentId: 'a1', node: 'n1', exchanges: xs });
-  const again = await exportBatch({ batchId: 'retry-1', agentId: 'a1', node: 'n1', exchanges: xs });
+  await exportBatch({ batchId: 'retry-1', agentId: 'a1', node: 'n1', maxInFlight: 1, exchanges: xs });
+  const again = await exportBatch({ batchId: 'retry-1', agentId: 'a1', node: 'n1', maxInFlight: 1, exchanges: xs });
   assert.equal(again.duplicate, true);
   const { body } = await getJson<{ items: unknown[] }>(`${ctx.base}/api/logs?host=retry.local`);
   assert.equal(body.items.length, 1);
@@ -55,12 +55,12 @@ test('the same batch id retried is acknowledged and stored once', async () => {
 
 test('a malformed batch is INVALID_ARGUMENT naming the record and field; nothing is stored', async () => {
   const xs = [makeExchange({ host: 'bad.local' }), makeExchange({ host: 'bad.local', srcIp: '999.1.1.1' })];
-  await assert.rejects(exportBatch({ batchId: 'bad-1', agentId: 'a1', node: 'n1', exchanges: xs }), (err: grpc.ServiceError) => {
+  await assert.rejects(exportBatch({ batchId: 'bad-1', agentId: 'a1', node: 'n1', maxInFlight: 1, exchanges: xs }), (err: grpc.ServiceError) => {
     assert.equal(err.code, grpc.status.INVALID_ARGUMENT);
     assert.match(err.details, /exchanges\[1\]\.src_ip: "999\.1\.1\.1" is not an IP address/);
     return true;
   });
-  await assert.rejects(exportBatch({ batchId: 'bad id with spaces', agentId: 'a1', node: 'n1', exchanges: [] }), (err: grpc.ServiceError) => err.code === grpc.status.INVALID_ARGUMENT);
+  await assert.rejects(exportBatch({ batchId: 'bad id with spaces', agentId: 'a1', node: 'n1', maxInFlight: 1, exchanges: [] }), (err: grpc.ServiceError) => err.code === grpc.status.INVALID_ARGUMENT);
   const { body } = await getJson<{ items: unknown[] }>(`${ctx.base}/api/logs?host=bad.local`);
   assert.equal(body.items.length, 0);
 });
@@ -78,11 +78,11 @@ test('ExportStream: one ack per batch with the status Export would give, the str
     stream.on('error', reject);
   });
   const ok = [makeExchange({ host: 'stream.local' }), makeExchange({ host: 'stream.local' })];
-  stream.write({ batchId: 'st-1', agentId: 'a1', node: 'n1', exchanges: ok });
-  stream.write({ batchId: 'st-bad', agentId: 'a1', node: 'n1', exchanges: [makeExchange({ host: 'stream.local', status: 70000 })] });
-  stream.write({ batchId: 'st-1', agentId: 'a1', node: 'n1', exchanges: ok });
-  stream.write({ batchId: 'st-big', agentId: 'a1', node: 'n1', exchanges: Array.from({ length: 1001 }, () => makeExchange({ host: 'stream.local' })) });
-  stream.write({ batchId: 'st-2', agentId: 'a1', node: 'n1', exchanges: [makeExchange({ host: 'stream.local' })] });
+  stream.write({ batchId: 'st-1', agentId: 'a1', node: 'n1', maxInFlight: 1, exchanges: ok });
+  stream.write({ batchId: 'st-bad', agentId: 'a1', node: 'n1', maxInFlight: 1, exchanges: [makeExchange({ host: 'stream.local', status: 70000 })] });
+  stream.write({ batchId: 'st-1', agentId: 'a1', node: 'n1', maxInFlight: 1, exchanges: ok });
+  stream.write({ batchId: 'st-big', agentId: 'a1', node: 'n1', maxInFlight: 1, exchanges: Array.from({ length: 1001 }, () => makeExchange({ host: 'stream.local' })) });
+  stream.write({ batchId: 'st-2', agentId: 'a1', node: 'n1', maxInFlight: 1, exchanges: [makeExchange({ host: 'stream.local' })] });
   stream.end();
   await done;
   const byId = (id: string) => acks.filter((a) => a.batchId === id);
@@ -109,7 +109,7 @@ test('garbage bytes on the wire are rejected, the server keeps serving', async (
 
 test('load beyond the pending-row limit is RESOURCE_EXHAUSTED', async () => {
   const xs = Array.from({ length: 1001 }, () => makeExchange());
-  await assert.rejects(exportBatch({ batchId: 'big-1', agentId: 'a1', node: 'n1', exchanges: xs }), (err: grpc.ServiceError) => err.code === grpc.status.RESOURCE_EXHAUSTED);
+  await assert.rejects(exportBatch({ batchId: 'big-1', agentId: 'a1', node: 'n1', maxInFlight: 1, exchanges: xs }), (err: grpc.ServiceError) => err.code === grpc.status.RESOURCE_EXHAUSTED);
 });
 
 test('API parameters are validated with the parameter named', async () => {
@@ -129,7 +129,7 @@ test('API parameters are validated with the parameter named', async () => {
 });
 
 test('cursor paging through the API', async () => {
-  await exportBatch({ batchId: 'page-1', agentId: 'a1', node: 'n1', exchanges: Array.from({ length: 7 }, () => makeExchange({ host: 'page.local' })) });
+  await exportBatch({ batchId: 'page-1', agentId: 'a1', node: 'n1', maxInFlight: 1, exchanges: Array.from({ length: 7 }, () => makeExchange({ host: 'page.local' })) });
   const seen = new Set<string>();
   let next: string | null = null;
   do {

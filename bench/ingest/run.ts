@@ -66,20 +66,23 @@ function templates(size: number, count: number): Buffer[] {
         method: n % 4 === 0 ? 'POST' : 'GET',
       }));
     }
-    out.push(Buffer.from(ExportRequest.encode({ batchId: '', agentId: '', node: '', exchanges: xs }).finish()));
+    out.push(Buffer.from(ExportRequest.encode({ batchId: '', agentId: '', node: '', maxInFlight: 0, exchanges: xs }).finish()));
   }
   return out;
 }
 
-function header(batchId: string): Buffer {
-  return Buffer.from(new BinaryWriter().uint32(10).string(batchId).uint32(18).string('bench-agent').uint32(26).string('bench-node').finish());
+/** The request's fields before the exchanges; max_in_flight as an agent says it. */
+function header(batchId: string, maxInFlight: number): Buffer {
+  return Buffer.from(new BinaryWriter().uint32(10).string(batchId).uint32(18).string('bench-agent').uint32(26).string('bench-node').uint32(40).uint32(maxInFlight).finish());
 }
 
 /** Batches on one ExportStream, as agents send them; each resolves on its ack (retried when shed). */
 class StreamSender {
   private readonly call: grpc.ClientDuplexStream<Buffer, ExportAck>;
   private readonly waiting = new Map<string, (a: ExportAck) => void>();
-  constructor(client: grpc.Client) {
+  private readonly window: number;
+  constructor(client: grpc.Client, window: number) {
+    this.window = window;
     this.call = client.makeBidiStreamRequest('/heimdall.v1.IngestService/ExportStream', (b: Buffer) => b, (b: Buffer) => ExportAck.decode(b));
     this.call.on('data', (a: ExportAck) => this.waiting.get(a.batchId)?.(a));
     this.call.on('error', (err) => {
@@ -88,7 +91,7 @@ class StreamSender {
     });
   }
   async send(body: Buffer, batchId: string): Promise<void> {
-    const msg = Buffer.concat([header(batchId), body]);
+    const msg = Buffer.concat([header(batchId, this.window), body]);
     for (;;) {
       const ack = await new Promise<ExportAck>((resolve) => {
         this.waiting.set(batchId, resolve);
@@ -112,7 +115,7 @@ async function insertsMade(base: string): Promise<number> {
 }
 
 async function phase(client: grpc.Client, pid: number, base: string, size: number, rows: number, concurrency: number, tag: string) {
-  const sender = new StreamSender(client);
+  const sender = new StreamSender(client, concurrency);
   const bodies = templates(size, 8);
   const batches = Math.ceil(rows / size);
   let next = 0;

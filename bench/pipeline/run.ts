@@ -43,7 +43,7 @@ function round(): { us: number; exchanges: number; bytes: number } {
     x.node = 'bench';
     batch.push(x);
     if (batch.length === 200) {
-      encodedBytes += encodeExportRequest({ batchId: 'b', agentId: 'a', node: 'n', exchanges: batch }).length; // what the sender does
+      encodedBytes += encodeExportRequest({ batchId: 'b', agentId: 'a', node: 'n', maxInFlight: 0, exchanges: batch }).length; // what the sender does
       batch = [];
     }
   });

@@ -49,7 +49,7 @@ export class Agent {
 
   constructor(cfg: AgentConfig) {
     this.cfg = cfg;
-    this.sender = new GrpcSender(cfg.serverAddr, this.agentId, cfg.nodeName);
+    this.sender = new GrpcSender(cfg.serverAddr, this.agentId, cfg.nodeName, cfg.maxInFlight);
     this.batcher = new Batcher({ batchSize: cfg.batchSize, flushIntervalMs: cfg.flushIntervalMs, maxQueue: cfg.maxQueue, maxInFlight: cfg.maxInFlight }, (b) => this.sender.sendBatch(b));
     this.correlator = new Correlator(
       { ttlMs: cfg.correlatorTtlMs, sampleBytes: cfg.httpSampleBytes, maxConnections: cfg.maxConnections, toWallNs: (mono) => BigInt(Math.round(mono)) + this.offsetNs },

@@ -40,7 +40,7 @@ export function loadServerConfig(env: Env = process.env): ServerConfig {
     dataDir: resolve(envString(env, 'HEIMDALL_DATA_DIR', './data')),
     retentionMs: envDurationMs(env, 'HEIMDALL_RETENTION', '168h', { min: 3_600_000 }),
     coalesceRows: envInt(env, 'HEIMDALL_INGEST_COALESCE_ROWS', 100_000, 1, 1_000_000),
-    coalesceIntervalMs: envDurationMs(env, 'HEIMDALL_INGEST_COALESCE_INTERVAL', '20ms'),
+    coalesceIntervalMs: envDurationMs(env, 'HEIMDALL_INGEST_COALESCE_INTERVAL', '500ms'),
     maxPendingRows: envInt(env, 'HEIMDALL_INGEST_MAX_PENDING_ROWS', 200_000, 1000, 100_000_000),
     chdbMaxMemoryMb: envInt(env, 'HEIMDALL_CHDB_MAX_MEMORY_MB', 4096, 256, 1_048_576),
   };

@@ -215,12 +215,9 @@ export class ExchangeEntries {
     return this.w.buf.subarray(HEADROOM, this.w.len);
   }
   /** The whole ExportRequest: its header fields written into the room kept in front (no copy). */
-  request(batchId: string, agentId: string, node: string): Buffer {
-    const h = new Writer(128);
-    h.stringField(1, batchId);
-    h.stringField(2, agentId);
-    h.stringField(3, node);
-    if (h.len > HEADROOM) return exportRequestBytes(batchId, agentId, node, this.bytes);
+  request(batchId: string, agentId: string, node: string, maxInFlight = 0): Buffer {
+    const h = header(batchId, agentId, node, maxInFlight);
+    if (h.len > HEADROOM) return exportRequestBytes(batchId, agentId, node, maxInFlight, this.bytes);
     h.buf.copy(this.w.buf, HEADROOM - h.len, 0, h.len);
     return this.w.buf.subarray(HEADROOM - h.len, this.w.len);
   }
@@ -234,12 +231,19 @@ export class ExchangeEntries {
 
 const EMPTY = Buffer.alloc(0);
 
-/** A whole ExportRequest from its header fields and already encoded entries. */
-function exportRequestBytes(batchId: string, agentId: string, node: string, entries: Uint8Array): Buffer {
-  const w = new Writer(128 + entries.length);
+/** ExportRequest's fields other than the exchanges (protobuf allows any field order). */
+function header(batchId: string, agentId: string, node: string, maxInFlight: number, extra = 0): Writer {
+  const w = new Writer(128 + extra);
   w.stringField(1, batchId);
   w.stringField(2, agentId);
   w.stringField(3, node);
+  w.uintField(5, maxInFlight);
+  return w;
+}
+
+/** A whole ExportRequest from its header fields and already encoded entries. */
+function exportRequestBytes(batchId: string, agentId: string, node: string, maxInFlight: number, entries: Uint8Array): Buffer {
+  const w = header(batchId, agentId, node, maxInFlight, entries.length);
   w.room(entries.length);
   w.buf.set(entries, w.len);
   w.len += entries.length;
@@ -247,7 +251,7 @@ function exportRequestBytes(batchId: string, agentId: string, node: string, entr
 }
 
 export function encodeExportRequest(req: ExportRequest): Buffer {
-  return exportRequestBytes(req.batchId, req.agentId, req.node, encodeEntries(req.exchanges).bytes);
+  return exportRequestBytes(req.batchId, req.agentId, req.node, req.maxInFlight, encodeEntries(req.exchanges).bytes);
 }
 
 export function encodeEntries(exchanges: HttpExchange[]): ExchangeEntries {

@@ -47,7 +47,10 @@ export class GrpcSender {
   /** The server answered ExportStream with UNIMPLEMENTED (an older server): unary calls only. */
   private unaryOnly = false;
 
-  constructor(serverAddr: string, agentId: string, node: string) {
+  /** Batches the batcher keeps in flight, told to the server (ExportRequest.max_in_flight). */
+  private readonly maxInFlight: number;
+
+  constructor(serverAddr: string, agentId: string, node: string, maxInFlight = 0) {
     this.client = new ClientCtor(serverAddr, grpc.credentials.createInsecure(), {
       'grpc.max_send_message_length': 64 * 1024 * 1024,
       'grpc.keepalive_time_ms': 30_000,
@@ -56,6 +59,7 @@ export class GrpcSender {
     });
     this.agentId = agentId;
     this.node = node;
+    this.maxInFlight = maxInFlight;
   }
 
   private call<Req, Res>(fn: UnaryFn<Req, Res>, req: Req, timeoutMs: number): Promise<Res> {
@@ -111,7 +115,7 @@ export class GrpcSender {
   async sendBatch(batch: ExchangeEntries | HttpExchange[]): Promise<void> {
     const entries = Array.isArray(batch) ? encodeEntries(batch) : batch;
     const batchId = `${this.agentId}-${++this.seq}`;
-    const body = entries.request(batchId, this.agentId, this.node);
+    const body = entries.request(batchId, this.agentId, this.node, this.maxInFlight);
     const records = entries.count;
     await this.deliver(batchId, body, records);
     // Stored or rejected, the server has read the bytes; at shutdown (a throw) the batcher keeps them.

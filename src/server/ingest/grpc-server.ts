@@ -4,7 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { HeimdallError, errorMessage } from '../../shared/errors.ts';
 import { createLogger } from '../../shared/log.ts';
 import { IngestServiceService, type ExportAck, type ExportRequest, type IngestServiceServer } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
-import type { Ingester } from './ingester.ts';
+import type { Ingester, Sender } from './ingester.ts';
 import { batchIdOf } from './wire-bytes.ts';
 
 const log = createLogger('grpc');
@@ -52,7 +52,7 @@ export class GrpcIngestServer {
     const impl: IngestServiceServer = {
       export: (call, cb) => {
         // Export is served from the raw bytes (see RAW_EXPORT): no object per exchange.
-        this.ingester.submitExport(call.request as unknown as Buffer).then(
+        this.ingester.submitExport(call.request as unknown as Buffer, { queued: 0 }).then(
           (res) => cb(null, { accepted: res.accepted, duplicate: res.duplicate }),
           (err) => cb(toStatus(err)),
         );
@@ -68,6 +68,7 @@ export class GrpcIngestServer {
   /** Every batch on the stream gets one ack with the status Export would have returned. */
   private exportStream(call: grpc.ServerDuplexStream<ExportRequest, ExportAck>): void {
     let pending = 0;
+    const sender: Sender = { queued: 0 };
     let ending = false; // the agent half-closed, or the server is shutting down
     let gone = false; // the agent went away: acks have nowhere to go
     const end = () => {
@@ -86,7 +87,7 @@ export class GrpcIngestServer {
       pending++;
       const batchId = batchIdOf(msg);
       this.ingester
-        .submitExport(msg)
+        .submitExport(msg, sender)
         .then(
           (res) => ack({ batchId, code: grpc.status.OK, message: '', accepted: res.accepted, duplicate: res.duplicate }),
           (err: unknown) => ack({ batchId, code: statusCode(err), message: errorMessage(err), accepted: 0, duplicate: false }),

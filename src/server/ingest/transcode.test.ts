@@ -11,13 +11,16 @@ const ok = HttpExchange.fromPartial({
   method: 'GET', srcIp: '127.0.0.1', dstIp: '::1', srcPort: 5, dstPort: 80, host: 'h', path: '/users/42', query: 'a=1',
   labels: { app: 'web', 'tier\\x': 'é' }, requestSample: Buffer.from([0, 0xff, 0x22, 0x5c, 0x0a]), requestBytes: 10n, unmatched: false,
 });
-const enc = (xs: HttpExchange[], batchId = 'b-1') => Buffer.from(ExportRequest.encode({ batchId, agentId: 'a', node: 'n', exchanges: xs }).finish());
+const enc = (xs: HttpExchange[], batchId = 'b-1') => Buffer.from(ExportRequest.encode({ batchId, agentId: 'a', node: 'n', maxInFlight: 0, exchanges: xs }).finish());
 
 test('rows come out as a Native block in column order, samples byte for byte', () => {
   const r = transcodeExport(enc([ok, { ...ok, unmatched: true, status: 0, labels: {}, srcIp: '' }]), now);
   assert.ok(r.ok);
   assert.equal(r.value.count, 2);
   assert.equal(r.value.batchId, 'b-1');
+  assert.equal(r.value.maxInFlight, 0);
+  const windowed = transcodeExport(Buffer.from(ExportRequest.encode({ batchId: 'b-2', agentId: 'a', node: 'n', maxInFlight: 32, exchanges: [ok] }).finish()), now);
+  assert.ok(windowed.ok && windowed.value.maxInFlight === 32 && windowed.value.count === 1);
   const rows = readNativeBlocks(nativeBlock([r.value.columns]));
   assert.equal(rows.length, 2);
   assert.deepEqual(Object.keys(rows[0]), [...EXCHANGE_COLUMNS]);

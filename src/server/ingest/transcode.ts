@@ -11,6 +11,8 @@ export interface Transcoded {
   batchId: string;
   agentId: string;
   count: number;
+  /** ExportRequest.max_in_flight: the most batches the sender keeps unacknowledged (0: not said). */
+  maxInFlight: number;
   /** The rows in EXCHANGE_NATIVE's column layout; nativeBlock() joins batches into one insert. */
   columns: ColumnData;
 }
@@ -285,11 +287,18 @@ export function transcodeExport(msg: Buffer, nowNs: bigint): TranscodeResult {
   const r = new Reader(msg, 0, msg.length);
   let batchId = '';
   let agentId = '';
+  let maxInFlight = 0;
   const spans: number[] = [];
   while (r.pos < r.end) {
     const tag = r.varint();
     if (tag < 0) return { ok: false, error: 'malformed protobuf message', batchId };
     const field = Math.floor(tag / 8);
+    if (tag === (5 << 3)) {
+      const v = r.varint();
+      if (v < 0) return { ok: false, error: 'malformed protobuf message', batchId };
+      maxInFlight = v;
+      continue;
+    }
     if ((tag & 7) !== 2) {
       if (!r.skip(tag & 7)) return { ok: false, error: 'malformed protobuf message', batchId };
       continue;
@@ -317,5 +326,5 @@ export function transcodeExport(msg: Buffer, nowNs: bigint): TranscodeResult {
   }
   const count = spans.length / 2;
   const data = cols.map((c, i) => (i === LABELS ? [labelOffsets, labelKeys, labelValues] : [c]));
-  return { ok: true, value: { batchId, agentId, count, columns: layout.capture(data, count) } };
+  return { ok: true, value: { batchId, agentId, count, maxInFlight, columns: layout.capture(data, count) } };
 }

@@ -23,7 +23,7 @@ test('spool files are emptied after their insert and reused', async () => {
   try {
     assert.deepEqual(readdirSync(root).sort(), ['1', String(process.pid)]);
     await migrate(store, 86400);
-    const t = transcodeExport(Buffer.from(ExportRequest.encode({ batchId: 'b', agentId: 'a', node: 'n', exchanges: [makeExchange(), makeExchange()] }).finish()), BigInt(Date.now()) * 1_000_000n);
+    const t = transcodeExport(Buffer.from(ExportRequest.encode({ batchId: 'b', agentId: 'a', node: 'n', maxInFlight: 0, exchanges: [makeExchange(), makeExchange()] }).finish()), BigInt(Date.now()) * 1_000_000n);
     assert.ok(t.ok);
     const insert = () => store.insertNative('default.http_exchanges', nativeBlock([t.value.columns]), EXCHANGE_COLUMNS);
     await Promise.all([insert(), insert(), insert()]);

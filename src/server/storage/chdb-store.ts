@@ -114,8 +114,8 @@ export async function openChdbStore(opts: ChdbStoreOptions): Promise<Store> {
         throw wrap(err);
       } finally {
         // Emptied and kept for the next insert, not deleted: on ext4 without a journal every
-        // new inode skips those freed in the last 30 s, one buffer lookup each, and a file
-        // per insert made that a third of the server's CPU (kernel `recently_deleted`).
+        // new inode skips those freed in the last 30 s, one buffer lookup each (kernel
+        // `recently_deleted`), and a file made and freed per insert only adds to that.
         await truncate(file, 0).catch(() => undefined);
         idleSpoolFiles.push(file);
       }

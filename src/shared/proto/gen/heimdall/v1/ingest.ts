@@ -110,6 +110,12 @@ export interface ExportRequest {
   agentId: string;
   node: string;
   exchanges: HttpExchange[];
+  /**
+   * The most batches the sender keeps unacknowledged on ExportStream (0: not said). Once half
+   * that many wait for storage the server stores them without waiting for other batches to
+   * join them, so a busy sender is never held up by the coalescing interval.
+   */
+  maxInFlight: number;
 }
 
 export interface ExportResponse {
@@ -943,7 +949,7 @@ export const HttpExchange_LabelsEntry: MessageFns<HttpExchange_LabelsEntry> = {
 };
 
 function createBaseExportRequest(): ExportRequest {
-  return { batchId: "", agentId: "", node: "", exchanges: [] };
+  return { batchId: "", agentId: "", node: "", exchanges: [], maxInFlight: 0 };
 }
 
 export const ExportRequest: MessageFns<ExportRequest> = {
@@ -959,6 +965,9 @@ export const ExportRequest: MessageFns<ExportRequest> = {
     }
     for (const v of message.exchanges) {
       HttpExchange.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.maxInFlight !== 0) {
+      writer.uint32(40).uint32(message.maxInFlight);
     }
     return writer;
   },
@@ -1008,6 +1017,14 @@ export const ExportRequest: MessageFns<ExportRequest> = {
             message.exchanges.push(HttpExchange.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.maxInFlight = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1036,6 +1053,11 @@ export const ExportRequest: MessageFns<ExportRequest> = {
       exchanges: globalThis.Array.isArray(object?.exchanges)
         ? object.exchanges.map((e: any) => HttpExchange.fromJSON(e))
         : [],
+      maxInFlight: isSet(object.maxInFlight)
+        ? globalThis.Number(object.maxInFlight)
+        : isSet(object.max_in_flight)
+        ? globalThis.Number(object.max_in_flight)
+        : 0,
     };
   },
 
@@ -1053,6 +1075,9 @@ export const ExportRequest: MessageFns<ExportRequest> = {
     if (message.exchanges?.length) {
       obj.exchanges = message.exchanges.map((e) => HttpExchange.toJSON(e));
     }
+    if (message.maxInFlight !== 0) {
+      obj.maxInFlight = Math.round(message.maxInFlight);
+    }
     return obj;
   },
 
@@ -1065,6 +1090,7 @@ export const ExportRequest: MessageFns<ExportRequest> = {
     message.agentId = object.agentId ?? "";
     message.node = object.node ?? "";
     message.exchanges = object.exchanges?.map((e) => HttpExchange.fromPartial(e)) || [];
+    message.maxInFlight = object.maxInFlight ?? 0;
     return message;
   },
 };
