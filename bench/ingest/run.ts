@@ -21,9 +21,9 @@ const NCPU = availableParallelism();
 const SERVER_CPUS = process.env.SERVER_CPUS ?? (NCPU >= 2 ? String(NCPU - 1) : 'all');
 // Rows are spread over this much time before now (the /api/logs figures read an hour of data).
 const SPREAD_MS = Number(process.env.SPREAD_MS ?? 3_600_000);
-// Batches in flight for the 200-row phase (one agent's AGENT_MAX_IN_FLIGHT; a fleet has more).
-const SMALL_CONCURRENCY = Number(process.env.SMALL_CONCURRENCY ?? 32);
-// Batches in flight for the 5000-row phase; an agent keeps up to 32 (AGENT_MAX_IN_FLIGHT).
+// Batches in flight for the 200-row phase (one agent's AGENT_MAX_INFLIGHT_BATCHES; a fleet has more).
+const SMALL_CONCURRENCY = Number(process.env.SMALL_CONCURRENCY ?? 64);
+// Batches in flight for the 5000-row phase; an agent keeps up to 64 (AGENT_MAX_INFLIGHT_BATCHES).
 const LARGE_CONCURRENCY = Number(process.env.LARGE_CONCURRENCY ?? 8);
 
 function cpuSeconds(pid: number): number {
