@@ -52,3 +52,27 @@ test('up captures local traffic and never its own server', { skip: ROOT_SKIP, ti
     assert.equal(await proc.stop(), 0);
   }
 });
+
+test('stopping up stores what its agent had captured and not yet sent', { skip: ROOT_SKIP, timeout: 120_000 }, async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'heimdall-up-'));
+  // Nothing leaves the agent before the stop: no batch fills, and the flush timer is far off.
+  const { proc, base } = await up({ HEIMDALL_DATA_DIR: dataDir, AGENT_FLUSH_INTERVAL: '10m' });
+  try {
+    await proc.waitForOutput(/capturing HTTP/, 30_000);
+    for (let i = 0; i < 7; i++) await (await fetch(`${base}/healthz?stop-flush=${i}`)).text();
+    await new Promise((r) => setTimeout(r, 1500)); // the agent reads the ring at least every 50 ms
+  } finally {
+    // As a terminal's Ctrl-C: `up` stops its agent (which flushes) before its server.
+    assert.equal(await proc.stop('SIGINT'), 0);
+  }
+  assert.doesNotMatch(proc.output(), /sending failed/);
+  const httpPort = await freePort();
+  const server = runHeimdall(['server'], { HEIMDALL_DATA_DIR: dataDir, HTTP_PORT: String(httpPort), PORT: String(await freePort()), HEIMDALL_LISTEN_HOST: '127.0.0.1' });
+  try {
+    await server.waitForOutput(/server started/, 60_000);
+    const r = (await (await fetch(`http://127.0.0.1:${httpPort}/api/logs?path=/healthz`)).json()) as { items: { query: string }[] };
+    assert.deepEqual(r.items.map((i) => i.query).sort(), Array.from({ length: 7 }, (_, i) => `stop-flush=${i}`));
+  } finally {
+    await server.stop();
+  }
+});

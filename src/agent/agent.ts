@@ -168,6 +168,7 @@ export class Agent {
       this.correlator.closeAll(monoNowNs());
       const t = setTimeout(() => this.sender.stopRetrying(), 5000);
       t.unref();
+      this.sender.lastBatches();
       await this.batcher.shutdown(5500);
       clearTimeout(t);
       if (this.captureStatus === 'running') this.captureStatus = 'stopped';

@@ -13,8 +13,9 @@ function fail(err: unknown): never {
 }
 
 /** Runs until SIGINT/SIGTERM, then calls stop once; a second signal exits at once. */
+let stopping = false;
+
 function runUntilSignal(stop: () => Promise<void>): void {
-  let stopping = false;
   const onSignal = (sig: NodeJS.Signals) => {
     if (stopping) process.exit(130);
     stopping = true;
@@ -60,6 +61,10 @@ async function main(argv: string[]): Promise<void> {
     const { Agent } = await import('../agent/agent.ts');
     const agent = new Agent(loadAgentConfig());
     runUntilSignal(() => agent.shutdown());
+    // Under `heimdall up` the agent has its own process group (a terminal's Ctrl-C reaches only
+    // `up`, which stops the agent before the server) and a pipe from `up` as stdin: its end
+    // means `up` is gone, however it ended.
+    if (process.env.HEIMDALL_UP_CHILD === '1') process.stdin.on('end', () => stopping || process.kill(process.pid, 'SIGTERM')).resume();
     await agent.start();
     agent.onFatal((err) => fail(err));
   } else if (cmd === 'up') {

@@ -7,20 +7,27 @@ import { loadServerConfig } from '../server/config.ts';
 import { HeimdallServer } from '../server/server.ts';
 
 const log = createLogger('up');
+// The agent's own shutdown gives up sending after ~5.5 s.
+const AGENT_STOP_MS = 7000;
 
 export async function runUp(runUntilSignal: (stop: () => Promise<void>) => void): Promise<void> {
   const server = new HeimdallServer(loadServerConfig());
   let agent: ChildProcess | null = null;
   runUntilSignal(async () => {
-    const exited = agent && agent.exitCode === null ? new Promise((r) => agent!.once('exit', r)) : null;
-    agent?.kill('SIGTERM');
-    await Promise.all([server.shutdown(), exited]);
+    // The agent first, so what it flushes reaches a server still taking batches.
+    if (agent && agent.exitCode === null && agent.signalCode === null) {
+      const exited = new Promise((r) => agent!.once('exit', r));
+      agent.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, AGENT_STOP_MS).unref())]);
+    }
+    await server.shutdown();
   });
   await server.start();
   const env = {
     ...process.env,
     SERVER_ADDR: process.env.SERVER_ADDR ?? `127.0.0.1:${server.grpcPort}`,
     HEIMDALL_EXCLUDE_PIDS: [process.env.HEIMDALL_EXCLUDE_PIDS, String(process.pid)].filter(Boolean).join(','),
+    HEIMDALL_UP_CHILD: '1',
   };
   let stopping = false;
   process.once('SIGTERM', () => (stopping = true)).once('SIGINT', () => (stopping = true));
@@ -28,7 +35,8 @@ export async function runUp(runUntilSignal: (stop: () => Promise<void>) => void)
     const startedAt = Date.now();
     agent = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', fileURLToPath(new URL('./main.ts', import.meta.url)), 'agent'], {
       env,
-      stdio: ['ignore', 'inherit', 'inherit'],
+      stdio: ['pipe', 'inherit', 'inherit'],
+      detached: true,
     });
     agent.on('exit', (code, signal) => {
       if (stopping || signal === 'SIGTERM') return;

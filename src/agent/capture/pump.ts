@@ -101,16 +101,24 @@ export class PumpCapture {
     });
   }
 
-  /** Stops the pump after it drained the ring buffer. Idempotent. */
+  /**
+   * Stops the pump once it has drained the ring buffer: its output ends, and it goes on to
+   * detach its probes (seconds, on its own). Idempotent.
+   */
   async shutdown(): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     this.stopping = true;
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    const out = child.stdout!;
+    const drained = new Promise<void>((r) => {
+      if (out.readableEnded) r();
+      out.once('end', () => r());
+      child.once('exit', () => r());
+    });
     child.kill('SIGTERM');
     const t = setTimeout(() => child.kill('SIGKILL'), 3000);
     t.unref();
-    await exited;
+    await drained;
     clearTimeout(t);
   }
 }

@@ -48,7 +48,7 @@ export class GrpcSender {
   private unaryOnly = false;
 
   /** Batches the batcher keeps in flight, told to the server (ExportRequest.max_in_flight). */
-  private readonly maxInFlight: number;
+  private maxInFlight: number;
 
   constructor(serverAddr: string, agentId: string, node: string, maxInFlight = 0) {
     this.client = new ClientCtor(serverAddr, grpc.credentials.createInsecure(), {
@@ -159,6 +159,14 @@ export class GrpcSender {
 
   async reportDiagnostics(d: DiagnosticsReport): Promise<void> {
     await this.call(this.client.reportDiagnostics, d, 5000);
+  }
+
+  /**
+   * The agent is stopping and sends nothing after what is queued: later batches ask to be
+   * stored at once (max_in_flight 1) rather than wait for others to join them.
+   */
+  lastBatches(): void {
+    this.maxInFlight = 1;
   }
 
   /** Makes a retry loop give up at its next failure. */
