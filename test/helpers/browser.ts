@@ -33,7 +33,9 @@ export async function startFilledServer(records: number): Promise<{ base: string
   for (let i = 0; i < records; i++) {
     const status = i % 17 === 0 ? 503 : i % 11 === 0 ? 404 : 200;
     const x = makeExchange({
-      timestampUnixNano: now - BigInt(i) * 2_000_000_000n,
+      // Over the last 10 minutes, denser toward now: per-minute rates always differ, so a
+      // chart is never a flat line (which a browser draws with no height).
+      timestampUnixNano: now - BigInt(Math.round((i * i * 600e9) / (records * records))),
       durationNs: BigInt(500_000 + (i % 40) * 250_000),
       method: i % 5 === 0 ? 'POST' : 'GET',
       status,
