@@ -108,3 +108,54 @@ for i in range(60):
     py.kill();
   }
 });
+
+test('HTTPS between Node processes (OpenSSL inside the node executable, encrypting in memory)', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+  // Node calls SSL_write before it writes the ciphertext and SSL_read after it read it: the
+  // probe ties its first calls on a connection to the thread's neighbouring socket I/O.
+  assert.match(stack.agent.output(), /TLS plaintext read from SSL_read\/SSL_write in \S*\/node\b/);
+  const dir = mkdtempSync(join(tmpdir(), 'heimdall-node-tls-'));
+  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')]);
+  const server = spawn(process.execPath, ['-e', `
+    const fs = require('node:fs');
+    const s = require('node:https').createServer({ key: fs.readFileSync('${dir}/key.pem'), cert: fs.readFileSync('${dir}/cert.pem') }, (req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const status = req.url.startsWith('/n/missing') ? 404 : req.method === 'POST' ? 201 : 200;
+        res.writeHead(status, { 'content-type': 'text/plain' });
+        res.end('node tls ' + status);
+      });
+    });
+    s.listen(0, '127.0.0.1', () => console.log('port ' + s.address().port));`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const port = await new Promise<number>((resolve) => server.stdout!.on('data', (b: Buffer) => resolve(Number(/port (\d+)/.exec(b.toString())?.[1]))));
+    await run(process.execPath, ['-e', `
+      const https = require('node:https');
+      const agent = new https.Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false });
+      const call = (method, path, body) => new Promise((resolve, reject) => {
+        const req = https.request({ host: '127.0.0.1', port: ${port}, method, path, agent }, (res) => { res.resume(); res.on('end', resolve); });
+        req.on('error', reject);
+        req.end(body);
+      });
+      (async () => {
+        await call('GET', '/n/ok?node=1&secret=SUPERSECRET');
+        await call('GET', '/n/missing?node=1');
+        await call('POST', '/n/post?node=1', 'a=1&b=2');
+        await call('GET', '/n/ok?node=2');
+        agent.destroy();
+        setTimeout(() => {}, 1500); // still there when the agent reads its name from /proc
+      })();`]);
+    const xs = await waitFor(async () => {
+      const got = (await fetchAll(stack.base, 'path=/n/')).filter((x) => x.query.startsWith('node='));
+      return got.length >= 8 ? got : null;
+    }, 20_000, '8 records of HTTPS between Node processes');
+    assert.equal(xs.length, 8, 'nothing duplicated');
+    for (const role of ['client', 'server']) {
+      const mine = xs.filter((x) => x.role === role).sort((a, b) => a.timestamp.localeCompare(b.timestamp));
+      assert.deepEqual(mine.map((x) => `${x.method} ${x.path} ${x.status}`), ['GET /n/ok 200', 'GET /n/missing 404', 'POST /n/post 201', 'GET /n/ok 200'], role);
+      assert.ok(mine.every((x) => x.tls && x.process === 'node' && !x.unmatched && x.duration_ms > 0), JSON.stringify(mine));
+    }
+    assert.ok(!JSON.stringify(xs).includes('SUPERSECRET'));
+  } finally {
+    server.kill();
+  }
+});

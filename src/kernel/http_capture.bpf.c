@@ -57,7 +57,7 @@ struct {
 	__type(value, __u8);
 } excluded SEC(".maps");
 
-enum hd_buf_kind { BUF_PLAIN = 0, BUF_IOV = 1, BUF_NONE = 2 };
+enum hd_buf_kind { BUF_PLAIN = 0, BUF_IOV = 1, BUF_NONE = 2, BUF_KERNEL = 3 /* a copy in a map */ };
 
 struct hd_args {
 	__u64 start_ns;
@@ -67,6 +67,7 @@ struct hd_args {
 	__u8 direction;
 	__u8 buf_kind;
 	__u8 active;  /* set at syscall entry, cleared at exit */
+	__s32 last_read_fd1; /* the TCP socket this thread last read from, plus one (0: none) */
 };
 
 /*
@@ -116,6 +117,8 @@ struct ssl_args {
 	__s32 fd;      /* socket of the syscall made inside the call, -1 until one is */
 	__u8 direction;
 	__u8 active;   /* between the uprobe and the uretprobe */
+	/* An SSL_write whose socket is not known yet is held in ssl_pending (below). */
+	__u8 pend;
 };
 
 /* Task-local like the syscall arguments: every traced syscall asks whether it runs inside an
@@ -126,6 +129,24 @@ struct {
 	__type(key, int);
 	__type(value, struct ssl_args);
 } ssl_inflight SEC(".maps");
+
+/* An SSL_write whose socket is not known yet: a memory-BIO user (Node) encrypts first and
+ * writes the ciphertext after the call, in the thread's next write to a TCP socket, where
+ * this is emitted. The plaintext is copied: the caller may free it once the call returns. */
+struct ssl_pending {
+	__u64 start_ns;
+	__u64 ssl;
+	__u32 len;
+	__u32 copied;
+	__u8 data[HD_MAX_CAPTURE];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct ssl_pending);
+} ssl_pending_writes SEC(".maps");
 
 struct ssl_key {
 	__u32 tgid;
@@ -216,6 +237,8 @@ static __always_inline struct sock_info *sock_of(__u32 tgid, int fd)
 	return bpf_map_lookup_elem(&socks, &key);
 }
 
+static __always_inline void emit_pending_write(struct ssl_args *t, int fd, struct sock_info *s, __u64 only_ssl);
+
 static __always_inline int enter(int fd, __u64 buf, __u32 iovcnt, __u8 direction, __u8 buf_kind)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -227,6 +250,8 @@ static __always_inline int enter(int fd, __u64 buf, __u32 iovcnt, __u8 direction
 	if (!s)
 		return 0;
 	struct ssl_args *t = tls_enabled ? bpf_task_storage_get(&ssl_inflight, bpf_get_current_task_btf(), NULL, 0) : NULL;
+	if (t && t->pend && direction == HD_DIR_EGRESS)
+		emit_pending_write(t, fd, s, 0);
 	if (t && t->active) {
 		/* Ciphertext of the SSL call in progress: only its socket is of use. */
 		t->fd = fd;
@@ -312,13 +337,14 @@ static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s,
 		want = (__u32)ret;
 	__u32 got = 0;
 
-	if (a.buf_kind == BUF_PLAIN) {
+	if (a.buf_kind == BUF_PLAIN || a.buf_kind == BUF_KERNEL) {
 		__u32 n = want;
 		if (n > HD_MAX_CAPTURE)
 			n = HD_MAX_CAPTURE;
 		asm volatile("" : "+r"(n));
 		n &= (HD_MAX_CAPTURE * 2 - 1);
-		if (bpf_probe_read_user(sc->data, n, (void *)a.buf) == 0)
+		long err = a.buf_kind == BUF_KERNEL ? bpf_probe_read_kernel(sc->data, n, (void *)a.buf) : bpf_probe_read_user(sc->data, n, (void *)a.buf);
+		if (err == 0)
 			got = n;
 	} else if (a.buf_kind == BUF_IOV) {
 #pragma unroll
@@ -366,6 +392,41 @@ static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s,
 	return 0;
 }
 
+/* The SSL_write held back until its socket showed itself (ssl_pending): fd is that socket.
+ * only_ssl: flush only if it belongs to that SSL object (0: whichever it is). */
+static __always_inline void emit_pending_write(struct ssl_args *t, int fd, struct sock_info *s, __u64 only_ssl)
+{
+	struct ssl_pending *p = bpf_task_storage_get(&ssl_pending_writes, bpf_get_current_task_btf(), NULL, 0);
+	if (!p || (only_ssl && p->ssl != only_ssl))
+		return;
+	t->pend = 0;
+	__u64 id = bpf_get_current_pid_tgid();
+	struct ssl_key k = { .tgid = id >> 32, .ssl = p->ssl };
+	__s32 f = fd;
+	bpf_map_update_elem(&ssl_fds, &k, &f, BPF_ANY);
+	s->tls = 1;
+	if (!s->http) {
+		__u32 head = 0;
+		__builtin_memcpy(&head, p->data, 4);
+		if (p->copied < 4 || !looks_http(head)) {
+			count(HD_STAT_SKIPPED);
+			return;
+		}
+		s->http = 1;
+	}
+	struct hd_args a = {
+		.start_ns = p->start_ns,
+		.buf = (__u64)p->data,
+		.fd = fd,
+		.direction = HD_DIR_EGRESS,
+		.buf_kind = BUF_KERNEL,
+	};
+	struct iovec none = {};
+	count(HD_STAT_TLS);
+	/* Only what was copied can be captured; ev->len still says what the call wrote. */
+	emit(id, a, s, p->len, none, HD_F_TLS);
+}
+
 static __always_inline int exit_(long ret)
 {
 	struct hd_args *ap = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), NULL, 0);
@@ -384,6 +445,8 @@ static __always_inline int exit_(long ret)
 	struct sock_info *s = bpf_map_lookup_elem(&socks, &key);
 	if (!s || !s->tcp)
 		return 0;
+	if (a.direction == HD_DIR_INGRESS)
+		ap->last_read_fd1 = a.fd + 1; /* SSL_read in a memory-BIO user decrypts what this read brought */
 
 	/* First user buffer: the plain buffer, or the first iovec's. */
 	__u64 first = a.buf;
@@ -565,17 +628,54 @@ static __always_inline int ssl_exit(long ret)
 	} else {
 		/* Served from OpenSSL's buffer without a syscall: the socket it used last time. */
 		__s32 *known = bpf_map_lookup_elem(&ssl_fds, &k);
-		if (!known) {
-			count(HD_STAT_TLS_NO_SOCKET);
+		if (known) {
+			fd = *known;
+		} else if (t.direction == HD_DIR_INGRESS) {
+			/* First read of a memory-BIO user (Node): it decrypts what this thread's last
+			 * socket read brought, in the same call chain. */
+			struct hd_args *ia = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), NULL, 0);
+			if (!ia || ia->last_read_fd1 <= 0) {
+				count(HD_STAT_TLS_NO_SOCKET);
+				return 0;
+			}
+			fd = ia->last_read_fd1 - 1;
+			bpf_map_update_elem(&ssl_fds, &k, &fd, BPF_ANY);
+		} else {
+			/* First write of a memory-BIO user: the ciphertext goes out after this call, in
+			 * the thread's next socket write (see enter()). A second write before it takes
+			 * the place of the first, which is then lost. */
+			struct ssl_pending *p = bpf_task_storage_get(&ssl_pending_writes, bpf_get_current_task_btf(), NULL, BPF_LOCAL_STORAGE_GET_F_CREATE);
+			if (!p) {
+				count(HD_STAT_ARGS_FULL);
+				return 0;
+			}
+			if (tp->pend)
+				count(HD_STAT_TLS_NO_SOCKET);
+			__u32 c = capture_bytes;
+			if ((__u64)n < c)
+				c = (__u32)n;
+			if (c > HD_MAX_CAPTURE)
+				c = HD_MAX_CAPTURE;
+			asm volatile("" : "+r"(c));
+			c &= (HD_MAX_CAPTURE - 1) | HD_MAX_CAPTURE;
+			if (c > HD_MAX_CAPTURE || bpf_probe_read_user(p->data, c, (void *)t.buf))
+				return 0;
+			p->copied = c;
+			p->len = n > 0xffffffffL ? 0xffffffff : (__u32)n;
+			p->start_ns = t.start_ns;
+			p->ssl = t.ssl;
+			tp->pend = 1;
 			return 0;
 		}
-		fd = *known;
 	}
 	struct sock_info *s = sock_of(tgid, fd);
 	if (!s) {
 		count(HD_STAT_TLS_NO_SOCKET);
 		return 0;
 	}
+	/* A held-back write goes first, to keep the stream in order. */
+	if (tp->pend)
+		emit_pending_write(tp, fd, s, t.ssl);
 	s->tls = 1;
 	if (!s->http) {
 		__u32 head = 0;

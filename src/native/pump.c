@@ -55,7 +55,8 @@ static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list 
 /* TLS plaintext: uprobes on SSL_read/SSL_write (and _ex) of every distinct libssl file in
  * use. The host's copy covers processes started later; /proc/<pid>/maps finds the copies
  * that containers ship (another file, so another attachment; uprobes attach by inode).
- * Statically linked TLS (Node's OpenSSL, Go's crypto/tls) is not covered. */
+ * Node links OpenSSL into its executable and exports its symbols: running `node` binaries
+ * are attached the same way. Go's crypto/tls is not covered. */
 static const char *const LIBSSL_PATHS[] = {
 	"/usr/lib/x86_64-linux-gnu/libssl.so.3", "/usr/lib/aarch64-linux-gnu/libssl.so.3",
 	"/usr/lib64/libssl.so.3", "/usr/lib/libssl.so.3", "/lib/x86_64-linux-gnu/libssl.so.3",
@@ -119,12 +120,13 @@ static int attach_tls_lib(struct tls_state *t, const char *path)
 	return 1;
 }
 
-/* Every libssl mapped by a running process, through its own root (containers included). */
+/* Every libssl mapped by a running process, and every running `node` executable, through
+ * the process's own root (containers included). */
 static void scan_tls_libs(struct tls_state *t)
 {
 	DIR *proc = opendir("/proc");
 	struct dirent *d;
-	char maps[300], line[512], host[800];
+	char maps[300], line[512], host[800], exe[512];
 	if (!proc)
 		return;
 	while ((d = readdir(proc)) != NULL) {
@@ -146,6 +148,17 @@ static void scan_tls_libs(struct tls_state *t)
 			break; /* one libssl per process */
 		}
 		fclose(f);
+		snprintf(maps, sizeof(maps), "/proc/%s/exe", d->d_name);
+		ssize_t n = readlink(maps, exe, sizeof(exe) - 1);
+		if (n <= 0)
+			continue;
+		exe[n] = 0;
+		const char *base = strrchr(exe, '/');
+		base = base ? base + 1 : exe;
+		if ((strcmp(base, "node") == 0 || strcmp(base, "nodejs") == 0) && !strstr(exe, " (deleted)")) {
+			snprintf(host, sizeof(host), "/proc/%s/root%s", d->d_name, exe);
+			attach_tls_lib(t, host);
+		}
 	}
 	closedir(proc);
 }
