@@ -250,7 +250,9 @@ static __always_inline int enter(int fd, __u64 buf, __u32 iovcnt, __u8 direction
 	if (!s)
 		return 0;
 	struct ssl_args *t = tls_enabled ? bpf_task_storage_get(&ssl_inflight, bpf_get_current_task_btf(), NULL, 0) : NULL;
-	if (t && t->pend && direction == HD_DIR_EGRESS)
+	/* Only a socket with no history can be the held-back write's: one already carrying HTTP
+	 * or TLS belongs to another connection (say, a write Node queued earlier). */
+	if (t && t->pend && direction == HD_DIR_EGRESS && !s->tls && !s->http)
 		emit_pending_write(t, fd, s, 0);
 	if (t && t->active) {
 		/* Ciphertext of the SSL call in progress: only its socket is of use. */
