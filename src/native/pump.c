@@ -62,6 +62,9 @@ static const char *const LIBSSL_PATHS[] = {
 	"/usr/lib64/libssl.so.3", "/usr/lib/libssl.so.3", "/lib/x86_64-linux-gnu/libssl.so.3",
 	NULL,
 };
+/* The host's Node executables, so that processes started later are read from their first
+ * call (others are found by the rescan). */
+static const char *const NODE_PATHS[] = { "/usr/bin/node", "/usr/local/bin/node", "/usr/bin/nodejs", NULL };
 
 #define MAX_TLS_LIBS 64
 
@@ -318,6 +321,9 @@ int main(int argc, char **argv)
 			attach_tls_lib(&tls_state, LIBSSL_PATHS[i]); /* the first one present: the host's */
 		else
 			fprintf(stderr, "heimdall-pump: note no libssl.so.3 on the host; TLS read only from libraries processes have loaded\n");
+		for (i = 0; NODE_PATHS[i]; i++)
+			if (access(NODE_PATHS[i], R_OK) == 0)
+				attach_tls_lib(&tls_state, NODE_PATHS[i]);
 		scan_tls_libs(&tls_state);
 	}
 
