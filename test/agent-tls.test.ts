@@ -141,8 +141,7 @@ test('HTTPS between Node processes (OpenSSL inside the node executable, encrypti
         await call('GET', '/n/missing?node=1');
         await call('POST', '/n/post?node=1', 'a=1&b=2');
         await call('GET', '/n/ok?node=2');
-        agent.destroy();
-        setTimeout(() => {}, 1500); // still there when the agent reads its name from /proc
+        agent.destroy(); // and exits at once: its records are named from the kernel's view ("node", not "MainThread")
       })();`]);
     const xs = await waitFor(async () => {
       const got = (await fetchAll(stack.base, 'path=/n/')).filter((x) => x.query.startsWith('node='));

@@ -306,6 +306,22 @@ static __always_inline int looks_http(__u32 w)
 	return 0;
 }
 
+/* Node 24 names its main thread "MainThread", which says nothing: name the executable
+ * instead (a process that exits before the agent reads /proc keeps this name). */
+static __always_inline void name_generic_thread(char *comm)
+{
+	__u64 head;
+	__u32 tail;
+	__builtin_memcpy(&head, comm, 8);
+	__builtin_memcpy(&tail, comm + 8, 4);
+	if (head != 0x657268546e69614dULL /* "MainThre" */ || (tail & 0xffffff) != 0x6461 /* "ad\0" */)
+		return;
+	struct task_struct *task = bpf_get_current_task_btf();
+	const unsigned char *name = BPF_CORE_READ(task, mm, exe_file, f_path.dentry, d_name.name);
+	if (name)
+		bpf_probe_read_kernel_str(comm, 16, name);
+}
+
 /* Copies the head of the payload (buffer or iovecs) into a ring-buffer record. */
 static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s, long ret, struct iovec iov0, __u8 extra_flags)
 {
@@ -331,6 +347,7 @@ static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s,
 	__builtin_memcpy(ev->laddr, s->laddr, 16);
 	__builtin_memcpy(ev->raddr, s->raddr, 16);
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	name_generic_thread((char *)ev->comm);
 
 	__u32 want = capture_bytes;
 	if (want > HD_MAX_CAPTURE)
