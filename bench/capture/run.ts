@@ -3,13 +3,14 @@
 // completeness (exchanges stored / requests wrk made), agent CPU and BPF time per event.
 //   sudo bin/heimdall-node bench/capture/run.ts          (RUNS=3 DURATION_S=8 CONNECTIONS=16)
 import { execFile, execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startNginx } from '../../test/helpers/nginx.ts';
 import { runHeimdall, type Running } from '../../test/helpers/process.ts';
 import { startStack } from '../../test/helpers/stack.ts';
+import { cpuSeconds } from '../proc-cpu.ts';
 
 const run = promisify(execFile);
 const RUNS = Number(process.env.RUNS ?? 3);
@@ -19,7 +20,6 @@ const CONNECTIONS = Number(process.env.CONNECTIONS ?? 16);
 const FIXED_CONNECTIONS = Number(process.env.FIXED_CONNECTIONS ?? 18);
 // HTTPS saturation runs (uprobes on libssl), with and without the agent.
 const TLS_RUNS = Number(process.env.TLS_RUNS ?? 1);
-const TICK = 100; // USER_HZ
 
 if (process.getuid?.() !== 0) {
   console.error('bench/capture needs root (it loads the eBPF probe)');
@@ -37,17 +37,8 @@ async function wrk(url: string, script: string, connections: number, seconds: nu
   return { rps, p99ms, requests };
 }
 
-function cpuTicks(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return Number(f[11]) + Number(f[12]);
-  } catch {
-    return 0;
-  }
-}
-
 /** CPU seconds of whole processes (all their threads). */
-const cpuOf = (pids: number[]) => pids.reduce((a, p) => a + cpuTicks(p), 0) / TICK;
+const cpuOf = (pids: number[]) => pids.reduce((a, p) => a + cpuSeconds(p), 0);
 
 function pgrep(args: string[]): number[] {
   try {
@@ -115,7 +106,7 @@ async function main() {
       if (mode === 'on') {
         agent = await startAgent();
         pids = [agent.child.pid!, ...children(agent.child.pid!)];
-        t0 = pids.reduce((a, p) => a + cpuTicks(p), 0);
+        t0 = cpuOf(pids);
       }
       // Where the two CPUs went during the run: the load (nginx, wrk) and Heimdall (agent, server).
       // (wrk's own share is what remains of the two CPUs.)
@@ -127,7 +118,7 @@ async function main() {
       let split = `CPU: nginx ${pct(cpuOf(nginxPids) - cpu0.nginx)}, server ${pct(cpuOf([server.child.pid!]) - cpu0.server)}`;
       let counters = '';
       if (agent) {
-        row.agentCpuPct = ((pids.reduce((a, p) => a + cpuTicks(p), 0) - t0) / TICK / DURATION_S) * 100;
+        row.agentCpuPct = ((cpuOf(pids) - t0) / DURATION_S) * 100;
         split += `, agent ${row.agentCpuPct.toFixed(0)}%`;
         row.stored = await settle(stack.base, endpoint);
         // Where the missing exchanges went: kernel_drops (ring buffer full) or drops (agent queue full).
@@ -161,9 +152,9 @@ async function main() {
   // Fixed rate, agent on, with BPF run-time accounting.
   const agent = await startAgent({ HEIMDALL_PROG_STATS: '1' });
   const pids = [agent.child.pid!, ...children(agent.child.pid!)];
-  const before = pids.map(cpuTicks);
+  const before = pids.map(cpuSeconds);
   const fixed = await wrk(`http://127.0.0.1:${nginx.port}/bench/fixed`, paced, FIXED_CONNECTIONS, DURATION_S);
-  const split = pids.map((p, i) => ((cpuTicks(p) - before[i]) / TICK / DURATION_S) * 100);
+  const split = pids.map((p, i) => ((cpuSeconds(p) - before[i]) / DURATION_S) * 100);
   const fixedCpu = split.reduce((a, x) => a + x, 0);
   const fixedStored = await settle(stack.base, '/bench/fixed');
   const diag = [...agent.output().matchAll(/bpf_run_ns=(\d+) bpf_run_cnt=(\d+)/g)].pop();

@@ -7,16 +7,16 @@ import { readFileSync, readdirSync, mkdtempSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { ExportAck, ExportRequest, HttpExchange } from '../../src/shared/proto/gen/heimdall/v1/ingest.ts';
 import { makeExchange } from '../../test/helpers/fixtures.ts';
 import { freePort } from '../../test/helpers/nginx.ts';
 import { runHeimdall } from '../../test/helpers/process.ts';
+import { exportRequestHeader } from '../../src/agent/transport/export-encoder.ts';
+import { cpuSeconds, USER_HZ } from '../proc-cpu.ts';
 
 const ROWS_SMALL = Number(process.env.ROWS_SMALL ?? 200_000);
 const ROWS_LARGE = Number(process.env.ROWS_LARGE ?? 500_000);
 const TOTAL = Number(process.env.TOTAL ?? 1_000_000);
-const TICK = 100;
 const NCPU = availableParallelism();
 const SERVER_CPUS = process.env.SERVER_CPUS ?? (NCPU >= 2 ? String(NCPU - 1) : 'all');
 // Rows are spread over this much time before now (the /api/logs figures read an hour of data).
@@ -26,18 +26,13 @@ const SMALL_CONCURRENCY = Number(process.env.SMALL_CONCURRENCY ?? 64);
 // Batches in flight for the 5000-row phase; an agent keeps up to 64 (AGENT_MAX_INFLIGHT_BATCHES).
 const LARGE_CONCURRENCY = Number(process.env.LARGE_CONCURRENCY ?? 8);
 
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) / TICK;
-}
-
 /** CPU seconds per thread id, with the thread's name: shows whether JS or the engine's threads are busy. */
 function threadCpu(pid: number): Map<string, [string, number]> {
   const out = new Map<string, [string, number]>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
       const f = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ');
-      out.set(tid, [readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim(), (Number(f[11]) + Number(f[12])) / TICK]);
+      out.set(tid, [readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim(), (Number(f[11]) + Number(f[12])) / USER_HZ]);
     } catch {
       // the thread ended between listing and reading
     }
@@ -71,11 +66,6 @@ function templates(size: number, count: number): Buffer[] {
   return out;
 }
 
-/** The request's fields before the exchanges; max_in_flight as an agent says it. */
-function header(batchId: string, maxInFlight: number): Buffer {
-  return Buffer.from(new BinaryWriter().uint32(10).string(batchId).uint32(18).string('bench-agent').uint32(26).string('bench-node').uint32(40).uint32(maxInFlight).finish());
-}
-
 /** Batches on one ExportStream, as agents send them; each resolves on its ack (retried when shed). */
 class StreamSender {
   private readonly call: grpc.ClientDuplexStream<Buffer, ExportAck>;
@@ -91,7 +81,7 @@ class StreamSender {
     });
   }
   async send(body: Buffer, batchId: string): Promise<void> {
-    const msg = Buffer.concat([header(batchId, this.window), body]);
+    const msg = Buffer.concat([exportRequestHeader(batchId, 'bench-agent', 'bench-node', this.window), body]);
     for (;;) {
       const ack = await new Promise<ExportAck>((resolve) => {
         this.waiting.set(batchId, resolve);

@@ -2,28 +2,26 @@
 // show): one sender at a fixed rate in agent-sized batches on ExportStream, with the window
 // an agent declares; prints the server's CPU (from /proc) per interval and on average.
 //   bin/heimdall-node bench/ingest/steady.ts     (RATE=10000 rows/s, BATCH=200, SECS=120, WINDOW=64)
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { ExportAck, ExportRequest } from '../../src/shared/proto/gen/heimdall/v1/ingest.ts';
 import { makeExchange } from '../../test/helpers/fixtures.ts';
 import { freePort } from '../../test/helpers/nginx.ts';
 import { runHeimdall } from '../../test/helpers/process.ts';
+import { exportRequestHeader } from '../../src/agent/transport/export-encoder.ts';
+import { procCpu } from '../proc-cpu.ts';
 
 const RATE = Number(process.env.RATE ?? 10_000);
 const BATCH = Number(process.env.BATCH ?? 200);
 const SECS = Number(process.env.SECS ?? 120);
 const WINDOW = Number(process.env.WINDOW ?? 64);
 const STEP_S = 15;
-const TICK = 100; // USER_HZ
-
-/** [user, system] CPU seconds of a process. */
-function cpu(pid: number): [number, number] {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return [Number(f[11]) / TICK, Number(f[12]) / TICK];
-}
+const cpu = (pid: number): [number, number] => {
+  const c = procCpu(pid);
+  return [c.user, c.system];
+};
 
 async function main() {
   const httpPort = await freePort();
@@ -40,7 +38,6 @@ async function main() {
     inFlight--;
   });
   const body = Buffer.from(ExportRequest.encode({ batchId: '', agentId: '', node: '', maxInFlight: 0, exchanges: Array.from({ length: BATCH }, (_, i) => makeExchange({ host: `svc-${i % 20}.local` })) }).finish());
-  const header = (id: string) => Buffer.from(new BinaryWriter().uint32(10).string(id).uint32(18).string('bench-steady').uint32(26).string('bench-node').uint32(40).uint32(WINDOW).finish());
   let sent = 0;
   let behind = 0;
   const t0 = Date.now();
@@ -48,7 +45,7 @@ async function main() {
   const pace = setInterval(() => {
     const due = Math.floor((((Date.now() - t0) / 1000) * RATE) / BATCH);
     while (sent < due && inFlight < WINDOW) {
-      call.write(Buffer.concat([header(`steady-${sent}`), body]));
+      call.write(Buffer.concat([exportRequestHeader(`steady-${sent}`, 'bench-steady', 'bench-node', WINDOW), body]));
       sent++;
       inFlight++;
     }

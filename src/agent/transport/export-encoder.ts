@@ -241,6 +241,11 @@ function header(batchId: string, agentId: string, node: string, maxInFlight: num
   return w;
 }
 
+/** ExportRequest's fields before its exchanges, on their own (senders that keep entries apart). */
+export function exportRequestHeader(batchId: string, agentId: string, node: string, maxInFlight = 0): Buffer {
+  return header(batchId, agentId, node, maxInFlight).written();
+}
+
 /** A whole ExportRequest from its header fields and already encoded entries. */
 function exportRequestBytes(batchId: string, agentId: string, node: string, maxInFlight: number, entries: Uint8Array): Buffer {
   const w = header(batchId, agentId, node, maxInFlight, entries.length);
