@@ -211,7 +211,7 @@ export class Ingester {
         }
         if (this.queuedRows < this.opts.coalesceRows && !this.closed) break;
       }
-      if (this.feedRows > 0 && (this.closed || Date.now() - this.feedSince >= FEED_MAX_MS)) await this.feed();
+      if (this.feedRows > 0 && (this.closed || this.feedDue(Date.now()))) await this.feed();
       else this.armFeed();
     } finally {
       this.flushing = null;
@@ -230,7 +230,7 @@ export class Ingester {
       if (this.feedRows === 0) this.feedSince = now;
       this.feedBlocks.push(block);
       this.feedRows += rows;
-      if (this.feedRows >= 2 * this.opts.coalesceRows || now - this.feedSince >= FEED_MAX_MS) await this.feed();
+      if (this.feedDue(now)) await this.feed();
       for (const p of take) {
         this.stored.set(p.batchId, now);
         p.resolve();
@@ -250,6 +250,11 @@ export class Ingester {
       log.warn('insert failed', { batches: take.length, rows, err: errorMessage(err) });
       for (const p of take) p.reject(e);
     }
+  }
+
+  /** Stored rows have waited a second for the view, or two full inserts' worth wait. */
+  private feedDue(now: number): boolean {
+    return this.feedRows >= 2 * this.opts.coalesceRows || now - this.feedSince >= FEED_MAX_MS;
   }
 
   /** Feeds the view what waits once it is due, unless an insert runs (its drain feeds at its end). */
