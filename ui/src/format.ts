@@ -1,6 +1,7 @@
-export function fmtDuration(ms: number): string {
-  if (ms < 1) return `${(ms * 1000).toFixed(0)} µs`;
-  if (ms < 1000) return `${ms < 10 ? ms.toFixed(2) : ms.toFixed(0)} ms`;
+/** `unitOf`: the value whose size picks the unit (an axis labels every tick in its top tick's unit). */
+export function fmtDuration(ms: number, unitOf = ms): string {
+  if (unitOf < 1) return `${(ms * 1000).toFixed(0)} µs`;
+  if (unitOf < 1000) return `${ms < 10 && ms !== 0 ? ms.toFixed(2) : ms.toFixed(0)} ms`;
   return `${(ms / 1000).toFixed(2)} s`;
 }
 
@@ -15,9 +16,9 @@ export function fmtTime(iso: string): string {
   return `${d.toLocaleTimeString([], { hour12: false })}.${String(d.getMilliseconds()).padStart(3, '0')}`;
 }
 
-export function fmtRate(perSecond: number): string {
-  if (perSecond >= 100) return `${perSecond.toFixed(0)}/s`;
-  if (perSecond >= 1) return `${perSecond.toFixed(1)}/s`;
+export function fmtRate(perSecond: number, unitOf = perSecond): string {
+  if (unitOf >= 100) return `${perSecond.toFixed(0)}/s`;
+  if (unitOf >= 1) return `${perSecond.toFixed(1)}/s`;
   return `${(perSecond * 60).toFixed(1)}/min`;
 }
 

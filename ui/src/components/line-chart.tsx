@@ -7,7 +7,8 @@ interface Props {
   title: string;
   times: string[];
   series: Series[];
-  format: (v: number) => string;
+  /** unitOf: the axis's top value, so every tick is in one unit. */
+  format: (v: number, unitOf?: number) => string;
   height?: number;
   testId?: string;
 }
@@ -18,11 +19,13 @@ const PAD = { l: 56, r: 12, t: 12, b: 22 };
 export function LineChart({ title, times, series, format, height = 180, testId }: Props) {
   const [hover, setHover] = useState<number | null>(null);
   const H = height;
-  const max = useMemo(() => Math.max(1e-9, ...series.flatMap((s) => s.values)), [series]);
+  const top = useMemo(() => Math.max(0, ...series.flatMap((s) => s.values)), [series]);
+  // All zero (a losses chart, usually): one baseline labelled 0, not three ticks reading 0.
+  const max = top > 0 ? top : 1 / 1.1;
   const n = times.length;
   const x = (i: number) => PAD.l + (n <= 1 ? (W - PAD.l - PAD.r) / 2 : (i * (W - PAD.l - PAD.r)) / (n - 1));
   const y = (v: number) => PAD.t + (H - PAD.t - PAD.b) * (1 - v / (max * 1.1));
-  const ticks = [0, 0.5, 1].map((f) => max * 1.1 * f);
+  const ticks = top > 0 ? [0, 0.5, 1].map((f) => max * 1.1 * f) : [0];
   const label = (iso: string) => new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hour12: false });
   return (
     <figure className="chart" data-testid={testId}>
@@ -49,7 +52,7 @@ export function LineChart({ title, times, series, format, height = 180, testId }
           {ticks.map((t) => (
             <g key={t}>
               <line x1={PAD.l} x2={W - PAD.r} y1={y(t)} y2={y(t)} className="grid" />
-              <text x={PAD.l - 6} y={y(t) + 4} textAnchor="end" className="axis">{format(t)}</text>
+              <text x={PAD.l - 6} y={y(t) + 4} textAnchor="end" className="axis">{format(t, ticks[ticks.length - 1])}</text>
             </g>
           ))}
           <text x={PAD.l} y={H - 4} className="axis">{label(times[0])}</text>

@@ -69,14 +69,18 @@ export function ServiceMap({ windowKey, setWindow }: { windowKey: string; setWin
               const x1 = a.x + 90;
               const x2 = b.x - 90;
               const mx = (x1 + x2) / 2;
-              const d = a.id === b.id ? `M ${a.x} ${a.y - 18} c 40 -50 80 -10 40 18` : `M ${x1} ${a.y} C ${mx} ${a.y}, ${mx} ${b.y}, ${x2} ${b.y}`;
+              const self = a.id === b.id;
+              // A service calling itself: a loop off the box's right side, labelled beside it.
+              const d = self ? `M ${x1} ${a.y - 10} C ${x1 + 55} ${a.y - 45}, ${x1 + 55} ${a.y + 45}, ${x1} ${a.y + 10}` : `M ${x1} ${a.y} C ${mx} ${a.y}, ${mx} ${b.y}, ${x2} ${b.y}`;
+              const lx = self ? x1 + 6 : mx;
+              const ly = self ? a.y + 40 : (a.y + b.y) / 2 - 6;
               return (
                 <g key={`${e.source}->${e.target}`} className={`edge ${e.error_rate > 0.01 ? 'edge-bad' : ''}`} data-edge={`${e.source}->${e.target}`}
                   onMouseEnter={() => setHover(e)} onMouseLeave={() => setHover(null)}>
                   <path d={d} markerEnd="url(#arrow)" strokeWidth={Math.min(8, 1.5 + Math.log10(1 + e.requests))} />
                   <path d={d} className="hit" />
                   <title>{`${e.source} → ${e.target}: ${fmtRate(e.rate)}, errors ${fmtPct(e.error_rate)}, p95 ${fmtDuration(e.p95_ms)}`}</title>
-                  <text x={(x1 + x2) / 2} y={(a.y + b.y) / 2 - 6} textAnchor="middle" className="edge-label">{fmtRate(e.rate)}</text>
+                  <text x={lx} y={ly} textAnchor={self ? 'start' : 'middle'} className="edge-label">{fmtRate(e.rate)}</text>
                 </g>
               );
             })}
