@@ -37,10 +37,12 @@ test('an agent that cannot capture leaves the server, API and UI running, and sa
   }
 });
 
-test('up captures local traffic and never its own server', { skip: ROOT_SKIP, timeout: 90_000 }, async () => {
+test('up captures local traffic, never its own server nor its UI\'s polling', { skip: ROOT_SKIP, timeout: 90_000 }, async () => {
   const { proc, base } = await up({});
   try {
     await proc.waitForOutput(/capturing HTTP/, 30_000);
+    // The UI's own polling (marked X-Heimdall-UI) is not recorded; other local clients are.
+    await (await fetch(`${base}/healthz?ui=1`, { headers: { 'x-heimdall-ui': '1' } })).text();
     for (let i = 0; i < 5; i++) await (await fetch(`${base}/healthz?n=${i}`)).text();
     const items = await waitFor(async () => {
       const r = (await (await fetch(`${base}/api/logs?path=/healthz`)).json()) as { items: { role: string; process: string }[] };
@@ -48,6 +50,7 @@ test('up captures local traffic and never its own server', { skip: ROOT_SKIP, ti
     }, 20_000, 'client-side records of /healthz');
     // This test process is the client; the server's own side is excluded in the kernel.
     assert.ok(items.every((i) => i.role === 'client'), JSON.stringify(items.map((i) => i.role)));
+    assert.equal(items.length, 5, 'the UI-marked request is not among them');
   } finally {
     assert.equal(await proc.stop(), 0);
   }

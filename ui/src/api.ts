@@ -24,7 +24,7 @@ export class ApiError extends Error {
 }
 
 async function get<T>(path: string, signal?: AbortSignal): Promise<T> {
-  const res = await fetch(path, { signal, headers: { accept: 'application/json' } });
+  const res = await fetch(path, { signal, headers: { accept: 'application/json', 'x-heimdall-ui': '1' } });
   if (!res.ok) {
     let msg = `${res.status} ${res.statusText}`;
     try {

@@ -27,6 +27,8 @@ export interface CorrelatorStats {
   evicted: number;
   /** Connections restarted because the kernel lost some of their records. */
   resyncs: number;
+  /** Exchanges of Heimdall's own UI (its API polling), not recorded. */
+  ownUi: number;
 }
 
 /**
@@ -54,7 +56,7 @@ const ROLE_SERVER = 1;
 const ROLE_CLIENT = 2;
 
 export class Correlator {
-  readonly stats: CorrelatorStats = { matched: 0, unmatched: 0, orphanResponses: 0, noiseBytes: 0, connections: 0, evicted: 0, resyncs: 0 };
+  readonly stats: CorrelatorStats = { matched: 0, unmatched: 0, orphanResponses: 0, noiseBytes: 0, connections: 0, evicted: 0, resyncs: 0, ownUi: 0 };
   private readonly conns = new Map<string, Connection>();
   private readonly opts: CorrelatorOptions;
   private readonly out: (x: HttpExchange) => void;
@@ -144,6 +146,11 @@ export class Correlator {
   private emit(p: Pairing): void {
     const req = p.request;
     const head = req.head!;
+    if (head.heimdallUi) {
+      // A UI left open polls every 2 s: recording that would fill the view it is watching.
+      this.stats.ownUi++;
+      return;
+    }
     const res = p.response;
     const m = p.conn.meta;
     const server = p.role === 'server';

@@ -18,6 +18,9 @@ test('parses a request head with the headers that matter', () => {
   assert.equal(r.head.contentLength, 5);
   assert.equal(r.head.complete, true);
   assert.equal(r.head.headLength, 111);
+  assert.equal(r.head.heimdallUi, false);
+  const ui = parseHead(b('GET /api/logs HTTP/1.1\r\nHost: h\r\nX-Heimdall-UI: 1\r\n\r\n'), true);
+  assert.ok(ui.status === 'ok' && ui.head.heimdallUi, "Heimdall's UI marks its requests");
 });
 
 test('parses status lines, chunked and connection close', () => {
