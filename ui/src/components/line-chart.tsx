@@ -20,12 +20,12 @@ export function LineChart({ title, times, series, format, height = 180, testId }
   const [hover, setHover] = useState<number | null>(null);
   const H = height;
   const top = useMemo(() => Math.max(0, ...series.flatMap((s) => s.values)), [series]);
-  // All zero (a losses chart, usually): one baseline labelled 0, not three ticks reading 0.
-  const max = top > 0 ? top : 1 / 1.1;
+  // Headroom above the highest point; all zero (a losses chart, usually): a 0 baseline alone.
+  const yMax = top > 0 ? top * 1.1 : 1;
   const n = times.length;
   const x = (i: number) => PAD.l + (n <= 1 ? (W - PAD.l - PAD.r) / 2 : (i * (W - PAD.l - PAD.r)) / (n - 1));
-  const y = (v: number) => PAD.t + (H - PAD.t - PAD.b) * (1 - v / (max * 1.1));
-  const ticks = top > 0 ? [0, 0.5, 1].map((f) => max * 1.1 * f) : [0];
+  const y = (v: number) => PAD.t + (H - PAD.t - PAD.b) * (1 - v / yMax);
+  const ticks = top > 0 ? [0, yMax / 2, yMax] : [0];
   const label = (iso: string) => new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hour12: false });
   return (
     <figure className="chart" data-testid={testId}>

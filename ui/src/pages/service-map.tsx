@@ -70,7 +70,7 @@ export function ServiceMap({ windowKey, setWindow }: { windowKey: string; setWin
               const x2 = b.x - 90;
               const mx = (x1 + x2) / 2;
               const self = a.id === b.id;
-              // A service calling itself: a loop off the box's right side, labelled beside it.
+              // A service calling itself: a loop off the box's right side, labelled under it.
               const d = self ? `M ${x1} ${a.y - 10} C ${x1 + 55} ${a.y - 45}, ${x1 + 55} ${a.y + 45}, ${x1} ${a.y + 10}` : `M ${x1} ${a.y} C ${mx} ${a.y}, ${mx} ${b.y}, ${x2} ${b.y}`;
               const lx = self ? x1 + 6 : mx;
               const ly = self ? a.y + 40 : (a.y + b.y) / 2 - 6;
