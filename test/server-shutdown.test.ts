@@ -2,7 +2,7 @@
 // every batch that was acknowledged is in the database after the process is gone.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GrpcSender } from '../src/agent/transport/grpc-sender.ts';
@@ -43,6 +43,17 @@ test('a bad setting stops start-up with the variable, value and what is expected
   const agent = runHeimdall(['agent'], { SERVER_ADDR: '' });
   assert.equal(await agent.stop('SIGCONT'), 2);
   assert.match(agent.output(), /SERVER_ADDR is required/);
+});
+
+test('a data directory that cannot be made stops start-up saying so, even where mkdir -p would spin', { timeout: 30_000 }, async () => {
+  const file = join(mkdtempSync(join(tmpdir(), 'heimdall-bad-')), 'a-file');
+  writeFileSync(file, '');
+  // Under /proc a parent exists but refuses children: Node's recursive mkdir loops there forever.
+  for (const dir of [join(file, 'data'), '/proc/heimdall-nope']) {
+    const srv = runHeimdall(['server'], { HEIMDALL_DATA_DIR: dir });
+    assert.notEqual(await srv.stop('SIGCONT'), 0);
+    assert.match(srv.output(), new RegExp(`cannot create the data directory ${dir}/clickhouse: .*; set HEIMDALL_DATA_DIR to a writable folder`));
+  }
 });
 
 test('CLI help and version', async () => {

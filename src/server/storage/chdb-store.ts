@@ -1,8 +1,8 @@
 // Embedded ClickHouse (chDB). Only the async calls are used: the synchronous ones block
 // the event loop for the whole query (see shared/notes/chdb-and-clickhouse.md).
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { rm, truncate, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { HeimdallError, errorMessage } from '../../shared/errors.ts';
 import type { QueryParams, Store } from './store.ts';
 
@@ -27,8 +27,22 @@ function processAlive(pid: number): boolean {
 
 const sqlString = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
+/**
+ * mkdir -p, one level at a time: Node's recursive mkdir spins forever where a parent exists
+ * but refuses children (e.g. under /proc), and its errors do not say what to change.
+ */
+function makeDataDir(path: string): void {
+  const missing: string[] = [];
+  for (let p = path; !existsSync(p) && dirname(p) !== p; p = dirname(p)) missing.unshift(p);
+  try {
+    for (const p of missing) mkdirSync(p);
+  } catch (err) {
+    throw new HeimdallError('STORAGE_UNAVAILABLE', `cannot create the data directory ${path}: ${errorMessage(err)}; set HEIMDALL_DATA_DIR to a writable folder`, { cause: err });
+  }
+}
+
 export async function openChdbStore(opts: ChdbStoreOptions): Promise<Store> {
-  mkdirSync(opts.path, { recursive: true });
+  makeDataDir(opts.path);
   let chdb: ChdbModule;
   try {
     chdb = await import('chdb');
