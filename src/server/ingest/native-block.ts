@@ -12,7 +12,7 @@ const TWO_32 = 4294967296;
 /** One column's values as Native lays them out: fixed-width little-endian, or length-prefixed strings. */
 export class ColumnBuffer extends ByteBuffer {
   /** b[s..e) as a String value. */
-  str(b: Uint8Array, s: number, e: number): void {
+  str(b: Buffer, s: number, e: number): void {
     const n = e - s;
     if (n < 0x80) {
       this.room(n + 1);
@@ -21,12 +21,12 @@ export class ColumnBuffer extends ByteBuffer {
       this.varint(n);
       this.room(n);
     }
-    const o = this.buf;
-    if (n > 256) {
-      o.set(b.subarray(s, e), this.len); // a view per call: only worth it for long values
-      this.len += n;
+    if (n > 24) {
+      // Buffer#copy is a memcpy with no view object; below ~24 bytes the loop is cheaper than the call.
+      this.len += b.copy(this.buf, this.len, s, e);
       return;
     }
+    const o = this.buf;
     let p = this.len;
     for (let i = s; i < e; i++) o[p++] = b[i];
     this.len = p;
@@ -46,8 +46,14 @@ export class ColumnBuffer extends ByteBuffer {
   }
   u32(v: number): void {
     this.room(4);
-    this.buf.writeUInt32LE(v, this.len);
-    this.len += 4;
+    const o = this.buf;
+    const p = this.len;
+    // Plain stores: Buffer#writeUInt32LE checks its arguments on every call.
+    o[p] = v;
+    o[p + 1] = v >>> 8;
+    o[p + 2] = v >>> 16;
+    o[p + 3] = v >>> 24;
+    this.len = p + 4;
   }
   /** A non-negative integer below 2^53 as UInt64. */
   u64(v: number): void {
@@ -56,9 +62,17 @@ export class ColumnBuffer extends ByteBuffer {
   }
   u64Parts(hi: number, lo: number): void {
     this.room(8);
-    this.buf.writeUInt32LE(lo >>> 0, this.len);
-    this.buf.writeUInt32LE(hi >>> 0, this.len + 4);
-    this.len += 8;
+    const o = this.buf;
+    const p = this.len;
+    o[p] = lo;
+    o[p + 1] = lo >>> 8;
+    o[p + 2] = lo >>> 16;
+    o[p + 3] = lo >>> 24;
+    o[p + 4] = hi;
+    o[p + 5] = hi >>> 8;
+    o[p + 6] = hi >>> 16;
+    o[p + 7] = hi >>> 24;
+    this.len = p + 8;
   }
   reset(): void {
     this.len = 0;

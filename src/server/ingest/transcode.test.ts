@@ -4,6 +4,7 @@ import { ExportRequest, HttpExchange } from '../../shared/proto/gen/heimdall/v1/
 import { EXCHANGE_COLUMNS } from '../storage/rows.ts';
 import { readNativeBlocks } from '../../../test/helpers/native-block.ts';
 import { nativeBlock, transcodeExport } from './transcode.ts';
+import { pathTemplate } from '../../shared/telemetry/exchange.ts';
 
 const now = BigInt(Date.now()) * 1_000_000n;
 const ok = HttpExchange.fromPartial({
@@ -119,4 +120,28 @@ test('batches joined into one block give the same rows, in order, labels include
   assert.equal(joined.length, 6);
   assert.deepEqual(joined, alone);
   assert.deepEqual((joined[5].labels as [Buffer, Buffer][]).map(([k, v]) => [k.toString(), v.toString()]), [['z', 'last']]);
+});
+
+test('endpoints and long values come out right whatever came before (the endpoint cache keys by bytes)', () => {
+  // 5,000 distinct paths against a 4,096-slot cache: slots are shared, so hits compare bytes.
+  const paths = Array.from({ length: 5000 }, (_, i) => (i % 3 === 0 ? `/users/${i}/orders` : i % 3 === 1 ? `/p${i}/x` : `/é/${'seg'.repeat(i % 40)}/${i}`));
+  paths.push('/' + 'a'.repeat(1500), '/' + 'a'.repeat(1500) + '/42');
+  const sample = Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 7) & 0xff));
+  const ua = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36';
+  for (const round of [0, 1]) {
+    for (let i = 0; i < paths.length; i += 500) {
+      const xs = paths.slice(i, i + 500).map((path) => ({ ...ok, path, userAgent: ua, responseSample: sample, labels: {} }));
+      if (i === 0) xs.push({ ...ok, path: '', userAgent: ua, responseSample: sample, labels: {} });
+      const r = transcodeExport(enc(xs), now);
+      assert.ok(r.ok);
+      const rows = readNativeBlocks(nativeBlock([r.value.columns]));
+      rows.forEach((row, k) => {
+        const path = xs[k].path;
+        assert.equal((row.endpoint as Buffer).toString('utf8'), pathTemplate(path), `round ${round}: ${path.slice(0, 40)}`);
+        assert.equal((row.path as Buffer).toString('utf8'), path);
+        assert.equal((row.user_agent as Buffer).toString('utf8'), ua);
+        assert.deepEqual(row.response_sample, sample);
+      });
+    }
+  }
 });
