@@ -154,12 +154,11 @@ export class Correlator {
     const res = p.response;
     const m = p.conn.meta;
     const server = p.role === 'server';
-    const t = splitTarget(head.target);
+    const t = targetParts(head.target);
     const unmatched = res === null || !res.head;
     if (unmatched) this.stats.unmatched++;
     else this.stats.matched++;
-    const query = t.query ? redactQuery(t.query) : '';
-    const reqSample = sample(req, this.opts.sampleBytes, query !== t.query);
+    const reqSample = sample(req, this.opts.sampleBytes, t.queryRedacted);
     const resSample = res ? sample(res, this.opts.sampleBytes) : { bytes: EMPTY, truncated: false };
     const endNs = res ? p.responseEndNs : 0;
     // A literal with every field: fromPartial would first build a default record (two
@@ -177,8 +176,8 @@ export class Correlator {
       dstPort: server ? m.lport : m.rport,
       method: head.method,
       host: (head.host || t.host || (server ? `${m.laddr}:${m.lport}` : `${m.raddr}:${m.rport}`)).slice(0, 1024),
-      path: (t.path || '/').slice(0, 8192),
-      query: query.slice(0, 8192),
+      path: t.path,
+      query: t.query,
       httpVersion: head.version,
       status: res?.head?.status ?? 0,
       requestBytes: BigInt(req.bytes),
@@ -199,6 +198,25 @@ export class Correlator {
       labels: NO_LABELS,
     });
   }
+}
+
+interface TargetParts { host: string; path: string; query: string; queryRedacted: boolean }
+/**
+ * A request target split into what a record stores (query redacted), remembered per target:
+ * targets repeat, and the head parser hands out one string per distinct target, so a hit costs
+ * a lookup instead of two substrings and a redaction pass per record.
+ */
+const targets = new Map<string, TargetParts>();
+function targetParts(target: string): TargetParts {
+  let t = targets.get(target);
+  if (t === undefined) {
+    const split = splitTarget(target);
+    const query = split.query ? redactQuery(split.query) : '';
+    t = { host: split.host, path: (split.path || '/').slice(0, 8192), query: query.slice(0, 8192), queryRedacted: query !== split.query };
+    if (targets.size >= 4096) targets.clear(); // unique targets (ids in queries) must not grow it
+    targets.set(target, t);
+  }
+  return t;
 }
 
 /**
