@@ -24,3 +24,13 @@ test('form and JSON bodies lose sensitive values', () => {
   assert.equal(redactBodyText('{"user":"a","password":"b\\"c","n":1}', 'application/json'), '{"user":"a","password":"REDACTED","n":1}');
   assert.equal(redactBodyText('{"token":"abc', 'application/json'), '{"token":"REDACTED');
 });
+
+test('head redaction changes only what it replaces: line ends, other lines and cut heads are kept', () => {
+  const clean = 'GET /a?page=2 HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n';
+  assert.equal(redactHeadText(clean), clean);
+  // Bare LF, a colon inside a value, blanks around a name, and a head cut inside a secret.
+  const mixed = 'POST /login?user=a&password=p HTTP/1.1\nHost: h:8080\r\nCookie : sid=1\nX-Note: token: no\r\nAuthorization: Bea';
+  assert.equal(redactHeadText(mixed), 'POST /login?user=a&password=REDACTED HTTP/1.1\nHost: h:8080\r\nCookie : REDACTED\nX-Note: token: no\r\nAuthorization: REDACTED');
+  assert.equal(redactHeadText('GET /x?token=1'), 'GET /x?token=REDACTED');
+  assert.equal(redactHeadText(''), '');
+});

@@ -31,23 +31,38 @@ export function redactQuery(query: string): string {
     .join('&');
 }
 
-/** Sanitises a head (latin1 text, possibly cut short): start-line query and credential header values. */
+const REQUEST_LINE_QUERY = /^(\S+ )(\S*?)\?(\S*)( .*)?$/;
+
+/**
+ * Sanitises a head (latin1 text, possibly cut short): start-line query and credential header
+ * values. Walks the lines in place and copies only around what it replaces (a split and join
+ * per sample was most of the cost of redacting one).
+ */
 export function redactHeadText(head: string): string {
-  const lines = head.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    let line = lines[i];
-    const cr = line.endsWith('\r');
-    if (cr) line = line.slice(0, -1);
-    if (i === 0) {
-      const m = /^(\S+ )(\S*?)\?(\S*)( .*)?$/.exec(line);
-      if (m) line = `${m[1]}${m[2]}?${redactQuery(m[3])}${m[4] ?? ''}`;
+  let out = '';
+  let copied = 0;
+  let changed = false;
+  for (let start = 0, first = true; start <= head.length; first = false) {
+    const nl = head.indexOf('\n', start);
+    const end = nl < 0 ? head.length : nl;
+    const lineEnd = end > start && head.charCodeAt(end - 1) === 13 ? end - 1 : end;
+    let replacement: string | null = null;
+    if (first) {
+      const m = REQUEST_LINE_QUERY.exec(head.slice(start, lineEnd));
+      if (m) replacement = `${m[1]}${m[2]}?${redactQuery(m[3])}${m[4] ?? ''}`;
     } else {
-      const colon = line.indexOf(':');
-      if (colon > 0 && SENSITIVE_HEADER.test(line.slice(0, colon).trim())) line = `${line.slice(0, colon)}: ${REDACTED}`;
+      const colon = head.indexOf(':', start);
+      if (colon > start && colon < lineEnd && SENSITIVE_HEADER.test(head.slice(start, colon).trim())) replacement = `${head.slice(start, colon)}: ${REDACTED}`;
     }
-    lines[i] = cr ? line + '\r' : line;
+    if (replacement !== null) {
+      out += head.slice(copied, start) + replacement;
+      copied = lineEnd;
+      changed = true;
+    }
+    if (nl < 0) break;
+    start = nl + 1;
   }
-  return lines.join('\n');
+  return changed ? out + head.slice(copied) : head;
 }
 
 const isForm = (contentType: string) => contentType.includes('application/x-www-form-urlencoded');
