@@ -69,9 +69,23 @@ const INTERN_MAX_LEN = 256;
 const interned: (string | undefined)[] = new Array<string | undefined>(INTERN_SLOTS);
 const internedLower: (string | undefined)[] = new Array<string | undefined>(INTERN_SLOTS);
 
-function internedText(b: Uint8Array, start: number, end: number, lower: boolean): string {
+// The last value per field (target, method, host, user agent, content type): most messages
+// repeat their predecessor's, and one comparison is cheaper than hashing and then comparing.
+const F_TARGET = 0, F_METHOD = 1, F_HOST = 2, F_UA = 3, F_CTYPE = 4;
+const lastValue: string[] = ['', '', '', '', ''];
+
+function internedText(b: Uint8Array, start: number, end: number, lower: boolean, field: number): string {
   const n = end - start;
   if (n <= 0) return '';
+  const last = lastValue[field];
+  if (last.length === n && sameText(b, start, last, lower)) return last;
+  const s = internedSlot(b, start, end, lower);
+  lastValue[field] = s;
+  return s;
+}
+
+function internedSlot(b: Uint8Array, start: number, end: number, lower: boolean): string {
+  const n = end - start;
   if (n > INTERN_MAX_LEN) return lower ? latin1(b, start, end).toLowerCase() : latin1(b, start, end);
   let h = n;
   for (let i = start; i < end; i++) h = (Math.imul(h, 31) + b[i]) | 0;
@@ -189,13 +203,13 @@ export function parseHead(b: Uint8Array, more: boolean): HeadResult {
       const v = version(b, sp2 + 1);
       if (v === null) return NOT_HTTP_LINE;
       head.version = v;
-      head.target = internedText(b, sp1 + 1, sp2, false);
+      head.target = internedText(b, sp1 + 1, sp2, false, F_TARGET);
     } else if (lineCut && lineEnd > sp1 + 1) {
       // The request line itself was cut by the capture limit: keep what is there.
       head.version = '1.1';
-      head.target = internedText(b, sp1 + 1, lineEnd, false);
+      head.target = internedText(b, sp1 + 1, lineEnd, false, F_TARGET);
     } else return NOT_HTTP_LINE;
-    head.method = internedText(b, 0, sp1, false);
+    head.method = internedText(b, 0, sp1, false, F_METHOD);
   }
   if (head.version !== '1.0' && head.version !== '1.1') return { status: 'not-http', reason: `HTTP version ${head.version}` };
   head.connectionClose = head.version === '1.0';
@@ -238,10 +252,10 @@ export function parseHead(b: Uint8Array, more: boolean): HeadResult {
 
 function header(head: HttpHead, name: string, b: Uint8Array, vs: number, ve: number, cut: boolean): void {
   switch (name) {
-    case 'host': head.host = internedText(b, vs, Math.min(ve, vs + 1024), false); break;
-    case 'user-agent': head.userAgent = internedText(b, vs, Math.min(ve, vs + 1024), false); break;
+    case 'host': head.host = internedText(b, vs, Math.min(ve, vs + 1024), false, F_HOST); break;
+    case 'user-agent': head.userAgent = internedText(b, vs, Math.min(ve, vs + 1024), false, F_UA); break;
     case 'traceparent': head.traceparent = latin1(b, vs, Math.min(ve, vs + 256)); break; // unique per request
-    case 'content-type': head.contentType = internedText(b, vs, Math.min(ve, vs + 256), true); break;
+    case 'content-type': head.contentType = internedText(b, vs, Math.min(ve, vs + 256), true, F_CTYPE); break;
     case 'content-length': {
       // A number cut by the capture limit is no number.
       if (cut || ve === vs || ve - vs > 15) break;
