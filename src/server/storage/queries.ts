@@ -270,6 +270,7 @@ export async function health(store: Store, sinceNs: bigint, bucketSeconds: numbe
     { since: sinceNs.toString(), bucket: bucketSeconds },
   );
   const agents = new Map<string, { agent_id: string; node: string; version: string; started_at: string; last_seen: string; capture_status: string; queue_length: number; totals: Record<string, number>; series: Record<string, number | string>[] }>();
+  const sinceMs = Number(sinceNs / 1_000_000n);
   for (const r of rows) {
     let a = agents.get(r.agent_id);
     if (!a) {
@@ -280,7 +281,9 @@ export async function health(store: Store, sinceNs: bigint, bucketSeconds: numbe
     for (const c of COUNTERS) {
       const total = Number(r[c]);
       const prev = a.totals[c];
-      point[c] = prev === undefined ? 0 : Math.max(0, total - prev);
+      // Counters count from the agent's start: an agent started inside the window lost nothing
+      // before its first report; for one started earlier, what came before the window is unknown.
+      point[c] = prev !== undefined ? Math.max(0, total - prev) : Number(r.started) >= sinceMs ? total : 0;
       a.totals[c] = total;
     }
     a.series.push(point);

@@ -173,7 +173,12 @@ test('diagnostics are stored and summarised per agent', async () => {
   assert.ok(a);
   assert.equal(a.totals.events, 25);
   assert.equal(a.series.at(-1)?.events, 15);
+  // Started inside the window: its first report's counts are all in the window (losses in an
+  // agent's first minute must not go unseen).
+  assert.equal(a.series[0].events, 10);
   assert.equal(a.capture_status, 'running');
+  const late = await health(store, BigInt(t - 90_000) * 1_000_000n, 15);
+  assert.equal(late.agents.find((x) => x.agent_id === 'agent-x')?.series[0].events, 0, 'started before the window: its earlier counts are not the window\'s');
 });
 
 test('retention is a TTL on every table, changed without rewriting parts', async () => {
