@@ -174,6 +174,10 @@ export async function stats(store: Store, f: StatsFilters) {
      FROM ${store.database}.http_red_1m WHERE ${w} GROUP BY host, method, endpoint ORDER BY requests DESC LIMIT 200`,
     p,
   );
+  // The bucket still in progress holds only the seconds so far: its rate is over those, not over
+  // the whole bucket (which made every live chart dip at its right edge).
+  const nowSec = Date.now() / 1000;
+  const span = (start: number) => Math.max(1, Math.min(f.bucketSeconds, nowSec - start));
   return {
     since: nsToRfc3339(f.sinceNs),
     until: nsToRfc3339(f.untilNs),
@@ -182,7 +186,7 @@ export async function stats(store: Store, f: StatsFilters) {
       const n = Number(r.requests);
       return {
         time: new Date(Number(r.t) * 1000).toISOString(),
-        requests: n, rate: n / f.bucketSeconds, errors: Number(r.errors), error_rate: n ? Number(r.errors) / n : 0,
+        requests: n, rate: n / span(Number(r.t)), errors: Number(r.errors), error_rate: n ? Number(r.errors) / n : 0,
         p50_ms: ns2ms(r.q[0]), p95_ms: ns2ms(r.q[1]), p99_ms: ns2ms(r.q[2]),
       };
     }),

@@ -117,6 +117,15 @@ test('stats per bucket and per endpoint from the per-minute aggregate', async ()
   assert.ok(orders && orders.errors === 1 && orders.error_rate === 1 && orders.p99_ms >= 80);
   const users = s.endpoints.find((e) => e.endpoint === '/api/users/{id}' && e.method === 'GET');
   assert.ok(users && users.requests === 2);
+  // A finished bucket's rate is over the whole bucket; the one in progress, over its seconds so far.
+  const after = Date.now() / 1000;
+  for (const p of s.series) {
+    const start = Date.parse(p.time) / 1000;
+    const elapsed = Math.max(1, Math.min(60, after - start));
+    assert.ok(p.rate >= p.requests / 60 - 1e-9 && p.rate <= p.requests / Math.max(1, elapsed - 5) + 1e-9, JSON.stringify(p));
+    if (after - start >= 65) assert.equal(p.rate, p.requests / 60);
+    if (after - start < 55 && p.requests > 0) assert.ok(p.rate > p.requests / 60, `bucket in progress: ${JSON.stringify(p)}`);
+  }
 });
 
 test('the per-minute view is fed less often than inserts are made, and counts every row once', async () => {
