@@ -111,6 +111,10 @@ test('overview charts render with data and endpoints click through', opts, async
     const pts = await page.locator(`[data-testid="${id}"] polyline`).first().getAttribute('points');
     assert.ok(pts && pts.split(' ').length >= 2, `${id} has points`);
   }
+  // Every minute of the hour is on the time axis, quiet ones included (the fixture's traffic
+  // covers its last 10 minutes): gaps are not closed up.
+  const rate = await page.locator('[data-testid="chart-rate"] polyline').first().getAttribute('points');
+  assert.ok(rate!.split(' ').length >= 60, `one point per minute: ${rate!.split(' ').length}`);
   const rows = page.locator('[data-testid="endpoints-table"] tbody tr');
   assert.ok((await rows.count()) >= 3);
   await page.screenshot({ path: `${SHOTS}overview.png`, fullPage: true });

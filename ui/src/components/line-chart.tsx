@@ -1,7 +1,8 @@
 // Time-series line chart in plain SVG: a few series, a y axis, hover read-out.
 import { useMemo, useState } from 'react';
 
-export interface Series { name: string; color: string; values: number[] }
+/** null: no value for that time (e.g. no requests, so no latency): the line breaks there. */
+export interface Series { name: string; color: string; values: (number | null)[] }
 
 interface Props {
   title: string;
@@ -19,7 +20,7 @@ const PAD = { l: 56, r: 12, t: 12, b: 22 };
 export function LineChart({ title, times, series, format, height = 180, testId }: Props) {
   const [hover, setHover] = useState<number | null>(null);
   const H = height;
-  const top = useMemo(() => Math.max(0, ...series.flatMap((s) => s.values)), [series]);
+  const top = useMemo(() => Math.max(0, ...series.flatMap((s) => s.values.filter((v) => v !== null))), [series]);
   // Headroom above the highest point; all zero (a losses chart, usually): a 0 baseline alone.
   const yMax = top > 0 ? top * 1.1 : 1;
   const n = times.length;
@@ -35,7 +36,7 @@ export function LineChart({ title, times, series, format, height = 180, testId }
           {series.map((s) => (
             <span key={s.name}>
               <i style={{ background: s.color }} /> {s.name}
-              {hover !== null && s.values[hover] !== undefined ? `: ${format(s.values[hover])}` : ''}
+              {hover !== null && s.values[hover] !== undefined ? `: ${s.values[hover] === null ? '–' : format(s.values[hover])}` : ''}
             </span>
           ))}
         </span>
@@ -59,8 +60,13 @@ export function LineChart({ title, times, series, format, height = 180, testId }
           <text x={W - PAD.r} y={H - 4} textAnchor="end" className="axis">{label(times[n - 1])}</text>
           {series.map((s) => (
             <g key={s.name}>
-              <polyline fill="none" stroke={s.color} strokeWidth={2} points={s.values.map((v, i) => `${x(i)},${y(v)}`).join(' ')} className="series" />
-              {n === 1 && <circle cx={x(0)} cy={y(s.values[0])} r={3} fill={s.color} />}
+              {segments(s.values).map((seg) =>
+                seg.length === 1 ? (
+                  <circle key={seg[0]} cx={x(seg[0])} cy={y(s.values[seg[0]]!)} r={3} fill={s.color} />
+                ) : (
+                  <polyline key={seg[0]} fill="none" stroke={s.color} strokeWidth={2} points={seg.map((i) => `${x(i)},${y(s.values[i]!)}`).join(' ')} className="series" />
+                ),
+              )}
             </g>
           ))}
           {hover !== null && <line x1={x(hover)} x2={x(hover)} y1={PAD.t} y2={H - PAD.b} className="cursor" />}
@@ -68,4 +74,18 @@ export function LineChart({ title, times, series, format, height = 180, testId }
       )}
     </figure>
   );
+}
+
+/** Runs of indexes with a value: each is drawn as one line (a single point as a dot). */
+function segments(values: (number | null)[]): number[][] {
+  const out: number[][] = [];
+  let run: number[] = [];
+  values.forEach((v, i) => {
+    if (v === null) {
+      if (run.length) out.push(run);
+      run = [];
+    } else run.push(i);
+  });
+  if (run.length) out.push(run);
+  return out;
 }

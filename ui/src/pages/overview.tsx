@@ -1,6 +1,6 @@
 // RED overview: rate, errors and latency over time, and the top endpoints (sortable).
 import { useMemo, useState } from 'react';
-import { api, type EndpointRow } from '../api.ts';
+import { api, type EndpointRow, type Stats } from '../api.ts';
 import { fmtDuration, fmtPct, fmtRate } from '../format.ts';
 import { navigate } from '../router.ts';
 import { LineChart } from '../components/line-chart.tsx';
@@ -9,6 +9,30 @@ import { useFetch } from '../components/use-fetch.ts';
 
 type SortKey = keyof Pick<EndpointRow, 'endpoint' | 'rate' | 'errors' | 'error_rate' | 'p50_ms' | 'p95_ms' | 'p99_ms'>;
 const COLS: [SortKey, string][] = [['rate', 'Rate'], ['errors', 'Errors'], ['error_rate', 'Error rate'], ['p50_ms', 'p50'], ['p95_ms', 'p95'], ['p99_ms', 'p99']];
+
+/**
+ * Every bucket of the window up to now, in order: the API returns only buckets with traffic,
+ * and charting those side by side would close the gaps between them. A quiet bucket has no
+ * point (rates chart as 0, latency breaks).
+ */
+function timeline(data: Stats): { times: string[]; points: (Stats['series'][number] | null)[] } {
+  if (data.series.length === 0) return { times: [], points: [] };
+  const step = data.bucket_seconds * 1000;
+  const at = new Map(data.series.map((p) => [Date.parse(p.time), p]));
+  // Buckets are a whole number of steps from any returned one: start at the one holding `since`.
+  let t = Date.parse(data.series[0].time);
+  const since = Date.parse(data.since);
+  while (t > since) t -= step;
+  // Up to now (or `until`), and never before the newest bucket returned (the browser's clock may lag).
+  const end = Math.max(Date.parse(data.series[data.series.length - 1].time), Math.min(Date.parse(data.until), Date.now()));
+  const times: string[] = [];
+  const points: (Stats['series'][number] | null)[] = [];
+  for (; t <= end && times.length < 5000; t += step) {
+    times.push(new Date(t).toISOString());
+    points.push(at.get(t) ?? null);
+  }
+  return { times, points };
+}
 
 export function Overview({ windowKey, setWindow }: { windowKey: string; setWindow: (w: string) => void }) {
   const { data, error, reload } = useFetch((s) => api.stats(windowKey, s), [windowKey], 10_000);
@@ -25,7 +49,7 @@ export function Overview({ windowKey, setWindow }: { windowKey: string; setWindo
   }, [data, sort]);
   if (error) return <ErrorBox error={error} retry={reload} />;
   if (!data) return <Loading what="overview" />;
-  const times = data.series.map((p) => p.time);
+  const g = timeline(data);
   const total = data.series.reduce((a, p) => a + p.requests, 0);
   const errors = data.series.reduce((a, p) => a + p.errors, 0);
   const header = (key: SortKey, label: string) => (
@@ -48,13 +72,13 @@ export function Overview({ windowKey, setWindow }: { windowKey: string; setWindo
         <div className="empty">No traffic in the last {windowKey}. Charts fill in as the agent captures requests (aggregated per minute).</div>
       ) : null}
       <div className="charts">
-        <LineChart testId="chart-rate" title="Request rate" times={times} series={[{ name: 'req/s', color: 'var(--c1)', values: data.series.map((p) => p.rate) }]} format={fmtRate} />
-        <LineChart testId="chart-errors" title="Error rate (5xx)" times={times} series={[{ name: 'errors', color: 'var(--bad)', values: data.series.map((p) => p.error_rate) }]} format={fmtPct} />
-        <LineChart testId="chart-latency" title="Latency" times={times} format={fmtDuration}
+        <LineChart testId="chart-rate" title="Request rate" times={g.times} series={[{ name: 'req/s', color: 'var(--c1)', values: g.points.map((p) => p?.rate ?? 0) }]} format={fmtRate} />
+        <LineChart testId="chart-errors" title="Error rate (5xx)" times={g.times} series={[{ name: 'errors', color: 'var(--bad)', values: g.points.map((p) => p?.error_rate ?? 0) }]} format={fmtPct} />
+        <LineChart testId="chart-latency" title="Latency" times={g.times} format={fmtDuration}
           series={[
-            { name: 'p50', color: 'var(--c2)', values: data.series.map((p) => p.p50_ms) },
-            { name: 'p95', color: 'var(--c3)', values: data.series.map((p) => p.p95_ms) },
-            { name: 'p99', color: 'var(--c4)', values: data.series.map((p) => p.p99_ms) },
+            { name: 'p50', color: 'var(--c2)', values: g.points.map((p) => p?.p50_ms ?? null) },
+            { name: 'p95', color: 'var(--c3)', values: g.points.map((p) => p?.p95_ms ?? null) },
+            { name: 'p99', color: 'var(--c4)', values: g.points.map((p) => p?.p99_ms ?? null) },
           ]} />
       </div>
       <h3>Top endpoints</h3>
