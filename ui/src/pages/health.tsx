@@ -12,9 +12,9 @@ function problems(a: AgentHealth, now: number): string[] {
   const sum = (k: string) => a.series.reduce((s, x) => s + Number(x[k] ?? 0), 0);
   if (a.capture_status !== 'running' && a.capture_status !== 'stopped') p.push(`capture is not running: ${a.capture_status}`);
   if (now - new Date(a.last_seen).getTime() > STALE_MS && a.capture_status !== 'stopped') p.push(`not heard from since ${ago(a.last_seen, now)}`);
-  if (sum('drops') > 0) p.push(`${sum('drops')} records dropped (queue full or rejected)`);
-  if (sum('kernel_drops') > 0) p.push(`${sum('kernel_drops')} events lost in the kernel ring buffer`);
-  if (sum('send_failures') > 0) p.push(`${sum('send_failures')} failed sends to the server (retried)`);
+  if (sum('drops') > 0) p.push(`${sum('drops')} records dropped (queue full or rejected): the server acknowledged too slowly; give it more CPU, or raise AGENT_MAX_QUEUE to ride out short spells`);
+  if (sum('kernel_drops') > 0) p.push(`${sum('kernel_drops')} events lost in the kernel ring buffer: the agent fell behind the traffic; give it more CPU`);
+  if (sum('send_failures') > 0) p.push(`${sum('send_failures')} failed sends to the server (retried): check that SERVER_ADDR is reachable`);
   return p;
 }
 
