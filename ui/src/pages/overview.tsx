@@ -16,8 +16,8 @@ const COLS: [SortKey, string][] = [['rate', 'Rate'], ['errors', 'Errors'], ['err
  * point (rates chart as 0, latency breaks).
  */
 function timeline(data: Stats): { times: string[]; points: (Stats['series'][number] | null)[] } {
-  if (data.series.length === 0) return { times: [], points: [] };
   const step = data.bucket_seconds * 1000;
+  if (data.series.length === 0 || !(step > 0)) return { times: data.series.map((p) => p.time), points: data.series };
   const at = new Map(data.series.map((p) => [Date.parse(p.time), p]));
   // Buckets are a whole number of steps from any returned one: start at the one holding `since`.
   let t = Date.parse(data.series[0].time);
