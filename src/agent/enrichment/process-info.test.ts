@@ -1,5 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { containerIdFromCgroup, ProcessInfoCache } from './process-info.ts';
 
 const id = 'a'.repeat(56) + '0123abcd';
@@ -16,4 +19,19 @@ test('reads this process from /proc', () => {
   const info = new ProcessInfoCache().get(process.pid, 'fallback');
   assert.ok(info.comm.length > 0);
   assert.equal(new ProcessInfoCache().get(2 ** 30, 'gone').comm, 'gone');
+});
+
+test('a generic thread name is replaced by the executable, or by the probe\'s name once the process is exiting', () => {
+  // A stand-in /proc: an exiting process keeps comm and cgroup but loses its exe link.
+  const root = mkdtempSync(join(tmpdir(), 'heimdall-proc-'));
+  for (const [pid, exe] of [[10, '/usr/bin/node'], [11, null]] as const) {
+    mkdirSync(join(root, String(pid)));
+    writeFileSync(join(root, String(pid), 'comm'), 'MainThread\n');
+    writeFileSync(join(root, String(pid), 'cgroup'), `0::/system.slice/docker-${id}.scope\n`);
+    if (exe) symlinkSync(exe, join(root, String(pid), 'exe'));
+  }
+  const cache = new ProcessInfoCache(root);
+  assert.deepEqual(cache.get(10, 'MainThread'), { comm: 'node', containerId: id });
+  assert.deepEqual(cache.get(11, 'node'), { comm: 'node', containerId: id }, 'exiting: the probe named it from the executable');
+  assert.equal(new ProcessInfoCache(root).get(11, 'MainThread').comm, 'MainThread', 'nothing better known');
 });

@@ -21,6 +21,14 @@ export function containerIdFromCgroup(text: string): string {
   return '';
 }
 
+function exeName(link: string): string {
+  try {
+    return basename(readlinkSync(link));
+  } catch {
+    return '';
+  }
+}
+
 export class ProcessInfoCache {
   private readonly cache = new Map<number, { info: ProcessInfo; at: number }>();
   private readonly procRoot: string;
@@ -39,9 +47,12 @@ export class ProcessInfoCache {
     if (hit && now - hit.at < this.ttlMs) return hit.info;
     const info: ProcessInfo = { comm: fallbackComm, containerId: '' };
     try {
-      info.comm = readFileSync(`${this.procRoot}/${pid}/comm`, 'utf8').trim() || fallbackComm;
+      const comm = readFileSync(`${this.procRoot}/${pid}/comm`, 'utf8').trim();
       // Runtimes that rename their main thread (Node: "MainThread") are known by their executable.
-      if (GENERIC_THREAD_NAMES.has(info.comm)) info.comm = basename(readlinkSync(`${this.procRoot}/${pid}/exe`)) || info.comm;
+      // An exiting process still has its comm but no exe link any more: the probe, which named
+      // it from the executable while it ran, has the better name then.
+      if (comm && !GENERIC_THREAD_NAMES.has(comm)) info.comm = comm;
+      else if (comm) info.comm = exeName(`${this.procRoot}/${pid}/exe`) || (GENERIC_THREAD_NAMES.has(fallbackComm) ? comm : fallbackComm);
       info.containerId = containerIdFromCgroup(readFileSync(`${this.procRoot}/${pid}/cgroup`, 'utf8'));
     } catch {
       // The process is gone already: keep what the event told.
