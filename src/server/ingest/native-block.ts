@@ -61,18 +61,8 @@ export class ColumnBuffer extends ByteBuffer {
     this.u64Parts(hi, v - hi * TWO_32);
   }
   u64Parts(hi: number, lo: number): void {
-    this.room(8);
-    const o = this.buf;
-    const p = this.len;
-    o[p] = lo;
-    o[p + 1] = lo >>> 8;
-    o[p + 2] = lo >>> 16;
-    o[p + 3] = lo >>> 24;
-    o[p + 4] = hi;
-    o[p + 5] = hi >>> 8;
-    o[p + 6] = hi >>> 16;
-    o[p + 7] = hi >>> 24;
-    this.len = p + 8;
+    this.u32(lo);
+    this.u32(hi);
   }
   reset(): void {
     this.len = 0;
