@@ -12,9 +12,10 @@ function fail(err: unknown): never {
   process.exit(err instanceof HeimdallError && err.code === 'CONFIG_INVALID' ? 2 : 1);
 }
 
-/** Runs until SIGINT/SIGTERM, then calls stop once; a second signal exits at once. */
+/** A signal has started the stop (the agent's stdin end under `up` counts as one). */
 let stopping = false;
 
+/** Runs until SIGINT/SIGTERM, then calls stop once; a second signal exits at once. */
 function runUntilSignal(stop: () => Promise<void>): void {
   const onSignal = (sig: NodeJS.Signals) => {
     if (stopping) process.exit(130);
