@@ -143,6 +143,25 @@ const MIGRATIONS: Migration[] = [
       redView(db, 'http_red_feed'),
     ],
   },
+  {
+    version: 5,
+    name: 'LZ4 for the text columns of http_exchanges',
+    // ZSTD on the text columns was a quarter of the engine's CPU for inserts and merges: the
+    // same 6,400-row Native blocks, alternating tables in one process, cost 22% less to insert
+    // and 28% less to merge with LZ4 there, for 5% more bytes on disk. Numbers keep
+    // Delta/T64 + ZSTD, which they compress far better and cost little. Metadata only: new
+    // parts and merges use it.
+    sql: (db) => [
+      `ALTER TABLE ${db}.http_exchanges
+        MODIFY COLUMN batch_id String CODEC(LZ4),
+        MODIFY COLUMN labels Map(LowCardinality(String), String) CODEC(LZ4),
+        MODIFY COLUMN path String CODEC(LZ4),
+        MODIFY COLUMN query String CODEC(LZ4),
+        MODIFY COLUMN traceparent String CODEC(LZ4),
+        MODIFY COLUMN request_sample String CODEC(LZ4),
+        MODIFY COLUMN response_sample String CODEC(LZ4)`,
+    ],
+  },
 ];
 
 /** Migrations this build knows; a database at this version needs none. */

@@ -201,6 +201,14 @@ test('retention is a TTL on every table, changed without rewriting parts', async
   if (Number(known[0].c) > 0) assert.match(await ttl(), /merge_selector_base = 7/, 'merge tuning applied where the server knows it');
 });
 
+test('text columns are LZ4, numbers Delta/T64 + ZSTD (cheaper inserts and merges)', async () => {
+  const codecs = new Map((await store.query<{ name: string; compression_codec: string }>(
+    `SELECT name, compression_codec FROM system.columns WHERE database = {db:String} AND table = 'http_exchanges'`, { db: store.database })).map((c) => [c.name, c.compression_codec]));
+  for (const c of ['batch_id', 'labels', 'path', 'query', 'traceparent', 'request_sample', 'response_sample']) assert.equal(codecs.get(c), 'CODEC(LZ4)', c);
+  assert.match(codecs.get('ts') ?? '', /Delta.*ZSTD\(1\)/);
+  assert.match(codecs.get('duration_ns') ?? '', /T64, ZSTD\(1\)/);
+});
+
 test('a malformed record is refused whole, with its index and field', async () => {
   const bad = [makeExchange(), makeExchange({ status: 70000 })];
   await assert.rejects(ingester.submit('contract-bad', 'agent-1', bad), /exchanges\[1\]\.status: 70000 is out of range 0-999; nothing of batch contract-bad was stored/);
