@@ -33,7 +33,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Settings the loader fills in before load. */
 const volatile __u32 capture_bytes = 1024;
-const volatile __u64 wakeup_bytes = 256 * 1024;
+const volatile __u64 wakeup_bytes = 2 * 1024 * 1024;
 /* Off: the SSL uprobes are not attached, and syscalls skip the in-SSL-call lookup. */
 const volatile __u8 tls_enabled = 0;
 
