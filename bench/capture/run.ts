@@ -78,6 +78,10 @@ async function settle(base: string, endpoint: string): Promise<number> {
   return last;
 }
 
+/** The agent's last diagnostics counters: where missing exchanges went (kernel_drops: ring buffer full; drops: agent queue full). */
+const diagnostics = (agent: Running) =>
+  [...agent.output().matchAll(/diagnostics (events=\d+ matched=\d+ unmatched=\d+ drops=\d+ send_failures=\d+ kernel_drops=\d+).*?(resyncs=\d+)/g)].map((m) => `${m[1]} ${m[2]}`).pop() ?? '';
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main() {
@@ -124,8 +128,7 @@ async function main() {
         row.agentCpuPct = ((cpuOf(pids) - t0) / DURATION_S) * 100;
         split += `, agent ${row.agentCpuPct.toFixed(0)}%`;
         row.stored = await settle(stack.base, endpoint);
-        // Where the missing exchanges went: kernel_drops (ring buffer full) or drops (agent queue full).
-        counters = [...agent.output().matchAll(/diagnostics (events=\d+ matched=\d+ unmatched=\d+ drops=\d+ send_failures=\d+ kernel_drops=\d+).*?(resyncs=\d+)/g)].map((m) => `${m[1]} ${m[2]}`).pop() ?? '';
+        counters = diagnostics(agent);
         // Requests whose exchanges the agent assembled (both sides are captured: two per request).
         row.handledRps = Number(/matched=(\d+)/.exec(counters)?.[1] ?? 0) / 2 / DURATION_S;
         await agent.stop();
@@ -143,12 +146,14 @@ async function main() {
       const agent = mode === 'on' ? await startAgent() : null;
       const r = await wrk(`https://127.0.0.1:${nginx.tlsPort}${endpoint}`, plain, CONNECTIONS, DURATION_S);
       const row: (typeof tlsRows)[number] = { mode, rps: r.rps, requests: r.requests };
+      let counters = '';
       if (agent) {
         row.stored = await settle(stack.base, endpoint);
+        counters = diagnostics(agent);
         await agent.stop();
       }
       tlsRows.push(row);
-      console.log(`https run ${i + 1}/${TLS_RUNS} agent ${mode}: ${r.rps.toFixed(0)} req/s${row.stored !== undefined ? `, stored ${row.stored}/${r.requests}` : ''}`);
+      console.log(`https run ${i + 1}/${TLS_RUNS} agent ${mode}: ${r.rps.toFixed(0)} req/s${row.stored !== undefined ? `, stored ${row.stored}/${r.requests}, ${counters}` : ''}`);
     }
   }
 
