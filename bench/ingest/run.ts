@@ -1,7 +1,7 @@
 // Ingest throughput through gRPC into embedded ClickHouse (batch sizes 200 and 5000), then
 // /api/logs latency with 1M rows stored. The server runs as its own process; its CPU time
 // is read from /proc so rows per server-CPU-second is "rows/s on one core".
-//   bin/heimdall-node bench/ingest/run.ts       (ROWS_SMALL=200000 SMALL_RUNS=3 ROWS_LARGE=500000 TOTAL=1000000)
+//   bin/heimdall-node bench/ingest/run.ts       (ROWS_SMALL=200000 SMALL_RUNS=3 ROWS_LARGE=500000 TOTAL=1000000 TIME_MODE=live)
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -31,10 +31,69 @@ const LARGE_CONCURRENCY = Number(process.env.LARGE_CONCURRENCY ?? 8);
 // compiles them on worker threads in the first seconds, ~15% of a fresh server's CPU).
 const WARMUP_ROWS = Number(process.env.WARMUP_ROWS ?? 50_000);
 
+/*
+ * Timestamps. A live fleet sends what it saw in the last seconds, so consecutive inserts
+ * cover consecutive stretches of time ("live", the default): the rows of the whole run
+ * march through the hour before the run started, each batch within BATCH_SPAN_MS of
+ * its place. TIME_MODE=random spreads every batch's rows over the whole hour instead (the
+ * earlier form of this benchmark): every part then overlaps every other, the worst case for
+ * merges (a merge interleaves all its parts row by row) and for newest-first reads.
+ */
+const TIME_MODE = process.env.TIME_MODE ?? 'live';
+if (TIME_MODE !== 'live' && TIME_MODE !== 'random') throw new Error(`TIME_MODE=${TIME_MODE}: expected live or random`);
+const BATCH_SPAN_MS = Number(process.env.BATCH_SPAN_MS ?? 2_000);
+const RUN_START_MS = Date.now();
+/** Rows the whole run sends (the fill phase tops them up to TOTAL). */
+const RUN_ROWS = Math.max(TOTAL, WARMUP_ROWS + SMALL_RUNS * ROWS_SMALL + ROWS_LARGE);
+/** Rows sent so far in the whole run: a row's place in simulated time. */
+let rowsSent = 0;
+
+interface Template { body: Buffer; tsOffsets: number[]; jitterMs: number[] }
+
+/** Reads a protobuf varint at b[at]: [value, next offset]. */
+function varint(b: Buffer, at: number): [number, number] {
+  let v = 0;
+  for (let shift = 1; ; shift *= 128) {
+    const x = b[at++];
+    v += (x & 0x7f) * shift;
+    if (x < 0x80) return [v, at];
+  }
+}
+
+/** Where each record's timestamp_unix_nano (field 2, fixed64) sits in an encoded batch body. */
+function timestampOffsets(body: Buffer): number[] {
+  const out: number[] = [];
+  let at = 0;
+  while (at < body.length) {
+    const [, lenAt] = varint(body, at); // field 4 (exchanges), length-delimited
+    const [len, start] = varint(body, lenAt);
+    const end = start + len;
+    let f = start;
+    while (f < end) {
+      const [tag, next] = varint(body, f);
+      f = next;
+      if (tag === ((2 << 3) | 1)) {
+        out.push(f);
+        break;
+      }
+      const wire = tag & 7;
+      if (wire === 0) f = varint(body, f)[1];
+      else if (wire === 1) f += 8;
+      else if (wire === 5) f += 4;
+      else {
+        const [n, data] = varint(body, f);
+        f = data + n;
+      }
+    }
+    at = end;
+  }
+  return out;
+}
+
 /** Pre-encoded exchanges (a few distinct templates) so the client costs little per batch. */
-function templates(size: number, count: number): Buffer[] {
+function templates(size: number, count: number): Template[] {
   const now = Date.now();
-  const out: Buffer[] = [];
+  const out: Template[] = [];
   for (let t = 0; t < count; t++) {
     const xs: HttpExchange[] = [];
     for (let i = 0; i < size; i++) {
@@ -46,9 +105,25 @@ function templates(size: number, count: number): Buffer[] {
         method: n % 4 === 0 ? 'POST' : 'GET',
       }));
     }
-    out.push(Buffer.from(ExportRequest.encode({ batchId: '', agentId: '', node: '', maxInFlight: 0, exchanges: xs }).finish()));
+    const body = Buffer.from(ExportRequest.encode({ batchId: '', agentId: '', node: '', maxInFlight: 0, exchanges: xs }).finish());
+    const tsOffsets = timestampOffsets(body);
+    if (tsOffsets.length !== size) throw new Error(`found ${tsOffsets.length} timestamps in a ${size}-record template`);
+    out.push({ body, tsOffsets, jitterMs: tsOffsets.map(() => Math.random() * BATCH_SPAN_MS) });
   }
   return out;
+}
+
+/** The next batch's body: in live mode a copy with its rows placed at their time in the run. */
+function nextBody(t: Template): Buffer {
+  const first = rowsSent;
+  rowsSent += t.tsOffsets.length;
+  if (TIME_MODE === 'random') return t.body;
+  const body = Buffer.from(t.body);
+  t.tsOffsets.forEach((at, j) => {
+    const ms = RUN_START_MS - SPREAD_MS + ((first + j) / RUN_ROWS) * SPREAD_MS - t.jitterMs[j];
+    body.writeBigUInt64LE(BigInt(Math.floor(ms * 1000)) * 1000n, at);
+  });
+  return body;
 }
 
 /** Batches on one ExportStream, as agents send them; each resolves on its ack (retried when shed). */
@@ -102,7 +177,7 @@ async function phase(client: grpc.Client, pid: number, base: string, size: numbe
     Array.from({ length: concurrency }, async () => {
       while (next < batches) {
         const i = next++;
-        await sender.send(bodies[i % bodies.length], `${tag}-${i}`);
+        await sender.send(nextBody(bodies[i % bodies.length]), `${tag}-${i}`);
       }
     }),
   );
@@ -199,6 +274,7 @@ async function main() {
 
   const f = (x: { p50: number; p95: number; p99: number }) => `p50 ${x.p50.toFixed(1)} ms, p95 ${x.p95.toFixed(1)} ms, p99 ${x.p99.toFixed(1)} ms`;
   console.log(`\n== bench/ingest (gRPC → embedded ClickHouse, server in its own process, ${NCPU}-CPU machine) ==`);
+  console.log(TIME_MODE === 'live' ? `timestamps: live (the run's rows march through the last ${SPREAD_MS / 60_000} min, each batch within ${BATCH_SPAN_MS} ms of its place; TIME_MODE=random for the worst case)` : `timestamps: random over the last ${SPREAD_MS / 60_000} min in every batch (worst case for merges and reads)`);
   console.log(SERVER_CPUS === 'all' ? 'ingest phases: the server may use every CPU' : `ingest phases: the server confined to CPU ${SERVER_CPUS} (taskset), this client to the others; queries: every CPU`);
   if (smalls.length > 0) {
     console.log(`batch 200:  median of ${smalls.length} runs ${mid((r) => r.perCore).toFixed(0)} rows per server CPU-second (${range((r) => r.perCore)}), ${mid((r) => r.sustained).toFixed(0)} counting the merges after (${range((r) => r.sustained)}); ${mid((r) => r.rps).toFixed(0)} rows/s wall   (target >= 50,000 on one core)`);

@@ -4,13 +4,13 @@
 //   bin/heimdall-node bench/pipeline/run.ts     (REQUESTS=300000)
 import { decodeFrame, FrameSplitter } from '../../src/agent/capture/decode.ts';
 import { Correlator } from '../../src/agent/correlation/correlator.ts';
-import { encodeExportRequest } from '../../src/agent/transport/export-encoder.ts';
+import { ExchangeEntries } from '../../src/agent/transport/export-encoder.ts';
 import { pumpChunks, runPipeline } from './stream.ts';
 
 const REQUESTS = Number(process.env.REQUESTS ?? 100_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
 const chunks = pumpChunks(REQUESTS);
-const round = () => runPipeline({ decodeFrame, FrameSplitter, Correlator, encodeExportRequest }, chunks, REQUESTS);
+const round = () => runPipeline({ decodeFrame, FrameSplitter, Correlator, ExchangeEntries }, chunks, REQUESTS);
 
 // This machine's CPU speed varies run to run (shared host): report the best and the median of several rounds.
 const results = Array.from({ length: ROUNDS }, round);

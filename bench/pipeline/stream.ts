@@ -3,7 +3,6 @@
 // through a given set of the agent's modules (this tree's, or another commit's in ab.ts).
 import type { DataEvent, FrameSplitter } from '../../src/agent/capture/decode.ts';
 import type { Correlator } from '../../src/agent/correlation/correlator.ts';
-import type { ExportRequest, HttpExchange } from '../../src/shared/proto/gen/heimdall/v1/ingest.ts';
 import { dataRecord } from '../../test/helpers/records.ts';
 
 const CONNS = 16;
@@ -34,30 +33,43 @@ export function pumpChunks(requests: number, request = REQUEST_PLAIN): Buffer[] 
   return chunks;
 }
 
+/** What a pass feeds records to: the agent's ExchangeEntries (each tree with its own record type). */
+interface Entries {
+  add(x: unknown): void;
+  request(batchId: string, agentId: string, node: string): Buffer;
+  release(): void;
+}
+
 /** The agent modules a pass runs through. */
 export interface PipelineModules {
   decodeFrame: (b: Buffer, at?: number, end?: number) => unknown;
   FrameSplitter: new () => FrameSplitter;
-  Correlator: new (...args: ConstructorParameters<typeof Correlator>) => Correlator;
-  encodeExportRequest: (req: ExportRequest) => Uint8Array;
+  Correlator: new (opts: never, out: (x: { node: string; id: string }) => void) => Correlator;
+  ExchangeEntries: new (expected: number) => Entries;
 }
 
+/** Options for the correlators of this tree and of earlier commits (which took toWallNs). */
+const OPTIONS = { ttlMs: 30_000, sampleBytes: 128, maxConnections: 16384, wallOffsetNs: 1_700_000_000_000_000_000n, toWallNs: (x: number) => 1_700_000_000_000_000_000n + BigInt(x) };
+
 /**
- * One pass with a fresh pipeline: CPU µs per request, and the first batch encoded again with
- * ids blanked (ids are random), for comparing what two trees produce.
+ * One pass with a fresh pipeline, records encoded as they come, as the batcher does: CPU µs per
+ * request, and the first batch encoded again with ids blanked (ids are random), for comparing
+ * what two trees produce.
  */
 export function runPipeline(m: PipelineModules, chunks: Buffer[], requests: number): { us: number; exchanges: number; bytes: number; firstBatch: Buffer } {
-  let batch: HttpExchange[] = [];
-  let first: HttpExchange[] | null = null;
+  let entries = new m.ExchangeEntries(200);
+  let n = 0;
+  const first: { node: string; id: string }[] = [];
   let bytes = 0;
-  const encode = (exchanges: HttpExchange[]) => m.encodeExportRequest({ batchId: 'b', agentId: 'a', node: 'n', maxInFlight: 0, exchanges });
-  const correlator = new m.Correlator({ ttlMs: 30_000, sampleBytes: 128, maxConnections: 16384, toWallNs: (x) => 1_700_000_000_000_000_000n + BigInt(x) }, (x) => {
+  const correlator = new m.Correlator(OPTIONS as never, (x) => {
     x.node = 'bench';
-    batch.push(x);
-    if (batch.length === 200) {
-      bytes += encode(batch).length; // what the sender does
-      first ??= batch;
-      batch = [];
+    if (first.length < 200) first.push(x);
+    entries.add(x);
+    if (++n === 200) {
+      bytes += entries.request('b', 'a', 'n').length; // what the sender does
+      entries.release();
+      entries = new m.ExchangeEntries(200);
+      n = 0;
     }
   });
   const splitter = new m.FrameSplitter();
@@ -65,6 +77,8 @@ export function runPipeline(m: PipelineModules, chunks: Buffer[], requests: numb
   const cpu0 = process.cpuUsage();
   for (const ch of chunks) splitter.push(ch, onFrame);
   const cpu = process.cpuUsage(cpu0);
-  const firstBatch = Buffer.from(encode((first ?? []).map((x: HttpExchange) => ({ ...x, id: '' }))));
+  const again = new m.ExchangeEntries(200);
+  for (const x of first) again.add({ ...x, id: '' });
+  const firstBatch = Buffer.from(again.request('b', 'a', 'n'));
   return { us: (cpu.user + cpu.system) / requests, exchanges: correlator.stats.matched, bytes, firstBatch };
 }

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { HeimdallError, errorMessage } from '../shared/errors.ts';
 import { createLogger } from '../shared/log.ts';
-import type { DiagnosticsReport, HttpExchange } from '../shared/proto/gen/heimdall/v1/ingest.ts';
+import type { DiagnosticsReport } from '../shared/proto/gen/heimdall/v1/ingest.ts';
 import { VERSION } from '../shared/version.ts';
 import type { AgentConfig } from './config.ts';
 import type { StatsFrame } from './capture/decode.ts';
@@ -13,6 +13,7 @@ import { Correlator } from './correlation/correlator.ts';
 import { PodCache } from './enrichment/k8s-pods.ts';
 import { ProcessInfoCache } from './enrichment/process-info.ts';
 import { Batcher } from './pipeline/batcher.ts';
+import type { ExchangeRecord } from './transport/exchange-record.ts';
 import { GrpcSender } from './transport/grpc-sender.ts';
 
 const log = createLogger('agent');
@@ -39,8 +40,9 @@ export class Agent {
   private readonly correlator: Correlator;
   private pump: PumpCapture | null = null;
   private pods: PodCache | null = null;
-  private offsetNs = 0n;
   private events = 0;
+  /** Wall clock for cache ages, updated every 250 ms: a clock read per record was ~1% of the agent. */
+  private nowMs = Date.now();
   private kernel: StatsFrame | null = null;
   private captureStatus = 'starting';
   private timers: NodeJS.Timeout[] = [];
@@ -52,7 +54,7 @@ export class Agent {
     this.sender = new GrpcSender(cfg.serverAddr, this.agentId, cfg.nodeName, cfg.maxInFlight);
     this.batcher = new Batcher({ batchSize: cfg.batchSize, flushIntervalMs: cfg.flushIntervalMs, maxQueue: cfg.maxQueue, maxInFlight: cfg.maxInFlight }, (b) => this.sender.sendBatch(b));
     this.correlator = new Correlator(
-      { ttlMs: cfg.correlatorTtlMs, sampleBytes: cfg.httpSampleBytes, maxConnections: cfg.maxConnections, toWallNs: (mono) => BigInt(Math.round(mono)) + this.offsetNs },
+      { ttlMs: cfg.correlatorTtlMs, sampleBytes: cfg.httpSampleBytes, maxConnections: cfg.maxConnections, wallOffsetNs: 0n },
       (x) => this.batcher.push(this.enrich(x)),
     );
   }
@@ -81,8 +83,8 @@ export class Agent {
     return { bpf_run_ns: this.kernel.progRunNs, bpf_run_cnt: this.kernel.progRunCnt };
   }
 
-  private enrich(x: HttpExchange): HttpExchange {
-    const p = this.procs.get(x.pid, x.process);
+  private enrich(x: ExchangeRecord): ExchangeRecord {
+    const p = this.procs.get(x.pid, x.process, this.nowMs);
     x.node = this.cfg.nodeName;
     x.process = p.comm;
     x.containerId = p.containerId;
@@ -117,7 +119,7 @@ export class Agent {
         },
         onStats: (s) => {
           this.kernel = s;
-          this.offsetNs = s.realtimeOffsetNs; // follows wall-clock adjustments
+          this.correlator.setWallOffset(s.realtimeOffsetNs); // follows wall-clock adjustments
         },
         onExit: (err) => {
           this.captureStatus = err.message;
@@ -129,7 +131,7 @@ export class Agent {
     this.pump = pump;
     try {
       const hello = await pump.start();
-      this.offsetNs = hello.realtimeOffsetNs;
+      this.correlator.setWallOffset(hello.realtimeOffsetNs);
     } catch (err) {
       this.captureStatus = errorMessage(err);
       await this.report().catch(() => undefined); // let the server show why this node has no data
@@ -138,7 +140,10 @@ export class Agent {
     }
     this.captureStatus = 'running';
     log.info('capturing HTTP/1.x on all TCP sockets', { capture_bytes: this.cfg.captureBytes, pump_pid: pump.pid });
-    const sweep = setInterval(() => this.correlator.sweep(monoNowNs()), 250);
+    const sweep = setInterval(() => {
+      this.nowMs = Date.now();
+      this.correlator.sweep(monoNowNs());
+    }, 250);
     const reportEvery = this.cfg.diagnosticsIntervalMs || 15_000;
     const diag = setInterval(() => {
       if (this.cfg.diagnosticsIntervalMs > 0) log.info('diagnostics', { ...this.counters(), connections: this.correlator.size, resyncs: this.correlator.stats.resyncs, ...this.kernelTime() });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
+import { recordTimestampNs, type ExchangeRecord } from '../transport/exchange-record.ts';
 import { decodeFrame, type DataEvent } from '../capture/decode.ts';
 import { connKey, dataRecord } from '../../../test/helpers/records.ts';
 import { Correlator } from './correlator.ts';
@@ -10,8 +10,8 @@ const IN = 0;
 const OUT = 1;
 
 function harness(opts: { ttlMs?: number; sampleBytes?: number; capture?: number } = {}) {
-  const out: HttpExchange[] = [];
-  const c = new Correlator({ ttlMs: opts.ttlMs ?? 30_000, sampleBytes: opts.sampleBytes ?? 128, maxConnections: 100, toWallNs: (m) => 1_700_000_000_000_000_000n + BigInt(m) }, (x) => out.push(x));
+  const out: ExchangeRecord[] = [];
+  const c = new Correlator({ ttlMs: opts.ttlMs ?? 30_000, sampleBytes: opts.sampleBytes ?? 128, maxConnections: 100, wallOffsetNs: 1_700_000_000_000_000_000n }, (x) => out.push(x));
   let t = 1_000_000;
   const cap = opts.capture ?? 2048;
   // Real records as the pump delivers them, decoded by the real decoder.
@@ -38,7 +38,9 @@ test('keep-alive: sequential exchanges pair in order with the server role', () =
     h.send(OUT, resp(200 + i, 'ok'));
   }
   assert.deepEqual(h.out.map((x) => [x.path, x.status, x.role]), [['/item/0', 200, 1], ['/item/1', 201, 1], ['/item/2', 202, 1]]);
-  assert.ok(h.out.every((x) => x.durationNs > 0n && !x.unmatched));
+  // Wall clock = the offset + the kernel's monotonic time the request arrived (the first read returns at 1,002,000 ns).
+  assert.equal(recordTimestampNs(h.out[0]), 1_700_000_000_000_000_000n + 1_002_000n);
+  assert.ok(h.out.every((x) => x.durationNs > 0 && !x.unmatched));
   assert.equal(h.out[0].srcPort, 50000);
   assert.equal(h.out[0].dstPort, 8080);
 });
@@ -62,7 +64,7 @@ test('pipelined requests in one read and coalesced responses in one write', () =
   h.send(IN, 'GET /1 HTTP/1.1\r\nHost: a\r\n\r\nPOST /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET /3 HTTP/1.1\r\nHost: a\r\n\r\n');
   h.send(OUT, resp(200, 'one') + resp(201, 'two!') + resp(404));
   assert.deepEqual(h.out.map((x) => [x.method, x.path, x.status]), [['GET', '/1', 200], ['POST', '/2', 201], ['GET', '/3', 404]]);
-  assert.equal(h.out[1].requestBytes, 51n);
+  assert.equal(h.out[1].requestBytes, 51);
 });
 
 test('HEAD, 204 and 304 responses have no body even with Content-Length', () => {
@@ -86,7 +88,7 @@ test('chunked response across writes, with uncaptured chunk data', () => {
   h.send(OUT, '0\r\n\r\n');
   assert.equal(h.out.length, 1);
   assert.equal(h.out[0].status, 200);
-  assert.equal(h.out[0].responseBytes, BigInt(47 + big.length + 5));
+  assert.equal(h.out[0].responseBytes, 47 + big.length + 5);
   h.send(IN, 'GET /next HTTP/1.1\r\nHost: a\r\n\r\n');
   h.send(OUT, resp(200, 'x'));
   assert.equal(h.out[1].path, '/next');
@@ -100,7 +102,7 @@ test('Content-Length body counted through a capture gap; the next response still
   h.send(OUT, Buffer.alloc(40000, 0x62));
   h.send(IN, 'GET /small HTTP/1.1\r\nHost: a\r\n\r\n');
   h.send(OUT, resp(202, 'k'));
-  assert.deepEqual(h.out.map((x) => [x.path, x.status, Number(x.responseBytes)]), [['/big', 200, head.length + 100000], ['/small', 202, 38]]);
+  assert.deepEqual(h.out.map((x) => [x.path, x.status, x.responseBytes]), [['/big', 200, head.length + 100000], ['/small', 202, 38]]);
   assert.equal(h.out[0].responseTruncated, true);
 });
 
@@ -146,7 +148,7 @@ test('a response still streaming at the TTL is reported with its status, once', 
   h.send(OUT, '6\r\ndata:1\r\n');
   h.c.sweep(h.now() + 5_000_000);
   assert.deepEqual(h.out.map((x) => [x.path, x.status, x.unmatched, x.responseTruncated]), [['/events', 200, false, true]]);
-  assert.ok(h.out[0].durationNs > 0n);
+  assert.ok(h.out[0].durationNs > 0);
   h.send(OUT, '6\r\ndata:2\r\n0\r\n\r\n');
   h.send(IN, 'GET /next HTTP/1.1\r\nHost: a\r\n\r\n');
   h.send(OUT, resp(204));

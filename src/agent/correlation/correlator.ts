@@ -2,20 +2,20 @@
 // exchange records, and bounds memory: at most maxConnections live connections (least
 // idle evicted first), idle ones dropped after the TTL.
 import { randomUUID } from 'node:crypto';
-import type { HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
 import { eventAddrs, eventComm, type DataEvent } from '../capture/decode.ts';
 import { F_AFTER_LOSS, F_TLS } from '../capture/event-layout.ts';
 import { splitTarget } from '../httpparse/head.ts';
 import type { Message } from '../httpparse/message-stream.ts';
 import { bodyMayNeedRedaction, redactBodyText, redactHeadText, redactQuery } from '../httpparse/redact.ts';
+import { WallClock, type ExchangeRecord } from '../transport/exchange-record.ts';
 import { Connection, type ConnectionSink, type Pairing } from './connection.ts';
 
 export interface CorrelatorOptions {
   ttlMs: number;
   sampleBytes: number;
   maxConnections: number;
-  /** Monotonic ns (kernel clock) → wall-clock ns since the epoch. */
-  toWallNs: (monoNs: number) => bigint;
+  /** CLOCK_REALTIME − CLOCK_MONOTONIC at start (setWallOffset follows changes): kernel timestamps are monotonic. */
+  wallOffsetNs: bigint;
 }
 
 export interface CorrelatorStats {
@@ -59,18 +59,24 @@ export class Correlator {
   readonly stats: CorrelatorStats = { matched: 0, unmatched: 0, orphanResponses: 0, noiseBytes: 0, connections: 0, evicted: 0, resyncs: 0, ownUi: 0 };
   private readonly conns = new Map<string, Connection>();
   private readonly opts: CorrelatorOptions;
-  private readonly out: (x: HttpExchange) => void;
+  private readonly out: (x: ExchangeRecord) => void;
+  private readonly clock: WallClock;
   private readonly sink: ConnectionSink;
   private readonly ids = new IdSource();
 
-  constructor(opts: CorrelatorOptions, out: (x: HttpExchange) => void) {
+  constructor(opts: CorrelatorOptions, out: (x: ExchangeRecord) => void) {
     this.opts = opts;
     this.out = out;
+    this.clock = new WallClock(opts.wallOffsetNs);
     this.sink = {
       exchange: (p) => this.emit(p),
       orphanResponse: () => this.stats.orphanResponses++,
       noise: (n) => (this.stats.noiseBytes += n),
     };
+  }
+
+  setWallOffset(offsetNs: bigint): void {
+    this.clock.set(offsetNs);
   }
 
   get size(): number {
@@ -163,10 +169,11 @@ export class Correlator {
     const endNs = res ? p.responseEndNs : 0;
     // A literal with every field: fromPartial would first build a default record (two
     // empty Buffers included) and copy over it, per exchange.
-    this.out({
+    const x: ExchangeRecord = {
       id: this.ids.id(),
-      timestampUnixNano: this.opts.toWallNs(req.startNs),
-      durationNs: endNs > req.startNs ? BigInt(Math.round(endNs - req.startNs)) : 0n,
+      timestampHi: 0,
+      timestampLo: 0,
+      durationNs: endNs > req.startNs ? Math.round(endNs - req.startNs) : 0,
       pid: m.tgid,
       process: m.comm,
       role: server ? ROLE_SERVER : ROLE_CLIENT,
@@ -180,8 +187,8 @@ export class Correlator {
       query: t.query,
       httpVersion: head.version,
       status: res?.head?.status ?? 0,
-      requestBytes: BigInt(req.bytes),
-      responseBytes: BigInt(res?.bytes ?? 0),
+      requestBytes: req.bytes,
+      responseBytes: res?.bytes ?? 0,
       userAgent: head.userAgent,
       traceparent: head.traceparent,
       requestSample: reqSample.bytes,
@@ -196,7 +203,9 @@ export class Correlator {
       pod: '',
       container: '',
       labels: NO_LABELS,
-    });
+    };
+    this.clock.stamp(x, req.startNs);
+    this.out(x);
   }
 }
 

@@ -41,8 +41,8 @@ export class ProcessInfoCache {
     this.ttlMs = ttlMs;
   }
 
-  get(pid: number, fallbackComm: string): ProcessInfo {
-    const now = Date.now();
+  /** nowMs: callers on the hot path pass a clock they keep coarsely. */
+  get(pid: number, fallbackComm: string, now = Date.now()): ProcessInfo {
     const hit = this.cache.get(pid);
     if (hit && now - hit.at < this.ttlMs) return hit.info;
     const info: ProcessInfo = { comm: fallbackComm, containerId: '' };

@@ -2,7 +2,7 @@
 // several in flight at once (each retried on its own). While the server is unreachable
 // the queue holds up to maxQueue records and counts what it has to drop beyond that.
 // Records are encoded as they arrive: the queue holds bytes, not objects.
-import type { HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
+import type { ExchangeRecord } from '../transport/exchange-record.ts';
 import { ExchangeEntries } from '../transport/export-encoder.ts';
 
 export interface BatcherOptions {
@@ -46,7 +46,7 @@ export class Batcher {
   }
 
   /** false when the queue is full and the record was dropped. */
-  push(x: HttpExchange): boolean {
+  push(x: ExchangeRecord): boolean {
     if (this.stopped || this.queued >= this.opts.maxQueue) {
       this.drops++;
       return false;

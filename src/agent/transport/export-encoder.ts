@@ -4,6 +4,7 @@
 // (same field order, defaults skipped): export-encoder.test.ts checks it.
 import { ByteBuffer } from '../../shared/bytes/byte-buffer.ts';
 import type { ExportRequest, HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
+import { toRecord, type ExchangeRecord } from './exchange-record.ts';
 
 const WIRE_VARINT = 0;
 const WIRE_FIXED64 = 1;
@@ -18,20 +19,11 @@ class Writer extends ByteBuffer {
     this.tag(field, WIRE_VARINT);
     this.varint(v);
   }
-  bigField(field: number, v: bigint): void {
-    if (v === 0n) return;
+  /** A uint64 held as a number (exact below 2^53). */
+  uint64Field(field: number, v: number): void {
+    if (v <= 0) return;
     this.tag(field, WIRE_VARINT);
-    if (v > 0n && v <= 9007199254740991n) {
-      this.varint(Number(v));
-      return;
-    }
-    let x = BigInt.asUintN(64, v);
-    this.room(10);
-    while (x >= 0x80n) {
-      this.buf[this.len++] = Number(x & 0x7fn) | 0x80;
-      x >>= 7n;
-    }
-    this.buf[this.len++] = Number(x);
+    this.varint(v);
   }
   boolField(field: number, v: boolean): void {
     if (!v) return;
@@ -110,18 +102,18 @@ class Writer extends ByteBuffer {
  */
 interface ConnFields {
   node: string; pid: number; process: string; containerId: string; namespace: string; pod: string; container: string;
-  labels: HttpExchange['labels']; role: number; srcIp: string; srcPort: number; dstIp: string; dstPort: number; bytes: Buffer;
+  labels: ExchangeRecord['labels']; role: number; srcIp: string; srcPort: number; dstIp: string; dstPort: number; bytes: Buffer;
 }
 const CONN_SLOTS = 512;
 const connSlots: (ConnFields | undefined)[] = new Array<ConnFields | undefined>(CONN_SLOTS);
 
-function sameConn(c: ConnFields, x: HttpExchange): boolean {
+function sameConn(c: ConnFields, x: ExchangeRecord): boolean {
   return c.pid === x.pid && c.srcPort === x.srcPort && c.dstPort === x.dstPort && c.role === x.role && c.labels === x.labels &&
     c.srcIp === x.srcIp && c.dstIp === x.dstIp && c.process === x.process && c.node === x.node && c.containerId === x.containerId &&
     c.namespace === x.namespace && c.pod === x.pod && c.container === x.container;
 }
 
-function connFields(w: Writer, x: HttpExchange): void {
+function connFields(w: Writer, x: ExchangeRecord): void {
   const slot = ((x.pid * 31 + x.srcPort) * 31 + x.dstPort) % CONN_SLOTS;
   const cached = connSlots[slot];
   if (cached !== undefined && sameConn(cached, x)) {
@@ -153,18 +145,16 @@ function connFields(w: Writer, x: HttpExchange): void {
   connSlots[slot] = { node, pid, process, containerId, namespace, pod, container, labels, role, srcIp, srcPort, dstIp, dstPort, bytes: Buffer.from(w.buf.subarray(start, w.len)) };
 }
 
-function exchange(w: Writer, x: HttpExchange): void {
+function exchange(w: Writer, x: ExchangeRecord): void {
   w.stringField(1, x.id);
-  if (x.timestampUnixNano !== 0n) {
-    // Two 32-bit halves: fewer BigInt operations than Buffer#writeBigUInt64LE.
-    const v = BigInt.asUintN(64, x.timestampUnixNano);
+  if (x.timestampHi !== 0 || x.timestampLo !== 0) {
     w.tag(2, WIRE_FIXED64);
     w.room(8);
-    w.buf.writeUInt32LE(Number(BigInt.asUintN(32, v)), w.len);
-    w.buf.writeUInt32LE(Number(v >> 32n), w.len + 4);
+    w.buf.writeUInt32LE(x.timestampLo, w.len);
+    w.buf.writeUInt32LE(x.timestampHi, w.len + 4);
     w.len += 8;
   }
-  w.bigField(3, x.durationNs);
+  w.uint64Field(3, x.durationNs);
   connFields(w, x);
   w.stringField(17, x.method);
   w.stringField(18, x.host);
@@ -172,8 +162,8 @@ function exchange(w: Writer, x: HttpExchange): void {
   w.stringField(20, x.query);
   w.stringField(21, x.httpVersion);
   w.uintField(22, x.status);
-  w.bigField(23, x.requestBytes);
-  w.bigField(24, x.responseBytes);
+  w.uint64Field(23, x.requestBytes);
+  w.uint64Field(24, x.responseBytes);
   w.stringField(25, x.userAgent);
   w.stringField(26, x.traceparent);
   w.bytesField(27, x.requestSample);
@@ -211,7 +201,7 @@ export class ExchangeEntries {
     this.w.buf = reused ?? Buffer.allocUnsafe(size);
     this.w.len = HEADROOM;
   }
-  add(x: HttpExchange): void {
+  add(x: ExchangeRecord): void {
     const at = this.w.begin(4);
     exchange(this.w, x);
     this.w.end(at);
@@ -270,8 +260,9 @@ export function encodeExportRequest(req: ExportRequest): Buffer {
   return exportRequestBytes(req.batchId, req.agentId, req.node, req.maxInFlight, encodeEntries(req.exchanges).bytes);
 }
 
+/** Protobuf objects (tests, tools) → entries: counts must be below 2^53. */
 export function encodeEntries(exchanges: HttpExchange[]): ExchangeEntries {
   const e = new ExchangeEntries(exchanges.length);
-  for (const x of exchanges) e.add(x);
+  for (const x of exchanges) e.add(toRecord(x));
   return e;
 }
