@@ -78,7 +78,7 @@ export function runPipeline(m: PipelineModules, chunks: Buffer[], requests: numb
   for (const ch of chunks) splitter.push(ch, onFrame);
   const cpu = process.cpuUsage(cpu0);
   const again = new m.ExchangeEntries(200);
-  for (const x of first) again.add({ ...x, id: '' });
+  for (const x of first) again.add({ ...x, id: '', idPrefix: null }); // earlier trees have no idPrefix
   const firstBatch = Buffer.from(again.request('b', 'a', 'n'));
   return { us: (cpu.user + cpu.system) / requests, exchanges: correlator.stats.matched, bytes, firstBatch };
 }

@@ -1,13 +1,12 @@
 // Routes capture events to per-connection state, turns request/response pairs into
 // exchange records, and bounds memory: at most maxConnections live connections (least
 // idle evicted first), idle ones dropped after the TTL.
-import { randomUUID } from 'node:crypto';
 import { eventAddrs, eventComm, type DataEvent } from '../capture/decode.ts';
 import { F_AFTER_LOSS, F_TLS } from '../capture/event-layout.ts';
 import { splitTarget } from '../httpparse/head.ts';
 import type { Message } from '../httpparse/message-stream.ts';
 import { bodyMayNeedRedaction, redactBodyText, redactHeadText, redactQuery } from '../httpparse/redact.ts';
-import { WallClock, type ExchangeRecord } from '../transport/exchange-record.ts';
+import { ExchangeIds, WallClock, type ExchangeRecord } from '../transport/exchange-record.ts';
 import { Connection, type ConnectionSink, type Pairing } from './connection.ts';
 
 export interface CorrelatorOptions {
@@ -31,24 +30,6 @@ export interface CorrelatorStats {
   ownUi: number;
 }
 
-/**
- * Exchange ids: a random UUID per correlator whose last 48 bits count up. As unique as random
- * v4 ids within one agent's lifetime (2^48 records) at half crypto.randomUUID's cost.
- */
-const HEX3 = Array.from({ length: 4096 }, (_, i) => i.toString(16).padStart(3, '0'));
-class IdSource {
-  private readonly prefix = randomUUID().slice(0, 24);
-  private hi = Math.floor(Math.random() * 2 ** 24);
-  private lo = 0;
-  id(): string {
-    if (++this.lo === 2 ** 24) {
-      this.lo = 0;
-      this.hi = (this.hi + 1) % 2 ** 24;
-    }
-    return this.prefix + HEX3[this.hi >>> 12] + HEX3[this.hi & 4095] + HEX3[this.lo >>> 12] + HEX3[this.lo & 4095];
-  }
-}
-
 /** Shared and frozen: one object for every exchange without labels (the encoder compares by identity). */
 const NO_LABELS: Record<string, string> = Object.freeze({});
 
@@ -62,7 +43,7 @@ export class Correlator {
   private readonly out: (x: ExchangeRecord) => void;
   private readonly clock: WallClock;
   private readonly sink: ConnectionSink;
-  private readonly ids = new IdSource();
+  private readonly ids = new ExchangeIds();
 
   constructor(opts: CorrelatorOptions, out: (x: ExchangeRecord) => void) {
     this.opts = opts;
@@ -170,7 +151,9 @@ export class Correlator {
     // A literal with every field: fromPartial would first build a default record (two
     // empty Buffers included) and copy over it, per exchange.
     const x: ExchangeRecord = {
-      id: this.ids.id(),
+      id: '',
+      idPrefix: this.ids.prefix,
+      idSeq: this.ids.next(),
       timestampHi: 0,
       timestampLo: 0,
       durationNs: endNs > req.startNs ? Math.round(endNs - req.startNs) : 0,

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { recordTimestampNs, toRecord, WallClock, type ExchangeRecord } from './exchange-record.ts';
+import { ExportRequest } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
+import { ExchangeIds, recordId, recordTimestampNs, toRecord, WallClock, writeId, type ExchangeRecord } from './exchange-record.ts';
+import { ExchangeEntries } from './export-encoder.ts';
 import { makeExchange } from '../../../test/helpers/fixtures.ts';
 
 test('monotonic + offset in number halves equals the BigInt sum, mod 2^64', () => {
@@ -21,4 +23,28 @@ test('a protobuf exchange converts without loss', () => {
   const r = toRecord(x);
   assert.equal(recordTimestampNs(r), 1_764_000_000_123_456_789n);
   assert.deepEqual([r.durationNs, r.requestBytes, r.responseBytes, r.path, r.status], [12_345, 2 ** 40, 7, x.path, x.status]);
+});
+
+test('ids: UUID-shaped, distinct, the same text the encoder writes', () => {
+  const ids = new ExchangeIds();
+  const seen = new Set<string>();
+  const records: ExchangeRecord[] = [];
+  for (let i = 0; i < 1000; i++) {
+    const r = { ...toRecord(makeExchange()), idPrefix: ids.prefix, idSeq: ids.next() };
+    const id = recordId(r);
+    assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.ok(!seen.has(id));
+    seen.add(id);
+    records.push(r);
+  }
+  const e = new ExchangeEntries(records.length);
+  for (const r of records) e.add(r);
+  const decoded = ExportRequest.decode(e.request('b', 'a', 'n'));
+  assert.deepEqual(decoded.exchanges.map((x) => x.id), records.map(recordId));
+  // The 48-bit counter in hex, across the 24-bit boundary and at its wrap.
+  const b = Buffer.alloc(36);
+  for (const seq of [0, 1, 2 ** 24 - 1, 2 ** 24, 2 ** 48 - 1, 0xabcdef123456]) {
+    writeId(b, 0, ids.prefix, seq);
+    assert.equal(b.toString('latin1', 24), seq.toString(16).padStart(12, '0'));
+  }
 });

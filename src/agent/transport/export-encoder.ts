@@ -4,7 +4,7 @@
 // (same field order, defaults skipped): export-encoder.test.ts checks it.
 import { ByteBuffer } from '../../shared/bytes/byte-buffer.ts';
 import type { ExportRequest, HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
-import { toRecord, type ExchangeRecord } from './exchange-record.ts';
+import { ID_LENGTH, toRecord, writeId, type ExchangeRecord } from './exchange-record.ts';
 
 const WIRE_VARINT = 0;
 const WIRE_FIXED64 = 1;
@@ -146,7 +146,13 @@ function connFields(w: Writer, x: ExchangeRecord): void {
 }
 
 function exchange(w: Writer, x: ExchangeRecord): void {
-  w.stringField(1, x.id);
+  if (x.idPrefix !== null) {
+    w.tag(1, WIRE_LEN);
+    w.room(1 + ID_LENGTH);
+    w.buf[w.len] = ID_LENGTH;
+    writeId(w.buf, w.len + 1, x.idPrefix, x.idSeq);
+    w.len += 1 + ID_LENGTH;
+  } else w.stringField(1, x.id);
   if (x.timestampHi !== 0 || x.timestampLo !== 0) {
     w.tag(2, WIRE_FIXED64);
     w.room(8);
