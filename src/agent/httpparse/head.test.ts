@@ -32,6 +32,11 @@ test('parses status lines, chunked and connection close', () => {
   assert.equal(r.head.connectionClose, true);
   const r10 = parseHead(b('HTTP/1.0 200 OK\r\n\r\n'), true);
   assert.ok(r10.status === 'ok' && r10.head.connectionClose);
+  // Whole values (any case) and token lists decide alike; HTTP/1.0 keeps the connection only when asked.
+  for (const [v, value, close] of [['1.0', 'Keep-Alive', false], ['1.0', 'keep-alive, x', false], ['1.1', 'CLOSE', true], ['1.1', 'x, close', true], ['1.1', 'Keep-Alive', false], ['1.0', 'closed', true]] as const) {
+    const r = parseHead(b(`HTTP/${v} 200 OK\r\nConnection: ${value}\r\n\r\n`), true);
+    assert.ok(r.status === 'ok' && r.head.connectionClose === close, `${v} ${value}`);
+  }
   const noReason = parseHead(b('HTTP/1.1 204\r\n\r\n'), true);
   assert.ok(noReason.status === 'ok' && noReason.head.status === 204);
 });

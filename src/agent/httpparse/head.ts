@@ -159,10 +159,10 @@ const VERSIONS = Array.from({ length: 100 }, (_, i) => `${Math.floor(i / 10)}.${
 /**
  * Parses the head at the start of `b`. `more` says whether more bytes of this head can
  * still arrive; when false (the capture was cut short) a partial head is returned as ok
- * with complete=false.
+ * with complete=false. startChecked: the caller knows startsHttpMessage(b) is true.
  */
-export function parseHead(b: Uint8Array, more: boolean): HeadResult {
-  if (!startsHttpMessage(b)) {
+export function parseHead(b: Uint8Array, more: boolean, startChecked = false): HeadResult {
+  if (!startChecked && !startsHttpMessage(b)) {
     if (b.length < 8 && more && couldStart(b)) return { status: 'need-more' };
     return { status: 'not-http', reason: 'no request or status line' };
   }
@@ -271,6 +271,15 @@ function header(head: HttpHead, name: string, b: Uint8Array, vs: number, ve: num
     case 'transfer-encoding': if (endsWithChunked(b, vs, ve)) head.chunked = true; break;
     case 'x-heimdall-ui': head.heimdallUi = true; break;
     case 'connection': {
+      // The usual values whole, before the token scans.
+      if (ve - vs === 10 && sameText(b, vs, 'keep-alive', true)) {
+        head.connectionClose = false;
+        break;
+      }
+      if (ve - vs === 5 && sameText(b, vs, 'close', true)) {
+        head.connectionClose = true;
+        break;
+      }
       if (containsToken(b, vs, ve, 'close')) head.connectionClose = true;
       else if (containsToken(b, vs, ve, 'keep-alive')) head.connectionClose = false;
       if (containsToken(b, vs, ve, 'upgrade')) head.upgrade = true;

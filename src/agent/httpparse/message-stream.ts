@@ -45,6 +45,8 @@ export class MessageStream {
   private chunk: ChunkedDecoder | null = null;
   private headParts: Buffer[] = [];
   private headBuffered = 0;
+  /** The current head's first bytes passed startsHttpMessage already (parseHead need not look again). */
+  private startSeen = false;
   private readonly hooks: StreamHooks;
   private readonly keepBytes: number;
   /** ingress: data is there when read returns (end); egress: sending starts at entry (start). */
@@ -85,7 +87,8 @@ export class MessageStream {
     }
     while (off < captured) {
       if (this.mode === 'idle') {
-        if (!startsHttpMessage(data, off) && !(captured - off < 8 && len === captured)) {
+        this.startSeen = startsHttpMessage(data, off);
+        if (!this.startSeen && !(captured - off < 8 && len === captured)) {
           this.hooks.onNoise(captured - off);
           break;
         }
@@ -102,7 +105,7 @@ export class MessageStream {
         this.headBuffered += piece.length;
         const buf = this.headParts.length === 1 ? piece : Buffer.concat(this.headParts);
         const more = len === captured && this.headBuffered < MAX_HEAD_BUFFER;
-        const r = parseHead(buf, more);
+        const r = parseHead(buf, more, this.startSeen);
         if (r.status === 'need-more') {
           msg.bytes += piece.length;
           break;
