@@ -13,7 +13,7 @@ import { Correlator } from './correlation/correlator.ts';
 import { PodCache } from './enrichment/k8s-pods.ts';
 import { ProcessInfoCache } from './enrichment/process-info.ts';
 import { Batcher } from './pipeline/batcher.ts';
-import type { ExchangeRecord } from './transport/exchange-record.ts';
+import type { ExchangeRecord } from './exchange-record.ts';
 import { GrpcSender } from './transport/grpc-sender.ts';
 
 const log = createLogger('agent');

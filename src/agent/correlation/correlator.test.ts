@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { recordTimestampNs, type ExchangeRecord } from '../transport/exchange-record.ts';
+import { recordTimestampNs, type ExchangeRecord } from '../exchange-record.ts';
 import { decodeFrame, type DataEvent } from '../capture/decode.ts';
 import { connKey, dataRecord } from '../../../test/helpers/records.ts';
 import { Correlator } from './correlator.ts';

@@ -6,7 +6,7 @@ import { F_AFTER_LOSS, F_TLS } from '../capture/event-layout.ts';
 import { splitTarget } from '../httpparse/head.ts';
 import type { Message } from '../httpparse/message-stream.ts';
 import { bodyMayNeedRedaction, redactBodyText, redactHeadText, redactQuery } from '../httpparse/redact.ts';
-import { ExchangeIds, WallClock, type ExchangeRecord } from '../transport/exchange-record.ts';
+import { ExchangeIds, WallClock, type ExchangeRecord } from '../exchange-record.ts';
 import { Connection, type ConnectionSink, type Pairing } from './connection.ts';
 
 export interface CorrelatorOptions {

@@ -2,7 +2,7 @@
 // several in flight at once (each retried on its own). While the server is unreachable
 // the queue holds up to maxQueue records and counts what it has to drop beyond that.
 // Records are encoded as they arrive: the queue holds bytes, not objects.
-import type { ExchangeRecord } from '../transport/exchange-record.ts';
+import type { ExchangeRecord } from '../exchange-record.ts';
 import { ExchangeEntries } from '../transport/export-encoder.ts';
 
 export interface BatcherOptions {

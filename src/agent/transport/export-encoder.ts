@@ -4,7 +4,7 @@
 // (same field order, defaults skipped): export-encoder.test.ts checks it.
 import { ByteBuffer } from '../../shared/bytes/byte-buffer.ts';
 import type { ExportRequest, HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
-import { ID_LENGTH, toRecord, writeId, type ExchangeRecord } from './exchange-record.ts';
+import { ID_LENGTH, toRecord, writeId, type ExchangeRecord } from '../exchange-record.ts';
 
 const WIRE_VARINT = 0;
 const WIRE_FIXED64 = 1;

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ExportRequest } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
+import { ExportRequest } from '../shared/proto/gen/heimdall/v1/ingest.ts';
 import { ExchangeIds, recordId, recordTimestampNs, toRecord, WallClock, writeId, type ExchangeRecord } from './exchange-record.ts';
-import { ExchangeEntries } from './export-encoder.ts';
-import { makeExchange } from '../../../test/helpers/fixtures.ts';
+import { ExchangeEntries } from './transport/export-encoder.ts';
+import { makeExchange } from '../../test/helpers/fixtures.ts';
 
 test('monotonic + offset in number halves equals the BigInt sum, mod 2^64', () => {
   let seed = 7;

@@ -2,7 +2,7 @@
 // 64-bit fields held without BigInt. Four BigInts per record (made, added, shifted, converted
 // back when encoded) cost ~0.33 µs per exchange, a few percent of the agent's CPU.
 import { randomUUID } from 'node:crypto';
-import type { HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
+import type { HttpExchange } from '../shared/proto/gen/heimdall/v1/ingest.ts';
 
 export interface ExchangeRecord extends Omit<HttpExchange, 'timestampUnixNano' | 'durationNs' | 'requestBytes' | 'responseBytes'> {
   /**
