@@ -1,8 +1,10 @@
 // The server end to end: real gRPC client → ingest → chDB → HTTP API.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { ExportRequest, IngestServiceService, type ExportAck, type ExportResponse } from '../src/shared/proto/gen/heimdall/v1/ingest.ts';
+import { RECEIVE_WINDOW_BYTES } from '../src/server/ingest/receive-window.ts';
 import { makeExchange } from './helpers/fixtures.ts';
 import { getJson, startTestServer } from './helpers/server.ts';
 
@@ -95,6 +97,24 @@ test('ExportStream: one ack per batch with the status Export would give, the str
   assert.deepEqual(byId('st-2').map((a) => [a.code, a.accepted]), [[0, 1]]);
   const { body } = await getJson<{ items: unknown[] }>(`${ctx.base}/api/logs?host=stream.local`);
   assert.equal(body.items.length, 3, 'stored once each; nothing of the refused batches');
+});
+
+test('an agent may send a whole window of batches without waiting for HTTP/2 window updates', async () => {
+  // grpc-js's server has no option for it: receive-window.ts widens it through its internals,
+  // and this fails if a grpc-js upgrade moved them.
+  const session = http2.connect(`http://${ctx.grpcAddr}`);
+  try {
+    const settings = await new Promise<http2.Settings>((resolve, reject) => {
+      session.once('remoteSettings', resolve);
+      session.once('error', reject);
+    });
+    assert.equal(settings.initialWindowSize, RECEIVE_WINDOW_BYTES, 'per-stream window');
+    // The connection's window grows with a WINDOW_UPDATE right after the settings.
+    for (let i = 0; i < 50 && (session.state.remoteWindowSize ?? 0) < RECEIVE_WINDOW_BYTES; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(session.state.remoteWindowSize, RECEIVE_WINDOW_BYTES, 'connection window');
+  } finally {
+    session.destroy();
+  }
 });
 
 test('garbage bytes on the wire are rejected, the server keeps serving', async () => {

@@ -5,6 +5,7 @@ import { HeimdallError, errorMessage } from '../../shared/errors.ts';
 import { createLogger } from '../../shared/log.ts';
 import { IngestServiceService, type ExportAck, type ExportRequest, type IngestServiceServer } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
 import type { Ingester, Sender } from './ingester.ts';
+import { widenConnectionWindows, widenStreamWindows } from './receive-window.ts';
 import { batchIdOf } from './wire-bytes.ts';
 
 const log = createLogger('grpc');
@@ -63,6 +64,7 @@ export class GrpcIngestServer {
       },
     };
     this.server.addService(RAW_EXPORT, impl);
+    widenStreamWindows(this.server);
   }
 
   /** Every batch on the stream gets one ack with the status Export would have returned. */
@@ -112,6 +114,7 @@ export class GrpcIngestServer {
         err ? reject(new HeimdallError('CONFIG_INVALID', `cannot listen for gRPC on ${host}:${port}: ${err.message}; is PORT in use?`)) : resolve(p),
       );
     });
+    widenConnectionWindows(this.server);
     return this.port;
   }
 
