@@ -43,7 +43,8 @@ export class MessageStream {
   private msg: Message | null = null;
   private remaining = 0;
   private chunk: ChunkedDecoder | null = null;
-  private headParts: Buffer[] = [];
+  /** Earlier pieces of a head that spans payloads (null for the usual head in one payload). */
+  private headParts: Buffer[] | null = null;
   private headBuffered = 0;
   /** The current head's first bytes passed startsHttpMessage already (parseHead need not look again). */
   private startSeen = false;
@@ -94,19 +95,19 @@ export class MessageStream {
         }
         this.msg = { head: null, startNs: ts, lastNs: endNs, bytes: 0, kept: null, rawLen: 0, rawGap: false, headLength: 0, bodyBytes: 0, framingLost: false };
         this.mode = 'head';
-        this.headParts = [];
+        this.headParts = null;
         this.headBuffered = 0;
       }
       const msg = this.msg!;
       msg.lastNs = endNs;
       if (this.mode === 'head') {
         const piece = off === 0 && data instanceof Buffer ? data : Buffer.from(data.buffer, data.byteOffset + off, captured - off);
-        this.headParts.push(piece);
         this.headBuffered += piece.length;
-        const buf = this.headParts.length === 1 ? piece : Buffer.concat(this.headParts);
+        const buf = this.headParts === null ? piece : Buffer.concat([...this.headParts, piece]);
         const more = len === captured && this.headBuffered < MAX_HEAD_BUFFER;
         const r = parseHead(buf, more, this.startSeen);
         if (r.status === 'need-more') {
+          (this.headParts ??= []).push(piece);
           msg.bytes += piece.length;
           break;
         }
@@ -122,7 +123,7 @@ export class MessageStream {
         this.keep(buf, 0, r.head.headLength, msg);
         msg.bytes += used;
         off += used;
-        this.headParts = [];
+        this.headParts = null;
         this.enterBody(r.head.complete);
         if ((this.mode as string) === 'idle') continue;
         if (!r.head.complete) {
@@ -227,7 +228,7 @@ export class MessageStream {
     this.msg = null;
     this.remaining = 0;
     this.chunk = null;
-    this.headParts = [];
+    this.headParts = null;
     this.headBuffered = 0;
   }
 }
