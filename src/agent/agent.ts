@@ -114,7 +114,7 @@ export class Agent {
       {
         onEvent: (ev) => {
           this.events++;
-          if (ev.kind === EV_CLOSE) this.correlator.onClose(ev.connKey, ev.endNs);
+          if (ev.kind === EV_CLOSE) this.correlator.onClose(ev, ev.endNs);
           else this.correlator.onData(ev);
         },
         onStats: (s) => {

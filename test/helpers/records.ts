@@ -1,6 +1,5 @@
 // Pump records (src/kernel/http_capture.h layout) as the native pump writes them, for tests
 // and benchmarks that drive the agent's stages without the kernel.
-import { connectionKey } from '../../src/agent/capture/decode.ts';
 import { EVENT } from '../../src/agent/capture/event-layout.ts';
 
 export interface RecordSpec {
@@ -42,8 +41,8 @@ export function dataRecord(r: RecordSpec): Buffer {
   return raw;
 }
 
-/** The agent's connection key for a record built here. */
-export function connKey(tgid: number, sock: bigint): string {
+/** The connection (tgid, socket address) of a record built here, as the correlator keys it. */
+export function connKey(tgid: number, sock: bigint): { tgid: number; sockHi: number; sockLo: number } {
   const id = 0xffff888000000000n + sock;
-  return connectionKey(tgid, Number(id >> 32n), Number(id & 0xffffffffn));
+  return { tgid, sockHi: Number(id >> 32n), sockLo: Number(id & 0xffffffffn) };
 }

@@ -8,8 +8,9 @@ export interface DataEvent {
   fd: number;
   startNs: number;
   endNs: number;
-  /** tgid + kernel sock address: one connection as one process sees it (see connectionKey). */
-  connKey: string;
+  /** Kernel address of the socket (struct sock), high and low 32 bits: with tgid, one connection as one process sees it. */
+  sockHi: number;
+  sockLo: number;
   len: number;
   direction: number;
   /** hd_event.flags (F_TLS: plaintext from SSL_read/SSL_write). */
@@ -40,15 +41,6 @@ export function eventAddrs(ev: DataEvent): { family: number; laddr: string; lpor
   };
 }
 
-/**
- * Map key for (tgid, sock address): six 16-bit characters. Not for display. A key built with
- * a template literal cost ~400 ns per event (three number→text conversions, then hashing);
- * this one ~90 ns.
- */
-export function connectionKey(tgid: number, sockHi: number, sockLo: number): string {
-  return String.fromCharCode(tgid & 0xffff, tgid >>> 16, sockLo & 0xffff, sockLo >>> 16, sockHi & 0xffff, sockHi >>> 16);
-}
-
 // Plain byte reads: records are checked once, not per field.
 const u32 = u32le;
 const u64 = (b: Buffer, at: number) => u32(b, at + 4) * 4294967296 + u32(b, at);
@@ -73,7 +65,8 @@ export function decodeFrame(b: Buffer, at = 0, end = b.length): Frame | null {
       fd: u32(b, at + EVENT.fd) | 0,
       startNs: u64(b, at + EVENT.start_ns),
       endNs: u64(b, at + EVENT.end_ns),
-      connKey: connectionKey(tgid, u32(b, at + EVENT.sock_id + 4), u32(b, at + EVENT.sock_id)),
+      sockHi: u32(b, at + EVENT.sock_id + 4),
+      sockLo: u32(b, at + EVENT.sock_id),
       len: u32(b, at + EVENT.len),
       direction: b[at + EVENT.direction],
       flags: b[at + EVENT.flags],

@@ -8,6 +8,7 @@ import type { Message } from '../httpparse/message-stream.ts';
 import { bodyMayNeedRedaction, redactBodyText, redactHeadText, redactQuery } from '../httpparse/redact.ts';
 import { ExchangeIds, WallClock, type ExchangeRecord } from '../exchange-record.ts';
 import { Connection, type ConnectionSink, type Pairing } from './connection.ts';
+import { ConnectionTable, type SocketOf } from './connection-table.ts';
 
 export interface CorrelatorOptions {
   ttlMs: number;
@@ -38,7 +39,7 @@ const ROLE_CLIENT = 2;
 
 export class Correlator {
   readonly stats: CorrelatorStats = { matched: 0, unmatched: 0, orphanResponses: 0, noiseBytes: 0, connections: 0, evicted: 0, resyncs: 0, ownUi: 0 };
-  private readonly conns = new Map<string, Connection>();
+  private readonly conns = new ConnectionTable<Connection>();
   private readonly opts: CorrelatorOptions;
   private readonly out: (x: ExchangeRecord) => void;
   private readonly clock: WallClock;
@@ -65,13 +66,12 @@ export class Correlator {
   }
 
   onData(ev: DataEvent): void {
-    const key = ev.connKey;
-    let conn = this.conns.get(key);
+    let conn = this.conns.get(ev);
     if (conn && ev.flags & F_AFTER_LOSS) {
       // Bytes of this connection are missing: pairing across the hole could give a request
       // the next one's response. What is open ends as at a close (waiting requests are
       // reported unmatched) and the connection starts over at the next message head.
-      this.conns.delete(key);
+      this.conns.delete(ev);
       conn.close(conn.lastNs);
       conn = undefined;
       this.stats.resyncs++;
@@ -79,17 +79,17 @@ export class Correlator {
     if (!conn) {
       if (this.conns.size >= this.opts.maxConnections) this.evictIdlest();
       conn = new Connection({ tgid: ev.tgid, fd: ev.fd, comm: eventComm(ev), ...eventAddrs(ev) }, this.opts.sampleBytes, this.sink);
-      this.conns.set(key, conn);
+      this.conns.set(ev, conn);
       this.stats.connections++;
     }
     if (ev.flags & F_TLS) conn.meta.tls = true;
     conn.push(ev.direction, ev.data, ev.len, ev.startNs, ev.endNs);
   }
 
-  onClose(key: string, ns: number): void {
-    const conn = this.conns.get(key);
+  onClose(socket: SocketOf, ns: number): void {
+    const conn = this.conns.get(socket);
     if (!conn) return;
-    this.conns.delete(key);
+    this.conns.delete(socket);
     conn.close(ns);
   }
 
@@ -98,7 +98,7 @@ export class Correlator {
     const ttlNs = this.opts.ttlMs * 1e6;
     const cutoff = nowMonoNs - ttlNs;
     const idleCutoff = nowMonoNs - Math.min(1e9, ttlNs);
-    for (const [key, conn] of this.conns) {
+    for (const [key, conn] of this.conns.entries()) {
       conn.settleIdle(idleCutoff);
       conn.expire(cutoff);
       if (conn.lastNs < cutoff - ttlNs && conn.pending.every((p) => p.ghost)) {
@@ -110,15 +110,15 @@ export class Correlator {
 
   /** Flushes everything (shutdown): open responses end, waiting requests become unmatched. */
   closeAll(nowMonoNs: number): void {
-    for (const conn of this.conns.values()) conn.close(nowMonoNs);
+    for (const [, conn] of this.conns.entries()) conn.close(nowMonoNs);
     this.conns.clear();
   }
 
   /** At capacity only: a scan here is cheaper than keeping LRU order on every event. */
   private evictIdlest(): void {
-    let key: string | null = null;
+    let key: SocketOf | null = null;
     let idlest: Connection | null = null;
-    for (const [k, c] of this.conns) {
+    for (const [k, c] of this.conns.entries()) {
       if (!idlest || c.lastNs < idlest.lastNs) {
         key = k;
         idlest = c;
