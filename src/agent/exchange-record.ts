@@ -1,6 +1,7 @@
 // The exchange as the agent builds and encodes it: HttpExchange (src/shared/proto) with its
 // 64-bit fields held without BigInt. Four BigInts per record (made, added, shifted, converted
 // back when encoded) cost ~0.33 µs per exchange, a few percent of the agent's CPU.
+import { Buffer } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import type { HttpExchange } from '../shared/proto/gen/heimdall/v1/ingest.ts';
 

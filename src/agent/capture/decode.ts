@@ -1,4 +1,5 @@
 // Raw pump frames → typed events. Reads fields in place; only the payload slice is kept.
+import { Buffer } from 'node:buffer';
 import { u32le } from '../../shared/bytes/byte-buffer.ts';
 import { AF_INET, EVENT, EV_CLOSE, EV_DATA, EV_HELLO, EV_STATS, HELLO, STATS, STAT_NAMES } from './event-layout.ts';
 

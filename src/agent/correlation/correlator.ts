@@ -1,6 +1,7 @@
 // Routes capture events to per-connection state, turns request/response pairs into
 // exchange records, and bounds memory: at most maxConnections live connections (least
 // idle evicted first), idle ones dropped after the TTL.
+import { Buffer } from 'node:buffer';
 import { eventAddrs, eventComm, type DataEvent } from '../capture/decode.ts';
 import { F_AFTER_LOSS, F_TLS } from '../capture/event-layout.ts';
 import { splitTarget } from '../httpparse/head.ts';

@@ -1,6 +1,7 @@
 // HTTP/1.x request/status line + header parsing on bytes. Pure, never throws: returns ok,
 // need-more (head not complete yet, more bytes may come) or not-http. Runs once per
 // captured message, so it scans bytes and decodes only the headers it needs.
+import { Buffer } from 'node:buffer';
 import { u32le } from '../../shared/bytes/byte-buffer.ts';
 
 export interface HttpHead {

@@ -3,6 +3,7 @@
 // Content-Length bodies are counted exactly through gaps, chunked bodies through gaps that
 // fall inside chunk data; when framing is lost the message ends at the next message head,
 // at activity in the other direction, at close, or after an idle spell.
+import { Buffer } from 'node:buffer';
 import { ChunkedDecoder } from './chunked.ts';
 import { parseHead, startsHttpMessage, type HttpHead } from './head.ts';
 

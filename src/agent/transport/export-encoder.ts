@@ -2,6 +2,7 @@
 // encoder keeps a chunk list and runs TextEncoder per string; in the agent that was a fifth
 // of the user-space CPU per exchange. The bytes are identical to the generated encoder's
 // (same field order, defaults skipped): export-encoder.test.ts checks it.
+import { Buffer } from 'node:buffer';
 import { ByteBuffer } from '../../shared/bytes/byte-buffer.ts';
 import type { ExportRequest, HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
 import { ID_LENGTH, toRecord, writeId, type ExchangeRecord } from '../exchange-record.ts';

@@ -1,5 +1,7 @@
 // A growable byte buffer for the encoders on hot paths (the agent's protobuf writer, the
 // server's row transcoder): callers reserve room, then write into `buf` at `len` directly.
+import { Buffer } from 'node:buffer';
+
 export class ByteBuffer {
   buf: Buffer;
   len = 0;
