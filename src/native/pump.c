@@ -273,7 +273,11 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
-	setvbuf(stdout, NULL, _IOFBF, 1 << 20);
+	/* Records leave in writes of up to 1 MiB (the loop flushes after every poll). glibc ignores
+	 * the size when setvbuf is given no buffer: it was 4 KiB writes, ~2,500 a second at 10k
+	 * req/s. */
+	static char outbuf[1 << 20];
+	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 	libbpf_set_print(libbpf_quiet);
 
 	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
