@@ -178,6 +178,12 @@ test('samples: credentials and sensitive body fields are replaced, other bodies 
   assert.ok(!login[1].includes('abc123') && login[1].endsWith('welcome, u! :)'), login[1]);
   // An HTML body is not a form: it is kept as it was sent.
   assert.ok(page[1].endsWith('<p>token=visible</p>'), page[1]);
+  // A forward proxy's request with user:password@ in its target: neither the host nor the sample keeps them.
+  h.send(IN, 'GET http://bob:s3cr3t@shop.local/cart HTTP/1.1\r\nHost: shop.local\r\n\r\n');
+  h.send(OUT, resp(200, 'ok'));
+  const proxied = h.out[2];
+  assert.deepEqual([proxied.host, proxied.path], ['shop.local', '/cart']);
+  assert.match(Buffer.from(proxied.requestSample).toString('latin1'), /^GET http:\/\/REDACTED@shop\.local\/cart HTTP\/1\.1\r\n/);
 });
 
 test('a response whose head was cut ends when the next request arrives', () => {

@@ -146,7 +146,7 @@ export class Correlator {
     const unmatched = res === null || !res.head;
     if (unmatched) this.stats.unmatched++;
     else this.stats.matched++;
-    const reqSample = sample(req, this.opts.sampleBytes, t.queryRedacted);
+    const reqSample = sample(req, this.opts.sampleBytes, t.secret);
     const resSample = res ? sample(res, this.opts.sampleBytes) : { bytes: EMPTY, truncated: false };
     const endNs = res ? p.responseEndNs : 0;
     // A literal with every field: fromPartial would first build a default record (two
@@ -193,7 +193,8 @@ export class Correlator {
   }
 }
 
-interface TargetParts { host: string; path: string; query: string; queryRedacted: boolean }
+/** secret: the target held a credential (a sensitive query value, user:password@), so the request's sample needs the redaction pass. */
+interface TargetParts { host: string; path: string; query: string; secret: boolean }
 /**
  * A request target split into what a record stores (query redacted), remembered per target:
  * targets repeat, and the head parser hands out one string per distinct target, so a hit costs
@@ -205,7 +206,7 @@ function targetParts(target: string): TargetParts {
   if (t === undefined) {
     const split = splitTarget(target);
     const query = split.query ? redactQuery(split.query) : '';
-    t = { host: split.host, path: (split.path || '/').slice(0, 8192), query: query.slice(0, 8192), queryRedacted: query !== split.query };
+    t = { host: split.host, path: (split.path || '/').slice(0, 8192), query: query.slice(0, 8192), secret: query !== split.query || split.userinfo };
     if (targets.size >= 4096) targets.clear(); // unique targets (ids in queries) must not grow it
     targets.set(target, t);
   }

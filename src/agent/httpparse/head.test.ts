@@ -69,10 +69,11 @@ test('bare LF line ends are accepted', () => {
 });
 
 test('splitTarget handles origin, absolute and fragment forms', () => {
-  assert.deepEqual(splitTarget('/p?q=1#f'), { host: '', path: '/p', query: 'q=1' });
-  assert.deepEqual(splitTarget('http://h:8080/p/q?x'), { host: 'h:8080', path: '/p/q', query: 'x' });
-  assert.deepEqual(splitTarget('http://h'), { host: 'h', path: '/', query: '' });
-  assert.deepEqual(splitTarget('*'), { host: '', path: '*', query: '' });
+  assert.deepEqual(splitTarget('/p?q=1#f'), { host: '', path: '/p', query: 'q=1', userinfo: false });
+  assert.deepEqual(splitTarget('http://h:8080/p/q?x'), { host: 'h:8080', path: '/p/q', query: 'x', userinfo: false });
+  assert.deepEqual(splitTarget('http://h'), { host: 'h', path: '/', query: '', userinfo: false });
+  assert.deepEqual(splitTarget('*'), { host: '', path: '*', query: '', userinfo: false });
+  assert.deepEqual(splitTarget('http://bob:s3cr3t@h:8080/p'), { host: 'h:8080', path: '/p', query: '', userinfo: true });
 });
 
 test('fuzz: random and mutated bytes never throw', () => {

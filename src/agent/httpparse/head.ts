@@ -303,19 +303,25 @@ function couldStart(b: Uint8Array): boolean {
   return false;
 }
 
-/** Splits a request target into host (absolute-form only), path and raw query. */
-export function splitTarget(target: string): { host: string; path: string; query: string } {
+/**
+ * Splits a request target into host (absolute-form only, without any user:password@), path and
+ * raw query; userinfo says whether credentials were in it (the sample then needs redacting).
+ */
+export function splitTarget(target: string): { host: string; path: string; query: string; userinfo: boolean } {
   let host = '';
   let rest = target;
+  let userinfo = false;
   if (target.charCodeAt(0) !== 47 /* / */) {
     const abs = /^https?:\/\/([^/?#]*)(.*)$/i.exec(target);
     if (abs) {
-      host = abs[1];
+      const at = abs[1].lastIndexOf('@');
+      userinfo = at >= 0;
+      host = abs[1].slice(at + 1);
       rest = abs[2] || '/';
     }
   }
   const hash = rest.indexOf('#');
   if (hash >= 0) rest = rest.slice(0, hash);
   const q = rest.indexOf('?');
-  return q < 0 ? { host, path: rest, query: '' } : { host, path: rest.slice(0, q), query: rest.slice(q + 1) };
+  return q < 0 ? { host, path: rest, query: '', userinfo } : { host, path: rest.slice(0, q), query: rest.slice(q + 1), userinfo };
 }

@@ -32,5 +32,8 @@ test('head redaction changes only what it replaces: line ends, other lines and c
   const mixed = 'POST /login?user=a&password=p HTTP/1.1\nHost: h:8080\r\nCookie : sid=1\nX-Note: token: no\r\nAuthorization: Bea';
   assert.equal(redactHeadText(mixed), 'POST /login?user=a&password=REDACTED HTTP/1.1\nHost: h:8080\r\nCookie : REDACTED\nX-Note: token: no\r\nAuthorization: REDACTED');
   assert.equal(redactHeadText('GET /x?token=1'), 'GET /x?token=REDACTED');
+  // A forward proxy's absolute-form target with credentials in it.
+  assert.equal(redactHeadText('GET http://bob:s3cr3t@h/p?token=1&a=2 HTTP/1.1\r\nHost: h\r\n\r\n'), 'GET http://REDACTED@h/p?token=REDACTED&a=2 HTTP/1.1\r\nHost: h\r\n\r\n');
+  assert.equal(redactHeadText('GET http://h/p@q HTTP/1.1\r\n\r\n'), 'GET http://h/p@q HTTP/1.1\r\n\r\n');
   assert.equal(redactHeadText(''), '');
 });

@@ -32,9 +32,11 @@ export function redactQuery(query: string): string {
 }
 
 const REQUEST_LINE_QUERY = /^(\S+ )(\S*?)\?(\S*)( .*)?$/;
+/** An absolute-form target's user:password@ (requests to forward proxies). */
+const REQUEST_LINE_USERINFO = /^(\S+ [A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/?#\s@]*@/;
 
 /**
- * Sanitises a head (latin1 text, possibly cut short): start-line query and credential header
+ * Sanitises a head (latin1 text, possibly cut short): start-line userinfo and query, credential header
  * values. Walks the lines in place and copies only around what it replaces (a split and join
  * per sample was most of the cost of redacting one).
  */
@@ -48,8 +50,13 @@ export function redactHeadText(head: string): string {
     const lineEnd = end > start && head.charCodeAt(end - 1) === 13 ? end - 1 : end;
     let replacement: string | null = null;
     if (first) {
-      const m = REQUEST_LINE_QUERY.exec(head.slice(start, lineEnd));
-      if (m) replacement = `${m[1]}${m[2]}?${redactQuery(m[3])}${m[4] ?? ''}`;
+      const line = head.slice(start, lineEnd);
+      let redacted = line;
+      const u = REQUEST_LINE_USERINFO.exec(redacted);
+      if (u) redacted = `${u[1]}${REDACTED}@${redacted.slice(u[0].length)}`;
+      const m = REQUEST_LINE_QUERY.exec(redacted);
+      if (m) redacted = `${m[1]}${m[2]}?${redactQuery(m[3])}${m[4] ?? ''}`;
+      if (redacted !== line) replacement = redacted;
     } else {
       const colon = head.indexOf(':', start);
       if (colon > start && colon < lineEnd && SENSITIVE_HEADER.test(head.slice(start, colon).trim())) replacement = `${head.slice(start, colon)}: ${REDACTED}`;
