@@ -116,6 +116,14 @@ test('WebDAV and cache-purge methods, even as a connection\'s first request', { 
   assert.deepEqual([dav.method, dav.status, purge.method, purge.status], ['PROPFIND', 200, 'PURGE', 200]);
 });
 
+test('raw UTF-8 in a query and a User-Agent is stored as the text it is', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+  // curl sends both as raw UTF-8 bytes; Python's server answers 404 and keeps the connection honest.
+  await run('curl', ['-sS', '-o', '/dev/null', '-A', 'Ünïcode/1.0 (日本)', `http://127.0.0.1:${pyPort}/wild-utf8?q=naïve&token=ß`]);
+  const [x] = await server('/wild-utf8', 1);
+  assert.equal(x.query, 'q=naïve&token=REDACTED');
+  assert.equal(x.user_agent, 'Ünïcode/1.0 (日本)');
+});
+
 test('chunked request upload', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
   const body = 'z'.repeat(30_000);
   await new Promise<void>((resolve, reject) => {

@@ -65,6 +65,7 @@ export interface Item {
   process: string;
   host: string;
   http_version: string;
+  user_agent: string;
   request_bytes: number;
   response_bytes: number;
   unmatched: boolean;

@@ -133,3 +133,22 @@ test('a credential header with blanks around its name is still flagged', () => {
   const host = parseHead(b('GET / HTTP/1.1\r\nHost : a\r\n\r\n'), true);
   assert.ok(host.status === 'ok' && !host.head.sensitive && host.head.host === '');
 });
+
+test('raw UTF-8 in the target, Host and User-Agent reads as UTF-8; other bytes stay one character each', () => {
+  const utf8Head = Buffer.from('GET /café?q=naïve&city=東京 HTTP/1.1\r\nHost: bücher.example\r\nUser-Agent: Mozilla/5.0 (Ünïcode)\r\n\r\n', 'utf8');
+  // Twice: the second parse is served by the text cache and must agree with the first.
+  for (let i = 0; i < 2; i++) {
+    const r = parseHead(utf8Head, true);
+    assert.ok(r.status === 'ok');
+    assert.equal(r.head.target, '/café?q=naïve&city=東京');
+    assert.equal(r.head.host, 'bücher.example');
+    assert.equal(r.head.userAgent, 'Mozilla/5.0 (Ünïcode)');
+  }
+  // Not UTF-8 (a latin1 é, a lone 0xff): kept byte for byte, not replaced.
+  for (let i = 0; i < 2; i++) {
+    const r = parseHead(b('GET /caf\xe9\xff HTTP/1.1\r\nUser-Agent: agent\xe9\r\n\r\n'), true);
+    assert.ok(r.status === 'ok');
+    assert.equal(r.head.target, '/caf\xe9\xff');
+    assert.equal(r.head.userAgent, 'agent\xe9');
+  }
+});

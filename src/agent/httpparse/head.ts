@@ -59,6 +59,24 @@ function latin1(b: Uint8Array, start: number, end: number): string {
   return b instanceof Buffer ? b.toString('latin1', start, end) : Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('latin1');
 }
 
+const NON_ASCII = /[\u0080-\u00ff]/;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Header and target text as the client meant it: raw non-ASCII in queries, user agents and
+ * hosts is UTF-8 in practice ("naïve", not "naÃ¯ve"); bytes that are not valid UTF-8 keep one
+ * character per byte, so nothing is lost or replaced.
+ */
+function fieldText(b: Uint8Array, start: number, end: number): string {
+  const s = latin1(b, start, end);
+  if (!NON_ASCII.test(s)) return s;
+  try {
+    return strictUtf8.decode(b.subarray(start, end));
+  } catch {
+    return s;
+  }
+}
+
 /*
  * Hosts, user agents, content types, targets and methods repeat from message to message.
  * A small direct-mapped cache of recent values hands out the same string for the same bytes:
@@ -87,7 +105,7 @@ function internedText(b: Uint8Array, start: number, end: number, lower: boolean,
 
 function internedSlot(b: Uint8Array, start: number, end: number, lower: boolean): string {
   const n = end - start;
-  if (n > INTERN_MAX_LEN) return lower ? latin1(b, start, end).toLowerCase() : latin1(b, start, end);
+  if (n > INTERN_MAX_LEN) return lower ? fieldText(b, start, end).toLowerCase() : fieldText(b, start, end);
   let h = n;
   for (let i = start; i < end; i++) h = (Math.imul(h, 31) + b[i]) | 0;
   const slot = ((h ^ (h >>> 15)) >>> 0) % INTERN_SLOTS;
@@ -95,8 +113,9 @@ function internedSlot(b: Uint8Array, start: number, end: number, lower: boolean)
   const hit = table[slot];
   // For the lower-case table the key is the raw bytes folded to lower case (ASCII).
   if (hit !== undefined && hit.length === n && sameText(b, start, hit, lower)) return hit;
-  const s = lower ? latin1(b, start, end).toLowerCase() : latin1(b, start, end);
-  if (s.length === n) table[slot] = s; // toLowerCase can change the length of non-ASCII text
+  const s = lower ? fieldText(b, start, end).toLowerCase() : fieldText(b, start, end);
+  // Only text with one character per byte is kept: sameText compares bytes with characters.
+  if (s.length === n) table[slot] = s;
   return s;
 }
 
