@@ -79,3 +79,22 @@ test('stopping up stores what its agent had captured and not yet sent', { skip: 
     await server.stop();
   }
 });
+
+test('a pump that dies is reported with its cause, and up starts a new agent that captures again', { skip: ROOT_SKIP, timeout: 120_000 }, async () => {
+  const { proc, base } = await up({});
+  try {
+    await proc.waitForOutput(/capturing HTTP.*pump_pid=(\d+)/, 30_000);
+    const pump = Number(/pump_pid=(\d+)/.exec(proc.output())![1]);
+    process.kill(pump, 'SIGKILL');
+    // The pump detaches its probes as it exits (seconds): the agent hears of it after that.
+    await proc.waitForOutput(/eBPF capture stopped \(exit SIGKILL\): the pump was killed by SIGKILL/, 30_000);
+    await waitFor(async () => ([...proc.output().matchAll(/capturing HTTP/g)].length >= 2 ? true : null), 30_000, 'a new agent capturing');
+    for (let i = 0; i < 3; i++) await (await fetch(`${base}/healthz?after-pump-death=${i}`)).text();
+    await waitFor(async () => {
+      const r = (await (await fetch(`${base}/api/logs?path=/healthz`)).json()) as { items: { query: string }[] };
+      return r.items.filter((x) => x.query.startsWith('after-pump-death')).length === 3 ? true : null;
+    }, 20_000, 'records made after the restart');
+  } finally {
+    assert.equal(await proc.stop(), 0);
+  }
+});

@@ -51,5 +51,8 @@ Environment (defaults in brackets):
   AGENT_CORRELATOR_TTL        a request with no response after this is recorded unmatched [30s]
   AGENT_DIAGNOSTICS_INTERVAL  diagnostics log line period, 0 disables [15s]
   HEIMDALL_EXCLUDE_PIDS       extra process ids never captured, comma-separated
+
+Exit status: 2 a bad setting; 3 capture was running and stopped (its pump died): restart
+the agent (a DaemonSet or "restart: unless-stopped" does; "heimdall up" does itself); 1 other.
 `,
 } as const;

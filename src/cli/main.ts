@@ -2,14 +2,15 @@
 import { errorMessage, HeimdallError } from '../shared/errors.ts';
 import { createLogger } from '../shared/log.ts';
 import { VERSION } from '../shared/version.ts';
+import { EXIT_CAPTURE_LOST, EXIT_CONFIG } from './exit-codes.ts';
 import { HELP } from './help.ts';
 
 const log = createLogger('heimdall');
 
-function fail(err: unknown): never {
+function fail(err: unknown, code?: number): never {
   const msg = errorMessage(err);
   process.stderr.write(`heimdall: ${msg}\n`);
-  process.exit(err instanceof HeimdallError && err.code === 'CONFIG_INVALID' ? 2 : 1);
+  process.exit(code ?? (err instanceof HeimdallError && err.code === 'CONFIG_INVALID' ? EXIT_CONFIG : 1));
 }
 
 /** A signal has started the stop (the agent's stdin end under `up` counts as one). */
@@ -67,7 +68,7 @@ async function main(argv: string[]): Promise<void> {
     // means `up` is gone, however it ended.
     if (process.env.HEIMDALL_UP_CHILD === '1') process.stdin.on('end', () => stopping || process.kill(process.pid, 'SIGTERM')).resume();
     await agent.start();
-    agent.onFatal((err) => fail(err));
+    agent.onFatal((err) => fail(err, EXIT_CAPTURE_LOST));
   } else if (cmd === 'up') {
     const { runUp } = await import('./up.ts');
     await runUp(runUntilSignal);

@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '../shared/log.ts';
+import { EXIT_CAPTURE_LOST } from './exit-codes.ts';
 import { loadServerConfig } from '../server/config.ts';
 import { HeimdallServer } from '../server/server.ts';
 
@@ -40,8 +41,9 @@ export async function runUp(runUntilSignal: (stop: () => Promise<void>) => void)
     });
     agent.on('exit', (code, signal) => {
       if (stopping || signal === 'SIGTERM') return;
-      // An agent that ran a while and then failed is restarted; one that cannot start is left down.
-      if (Date.now() - startedAt > 10_000) {
+      // An agent that was capturing (or ran a while) and then failed is restarted; one that
+      // cannot start is left down.
+      if (code === EXIT_CAPTURE_LOST || Date.now() - startedAt > 10_000) {
         log.warn('the agent stopped; restarting it in 2s', { code, signal });
         setTimeout(() => !stopping && startAgent(), 2000).unref();
         return;

@@ -93,8 +93,11 @@ export class PumpCapture {
       });
       child.on('error', (err) => reject(new HeimdallError('CAPTURE_UNAVAILABLE', `cannot run ${binary}: ${err.message}`)));
       child.on('exit', (code, signal) => {
-        const line = this.stderrTail.split('\n').filter((l) => l.includes('heimdall-pump: error')).pop() ?? this.stderrTail.trim().split('\n').pop() ?? '';
-        const err = new HeimdallError('CAPTURE_UNAVAILABLE', `eBPF capture stopped (exit ${code ?? signal}): ${line || 'no message'}`);
+        // Its notes (where TLS is read) are not reasons: only an error line or the signal is.
+        const lines = this.stderrTail.split('\n').filter((l) => l.trim() !== '' && !l.includes('heimdall-pump: note'));
+        const line = lines.filter((l) => l.includes('heimdall-pump: error')).pop() ?? lines.pop() ?? '';
+        const why = line || (signal ? `the pump was killed by ${signal} (out of memory, or stopped by hand); the agent exits so that its supervisor restarts it` : 'no message');
+        const err = new HeimdallError('CAPTURE_UNAVAILABLE', `eBPF capture stopped (exit ${code ?? signal}): ${why}`);
         if (!started) reject(err);
         else if (!this.stopping) this.handlers.onExit(err);
       });
