@@ -34,7 +34,8 @@ export async function runUp(runUntilSignal: (stop: () => Promise<void>) => void)
   process.once('SIGTERM', () => (stopping = true)).once('SIGINT', () => (stopping = true));
   const startAgent = () => {
     const startedAt = Date.now();
-    agent = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', fileURLToPath(new URL('./main.ts', import.meta.url)), 'agent'], {
+    // The young-generation cap bin/heimdall gives a standalone agent (see there).
+    agent = spawn(process.execPath, ['--max-semi-space-size=16', '--disable-warning=ExperimentalWarning', fileURLToPath(new URL('./main.ts', import.meta.url)), 'agent'], {
       env,
       stdio: ['pipe', 'inherit', 'inherit'],
       detached: true,
