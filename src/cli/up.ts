@@ -32,6 +32,8 @@ export async function runUp(runUntilSignal: (stop: () => Promise<void>) => void)
   };
   let stopping = false;
   process.once('SIGTERM', () => (stopping = true)).once('SIGINT', () => (stopping = true));
+  // Restarts back off (2 s, doubling to 1 min) while agents keep failing soon after starting.
+  let restartDelayMs = 2000;
   const startAgent = () => {
     const startedAt = Date.now();
     // The young-generation cap bin/heimdall gives a standalone agent (see there).
@@ -44,9 +46,12 @@ export async function runUp(runUntilSignal: (stop: () => Promise<void>) => void)
       if (stopping || signal === 'SIGTERM') return;
       // An agent that was capturing (or ran a while) and then failed is restarted; one that
       // cannot start is left down.
-      if (code === EXIT_CAPTURE_LOST || Date.now() - startedAt > 10_000) {
-        log.warn('the agent stopped; restarting it in 2s', { code, signal });
-        setTimeout(() => !stopping && startAgent(), 2000).unref();
+      const ranMs = Date.now() - startedAt;
+      if (code === EXIT_CAPTURE_LOST || ranMs > 10_000) {
+        restartDelayMs = ranMs > 120_000 ? 2000 : restartDelayMs;
+        log.warn(`the agent stopped; restarting it in ${restartDelayMs / 1000}s`, { code, signal });
+        setTimeout(() => !stopping && startAgent(), restartDelayMs).unref();
+        restartDelayMs = Math.min(restartDelayMs * 2, 60_000);
         return;
       }
       log.warn('the agent is not running; the server, API and UI keep working without live capture', { code, signal });
