@@ -183,3 +183,41 @@ test('reverse proxy: each request through nginx is four records, with roles and 
   assert.ok(edge('curl', 'nginx') >= 3, JSON.stringify(map.edges));
   assert.ok(edge('nginx', 'node') >= 3, JSON.stringify(map.edges));
 });
+
+test('pipelined requests past the capture window: no exchange gets another\'s response', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+  const statusOf = (i: number) => [200, 201, 202, 203, 206, 226][i % 6];
+  const srv = http.createServer((req, res) => {
+    // writeHead then end: chunked, which Node sends as a writev of more buffers than the probe reads.
+    res.writeHead(statusOf(Number(req.url!.split('/')[2])), { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ path: req.url }));
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  try {
+    // 100 requests in one write (past the 2 KiB window), then 20 batches of 16 and 20 of 1.
+    const client = `
+import socket, sys
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+k = 0
+for n in [100] + [16] * 20 + [1] * 20:
+    s.sendall(b''.join(b'GET /pipe/%d HTTP/1.1\\r\\nHost: p\\r\\n\\r\\n' % (k + i) for i in range(n)))
+    buf = b''
+    while buf.count(b'HTTP/1.1 ') < n or not buf.endswith(b'0\\r\\n\\r\\n'):
+        buf += s.recv(65536)
+    k += n
+`;
+    await run('python3', ['-c', client, String((srv.address() as net.AddressInfo).port)]);
+    for (const role of ['client', 'server']) {
+      const xs = await waitFor(async () => {
+        const got = await fetchAll(stack.base, `path=/pipe/&role=${role}`);
+        return got.length >= 340 ? got : null;
+      }, 20_000, `${role}-side records of the pipelined requests`);
+      const paired = xs.filter((x) => !x.unmatched);
+      for (const x of paired) assert.equal(x.status, statusOf(Number(x.path.split('/')[2])), `${role} ${x.path}`);
+      assert.equal(new Set(xs.map((x) => x.path)).size, xs.length, `${role}: nothing twice`);
+      assert.ok(paired.length >= 340, `${role}: the batches that fit the window pair (${paired.length})`);
+    }
+  } finally {
+    srv.closeAllConnections();
+    srv.close();
+  }
+});

@@ -40,6 +40,8 @@ export interface ConnectionSink {
   exchange(p: Pairing): void;
   orphanResponse(): void;
   noise(bytes: number): void;
+  /** Pairing stopped: messages went by unseen (see Connection.onHidden). */
+  desync(): void;
 }
 
 const MAX_PENDING = 64;
@@ -49,6 +51,10 @@ export class Connection {
   role: 'server' | 'client' | null = null;
   lastNs = 0;
   upgraded = false;
+  /** Messages went by unseen: pairing waits for a round trip seen whole (see onHidden). */
+  private unaligned = false;
+  private lastRequestEndNs = 0;
+  private lastResponseEndNs = 0;
   readonly pending: PendingRequest[] = [];
   private readonly streams: [MessageStream, MessageStream];
   private readonly sink: ConnectionSink;
@@ -60,7 +66,12 @@ export class Connection {
     const hooks = (dir: number) => ({
       onHead: (msg: Message) => this.onHead(dir, msg),
       onEnd: (msg: Message, endNs: number) => this.onEnd(dir, msg, endNs),
-      onNoise: (n: number) => sink.noise(n),
+      onNoise: (n: number) => {
+        sink.noise(n);
+        // Bytes that are no message where one was due: what they hid is unknown.
+        this.onHidden(dir, true);
+      },
+      onHidden: (certain: boolean) => this.onHidden(dir, certain),
     });
     this.streams = [new MessageStream(hooks(DIR_INGRESS), keepBytes, false), new MessageStream(hooks(DIR_EGRESS), keepBytes, true)];
   }
@@ -85,8 +96,12 @@ export class Connection {
     if (head.kind === 'request') {
       if (this.role === null) this.role = dir === DIR_INGRESS ? 'server' : 'client';
       if (dir !== this.reqDir) return { mode: 'unknown' };
-      // A new request with no response in flight means expired requests will never be answered.
       const resp = this.streams[1 - dir];
+      // Aligned again once a request follows a response that ended after the request before it,
+      // with nothing in flight: the client waited for its answer, so this one is answered next.
+      if (this.unaligned && this.pending.length === 0 && resp.openMode === 'idle' && this.lastResponseEndNs >= this.lastRequestEndNs) this.unaligned = false;
+      if (this.unaligned) return requestFraming(head);
+      // A new request with no response in flight means expired requests will never be answered.
       while (this.pending[0]?.ghost && resp.openMode === 'idle') this.pending.shift();
       if (this.pending.length >= MAX_PENDING) {
         // Bounded: the oldest waiting request is given up on, and said so.
@@ -94,9 +109,7 @@ export class Connection {
         if (!dropped.ghost) this.sink.exchange({ conn: this, role: this.role, request: dropped.msg, requestEndNs: dropped.endNs, response: null, responseEndNs: 0 });
       }
       this.pending.push({ msg, endNs: null, ghost: false });
-      if (head.chunked) return { mode: 'chunked' };
-      if (head.contentLength !== null) return { mode: 'length', length: head.contentLength };
-      return { mode: 'none' };
+      return requestFraming(head);
     }
     if (this.role === null || dir === this.reqDir) return { mode: 'unknown' };
     const req = this.pending[0] ?? null;
@@ -114,12 +127,17 @@ export class Connection {
     const head = msg.head;
     if (!head) return;
     if (head.kind === 'request') {
+      if (dir === this.reqDir) this.lastRequestEndNs = endNs;
       const p = this.pending.find((x) => x.msg === msg);
       if (p) p.endNs = endNs;
       return;
     }
     if (this.role === null || dir === this.reqDir) return;
     if (head.status >= 100 && head.status < 200 && head.status !== 101) return; // interim: the final response follows
+    this.lastResponseEndNs = endNs;
+    // Unaligned, the requests still waiting were seen before anything went unseen and are
+    // answered first; once they are, whose answer this is cannot be known.
+    if (this.unaligned && this.pending.length === 0) return;
     const req = this.respTarget && this.pending[0] === this.respTarget ? this.pending.shift()! : null;
     this.respTarget = null;
     const switched = head.status === 101 || (req?.msg.head?.method === 'CONNECT' && head.status < 300);
@@ -130,6 +148,35 @@ export class Connection {
     }
     if (req.ghost) return;
     this.sink.exchange({ conn: this, role: this.role, request: req.msg, requestEndNs: req.endNs, response: msg, responseEndNs: endNs });
+  }
+
+  /**
+   * A capture window cut a syscall that carried more than one message (pipelining): messages
+   * went by unseen. Unseen requests are answered after the ones waiting, so those still pair,
+   * but no request seen later can. Unseen responses may have answered any of the waiting
+   * requests: pairing by order would lie, so those are reported unmatched. Either way pairing
+   * resumes at the next round trip seen whole.
+   */
+  private onHidden(dir: number, certain: boolean): void {
+    if (this.role === null) return;
+    if (dir === this.reqDir) {
+      // A request head cut by the window (its end unknown) is taken as alone: clients that do
+      // not pipeline send nothing more before the answer.
+      if (!certain || this.unaligned) return;
+      this.unaligned = true;
+      this.sink.desync();
+      return;
+    }
+    // Unseen responses matter only if requests besides the one being answered wait.
+    const answering = this.respTarget !== null && this.pending[0] === this.respTarget ? 1 : 0;
+    if (this.pending.length - answering <= 0) return;
+    if (!this.unaligned) this.sink.desync();
+    this.unaligned = true;
+    this.respTarget = null;
+    for (const p of this.pending) {
+      if (!p.ghost) this.sink.exchange({ conn: this, role: this.role, request: p.msg, requestEndNs: p.endNs, response: null, responseEndNs: 0 });
+    }
+    this.pending.length = 0;
   }
 
   /** Requests older than cutoffNs become unmatched; their slot stays as a ghost to keep the order. */
@@ -161,4 +208,10 @@ export class Connection {
     }
     this.pending.length = 0;
   }
+}
+
+function requestFraming(head: { chunked: boolean; contentLength: number | null }): { mode: BodyMode; length?: number } {
+  if (head.chunked) return { mode: 'chunked' };
+  if (head.contentLength !== null) return { mode: 'length', length: head.contentLength };
+  return { mode: 'none' };
 }

@@ -168,7 +168,7 @@ test('client role: request written, response read', () => {
 
 test('samples: credentials and sensitive body fields are replaced, other bodies kept as sent', () => {
   const h = harness({ sampleBytes: 512 });
-  h.send(IN, 'POST /login HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 38\r\n\r\n{"user":"u","password":"hunter2secret"}');
+  h.send(IN, 'POST /login HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 39\r\n\r\n{"user":"u","password":"hunter2secret"}');
   h.send(OUT, 'HTTP/1.1 200 OK\r\nSet-Cookie : sid=abc123\r\nContent-Type: text/plain\r\nContent-Length: 14\r\n\r\nwelcome, u! :)');
   h.send(IN, 'GET /page HTTP/1.1\r\nHost: a\r\n\r\n');
   h.send(OUT, 'HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 20\r\n\r\n<p>token=visible</p>');
@@ -220,4 +220,40 @@ test('fuzz: random event sequences never throw and state stays bounded', () => {
     if (i % 500 === 0) h.c.onClose(h.key(BigInt(Math.floor(rnd() * 5))), h.now());
   }
   assert.ok(h.c.size <= 5);
+});
+
+test('pipelined messages cut by the capture window: nothing pairs with another\'s response', () => {
+  const h = harness({ capture: 300 });
+  const reqs = (from: number, n: number) => Array.from({ length: n }, (_, i) => `GET /p/${from + i} HTTP/1.1\r\nHost: a\r\n\r\n`).join('');
+  const resps = (from: number, n: number, chunked: boolean) =>
+    Array.from({ length: n }, (_, i) => (chunked ? `HTTP/1.1 ${400 + from + i} X\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n` : resp(400 + from + i, 'ok'))).join('');
+  for (const chunked of [false, true]) {
+    h.out.length = 0;
+    // Server side: 12 requests in one read, only the first ones captured; the answers one by one.
+    h.send(IN, reqs(0, 12), { sock: chunked ? 11n : 10n });
+    for (let i = 0; i < 12; i++) h.send(OUT, resps(i, 1, chunked), { sock: chunked ? 11n : 10n });
+    // Client side: its requests fit; the 12 answers arrive in one read the window cuts.
+    h.send(OUT, reqs(0, 12), { sock: chunked ? 13n : 12n });
+    h.send(IN, resps(0, 12, chunked), { sock: chunked ? 13n : 12n });
+    // The next round trip (request, then its whole answer) is paired again.
+    h.send(OUT, reqs(50, 1), { sock: chunked ? 13n : 12n });
+    h.send(IN, resps(50, 1, chunked), { sock: chunked ? 13n : 12n });
+    const paired = h.out.filter((x) => !x.unmatched);
+    assert.ok(paired.length >= 4, `${chunked}: some pairs (${paired.length})`);
+    for (const x of paired) assert.equal(x.status, 400 + Number(x.path.split('/')[2]), `${chunked} ${x.path}`);
+    // The server side saw its first ten requests whole: they pair; the two it never saw are answered after them.
+    assert.equal(paired.filter((x) => x.role === 1).length, 10, `${chunked}: server side`);
+    assert.ok(paired.some((x) => x.path === '/p/50'), `${chunked}: pairing resumes after a whole round trip`);
+  }
+  assert.ok(h.c.stats.resyncs >= 2);
+});
+
+test('an empty line before a request (after a POST body) is not noise', () => {
+  const h = harness();
+  h.send(IN, 'POST /a HTTP/1.1\r\nContent-Length: 2\r\n\r\nok\r\n');
+  h.send(OUT, resp(201));
+  h.send(IN, 'GET /b HTTP/1.1\r\n\r\n');
+  h.send(OUT, resp(202));
+  assert.deepEqual(h.out.map((x) => [x.path, x.status, x.unmatched]), [['/a', 201, false], ['/b', 202, false]]);
+  assert.equal(h.c.stats.resyncs, 0);
 });

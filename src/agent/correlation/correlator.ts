@@ -55,6 +55,7 @@ export class Correlator {
       exchange: (p) => this.emit(p),
       orphanResponse: () => this.stats.orphanResponses++,
       noise: (n) => (this.stats.noiseBytes += n),
+      desync: () => this.stats.resyncs++,
     };
   }
 

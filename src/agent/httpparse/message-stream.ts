@@ -28,9 +28,17 @@ export interface StreamHooks {
   onHead(msg: Message): { mode: BodyMode; length?: number };
   onEnd(msg: Message, endNs: number): void;
   onNoise(bytes: number): void;
+  /**
+   * Bytes not captured may hold whole messages: certainly (they follow the end of a message
+   * seen) or perhaps (they follow a message whose end is unknown). How many is unknown.
+   */
+  onHidden(certain: boolean): void;
 }
 
 const MAX_HEAD_BUFFER = 16 * 1024;
+/** No HTTP/1 message is shorter ("HTTP/1.1 200\r\n\r\n"): a smaller gap hides none whole. A
+ * message only begun in one is noticed when the next payload starts inside it (noise). */
+const MIN_MESSAGE_BYTES = 16;
 const LAST_CHUNK = Buffer.from('0\r\n\r\n');
 
 function endsWithLastChunk(d: Uint8Array): boolean {
@@ -89,6 +97,9 @@ export class MessageStream {
     }
     while (off < captured) {
       if (this.mode === 'idle') {
+        // Empty lines before a message are allowed (RFC 9112 2.2; some clients end a POST body with one).
+        while (off < captured && (data[off] === 0x0d || data[off] === 0x0a)) off++;
+        if (off === captured) break;
         this.startSeen = startsHttpMessage(data, off);
         if (!this.startSeen && !(captured - off < 8 && len === captured)) {
           this.hooks.onNoise(captured - off);
@@ -153,6 +164,9 @@ export class MessageStream {
     }
     const gap = len - captured;
     if (gap > 0 && this.msg && this.mode !== 'idle') this.skipGap(gap, endNs);
+    // A syscall that moved more than one message (pipelining) and more bytes than the capture
+    // window: what follows the last message seen is the start of messages never seen.
+    else if (gap >= MIN_MESSAGE_BYTES && this.mode === 'idle' && captured > 0) this.hooks.onHidden(true);
   }
 
   private skipGap(gap: number, endNs: number): void {
@@ -165,13 +179,20 @@ export class MessageStream {
       this.remaining -= take;
       if (this.remaining === 0) this.finish(endNs);
       // Bytes past the body were the start of a message we cannot see: wait for the next head.
+      if (gap - take >= MIN_MESSAGE_BYTES) this.hooks.onHidden(true);
     } else if (this.mode === 'chunked') {
       msg.bytes += gap;
       msg.bodyBytes += gap;
-      if (this.chunk!.skip(gap).status === 'lost') this.lose(msg);
+      if (this.chunk!.skip(gap).status === 'lost') {
+        // The body's end went by in the gap (Node's last chunk is often a writev's fifth
+        // buffer, past what the probe reads), perhaps with messages after it.
+        this.lose(msg);
+        if (gap >= MIN_MESSAGE_BYTES) this.hooks.onHidden(false);
+      }
     } else {
       msg.bytes += gap;
       msg.bodyBytes += gap;
+      if (this.mode === 'unknown' && gap >= MIN_MESSAGE_BYTES) this.hooks.onHidden(false);
     }
   }
 
