@@ -7,7 +7,7 @@
 #define HEIMDALL_HTTP_CAPTURE_H
 
 #define HD_MAX_CAPTURE 8192  /* power of two: bounds every copy for the verifier */
-#define HD_MAX_IOV 4
+#define HD_MAX_IOV 8
 #define HD_COMM_LEN 16
 
 enum hd_event_kind {

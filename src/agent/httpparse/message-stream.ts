@@ -184,8 +184,7 @@ export class MessageStream {
       msg.bytes += gap;
       msg.bodyBytes += gap;
       if (this.chunk!.skip(gap).status === 'lost') {
-        // The body's end went by in the gap (Node's last chunk is often a writev's fifth
-        // buffer, past what the probe reads), perhaps with messages after it.
+        // The body's end went by in the gap, perhaps with messages after it.
         this.lose(msg);
         if (gap >= MIN_MESSAGE_BYTES) this.hooks.onHidden(false);
       }
