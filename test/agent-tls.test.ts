@@ -1,5 +1,6 @@
-// HTTPS: the plaintext comes from uprobes on libssl's SSL_read/SSL_write (curl and nginx) and
-// SSL_read_ex/SSL_write_ex (Python); the ciphertext on the socket is never parsed.
+// HTTPS: the plaintext comes from uprobes on libssl's SSL_read/SSL_write (curl and nginx),
+// SSL_read_ex/SSL_write_ex (Python) and GnuTLS's gnutls_record_recv/send (wget); the
+// ciphertext on the socket is never parsed.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
@@ -60,6 +61,29 @@ test('HTTPS from curl to nginx: both sides, in clear, on one keep-alive connecti
   assert.deepEqual(new Set(fromTls.map((x) => x.path)), new Set(['/t/ok', '/t/missing', '/big.bin', '/t/post']));
   const detail = (await (await fetch(`${stack.base}/api/logs/${by('server', '/t/ok')[0].id}`)).json()) as { request_sample: string };
   assert.match(detail.request_sample, /^GET \/t\/ok\?tls=1&token=REDACTED HTTP\/1\.1\r\n/);
+  assert.ok(!JSON.stringify(xs).includes('SUPERSECRET'));
+});
+
+test('HTTPS from wget (GnuTLS: gnutls_record_send/recv) to nginx (OpenSSL): both sides in clear', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+  assert.match(stack.agent.output(), /TLS plaintext read from gnutls_record_recv\/send in \S*libgnutls\.so\.30/);
+  // wget exits 8 when a server answers with an error status: the 404 is on purpose.
+  await run('wget', ['-q', '--no-check-certificate', '-O', '/dev/null', url('/t/ok?gnutls=1&token=SUPERSECRET'), url('/t/missing?gnutls=1'), url('/big.bin?gnutls=1')]).catch(() => {});
+  await run('wget', ['-q', '--no-check-certificate', '-O', '/dev/null', '--post-data', 'a=1', url('/t/post?gnutls=1')]);
+  const xs = await waitFor(async () => {
+    const got = (await fetchAll(stack.base, 'path=/')).filter((x) => x.query.startsWith('gnutls=1'));
+    return got.length >= 8 ? got : null;
+  }, 20_000, '8 records of wget\'s HTTPS requests');
+  assert.equal(xs.length, 8, 'nothing duplicated');
+  for (const role of ['client', 'server']) {
+    const by = (path: string) => xs.find((x) => x.role === role && x.path === path);
+    assert.deepEqual([by('/t/ok')?.status, by('/t/missing')?.status, by('/t/post')?.method, by('/big.bin')?.status], [200, 404, 'POST', 200], role);
+    assert.ok(by('/big.bin')!.response_bytes >= 1024 * 1024, role);
+  }
+  for (const x of xs) {
+    assert.equal(x.tls, true);
+    assert.equal(x.process, x.role === 'client' ? 'wget' : 'nginx');
+    assert.equal(x.unmatched, false);
+  }
   assert.ok(!JSON.stringify(xs).includes('SUPERSECRET'));
 });
 

@@ -63,6 +63,13 @@ static const char *const LIBSSL_PATHS[] = {
 	"/usr/lib64/libssl.so.3", "/usr/lib/libssl.so.3", "/lib/x86_64-linux-gnu/libssl.so.3",
 	NULL,
 };
+/* GnuTLS (wget, apt, git's libcurl-gnutls): gnutls_record_send/recv take (session, buffer,
+ * size) and return a byte count as SSL_write/SSL_read do, and do their I/O through syscalls
+ * on the session's socket, so the same programs read them. */
+static const char *const LIBGNUTLS_PATHS[] = {
+	"/usr/lib/x86_64-linux-gnu/libgnutls.so.30", "/usr/lib/aarch64-linux-gnu/libgnutls.so.30",
+	"/usr/lib64/libgnutls.so.30", "/usr/lib/libgnutls.so.30", NULL,
+};
 /* The host's Node executables, so that processes started later are read from their first
  * call (others are found by the rescan). */
 static const char *const NODE_PATHS[] = { "/usr/bin/node", "/usr/local/bin/node", "/usr/bin/nodejs", NULL };
@@ -77,8 +84,10 @@ struct tls_state {
 	int nlinks;
 };
 
-/* Attaches the SSL uprobes to one library file; the _ex pair is optional (OpenSSL < 1.1.1). */
-static int attach_tls_lib(struct tls_state *t, const char *path)
+enum tls_lib { TLS_OPENSSL, TLS_GNUTLS };
+
+/* Attaches the TLS uprobes to one library file. OpenSSL: the _ex pair is optional (< 1.1.1). */
+static int attach_tls_lib(struct tls_state *t, const char *path, enum tls_lib kind)
 {
 	struct stat st;
 	if (stat(path, &st) != 0)
@@ -93,7 +102,8 @@ static int attach_tls_lib(struct tls_state *t, const char *path)
 	t->nseen++;
 
 	struct http_capture *skel = t->skel;
-	const struct { struct bpf_program *prog; const char *func; bool ret; bool required; } probes[] = {
+	struct probe { struct bpf_program *prog; const char *func; bool ret; bool required; };
+	const struct probe openssl[] = {
 		{ skel->progs.ssl_write_enter, "SSL_write", false, true },
 		{ skel->progs.ssl_write_exit, "SSL_write", true, true },
 		{ skel->progs.ssl_read_enter, "SSL_read", false, true },
@@ -105,8 +115,17 @@ static int attach_tls_lib(struct tls_state *t, const char *path)
 		{ skel->progs.ssl_set_fd, "SSL_set_fd", false, false },
 		{ skel->progs.ssl_free, "SSL_free", false, false },
 	};
+	const struct probe gnutls[] = {
+		{ skel->progs.ssl_write_enter, "gnutls_record_send", false, true },
+		{ skel->progs.ssl_write_exit, "gnutls_record_send", true, true },
+		{ skel->progs.ssl_read_enter, "gnutls_record_recv", false, true },
+		{ skel->progs.ssl_read_exit, "gnutls_record_recv", true, true },
+		{ skel->progs.ssl_free, "gnutls_deinit", false, false },
+	};
+	const struct probe *probes = kind == TLS_GNUTLS ? gnutls : openssl;
+	size_t nprobes = kind == TLS_GNUTLS ? sizeof(gnutls) / sizeof(gnutls[0]) : sizeof(openssl) / sizeof(openssl[0]);
 	int first = t->nlinks;
-	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+	for (size_t i = 0; i < nprobes; i++) {
 		LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = probes[i].func, .retprobe = probes[i].ret);
 		struct bpf_link *l = bpf_program__attach_uprobe_opts(probes[i].prog, -1, path, 0, &uo);
 		if (l) {
@@ -120,7 +139,7 @@ static int attach_tls_lib(struct tls_state *t, const char *path)
 			bpf_link__destroy(t->links[--t->nlinks]);
 		return 0;
 	}
-	fprintf(stderr, "heimdall-pump: note TLS plaintext read from SSL_read/SSL_write in %s\n", path);
+	fprintf(stderr, "heimdall-pump: note TLS plaintext read from %s in %s\n", kind == TLS_GNUTLS ? "gnutls_record_recv/send" : "SSL_read/SSL_write", path);
 	return 1;
 }
 
@@ -140,16 +159,22 @@ static void scan_tls_libs(struct tls_state *t)
 		FILE *f = fopen(maps, "r");
 		if (!f)
 			continue;
-		while (fgets(line, sizeof(line), f)) {
+		bool openssl = false, gnutls = false;
+		while (fgets(line, sizeof(line), f) && !(openssl && gnutls)) {
 			char *path = strchr(line, '/');
-			if (!path || !strstr(path, "/libssl.so"))
+			if (!path)
+				continue;
+			bool is_openssl = !openssl && strstr(path, "/libssl.so");
+			bool is_gnutls = !gnutls && strstr(path, "/libgnutls.so");
+			if (!is_openssl && !is_gnutls)
 				continue;
 			path[strcspn(path, "\n")] = 0;
 			if (strstr(path, " (deleted)"))
 				continue;
 			snprintf(host, sizeof(host), "/proc/%s/root%s", d->d_name, path);
-			attach_tls_lib(t, host);
-			break; /* one libssl per process */
+			attach_tls_lib(t, host, is_gnutls ? TLS_GNUTLS : TLS_OPENSSL);
+			openssl |= is_openssl; /* one of each per process */
+			gnutls |= is_gnutls;
 		}
 		fclose(f);
 		snprintf(maps, sizeof(maps), "/proc/%s/exe", d->d_name);
@@ -161,7 +186,7 @@ static void scan_tls_libs(struct tls_state *t)
 		base = base ? base + 1 : exe;
 		if ((strcmp(base, "node") == 0 || strcmp(base, "nodejs") == 0) && !strstr(exe, " (deleted)")) {
 			snprintf(host, sizeof(host), "/proc/%s/root%s", d->d_name, exe);
-			attach_tls_lib(t, host);
+			attach_tls_lib(t, host, TLS_OPENSSL);
 		}
 	}
 	closedir(proc);
@@ -357,12 +382,17 @@ int main(int argc, char **argv)
 		while (LIBSSL_PATHS[i] && access(LIBSSL_PATHS[i], R_OK) != 0)
 			i++;
 		if (LIBSSL_PATHS[i])
-			attach_tls_lib(&tls_state, LIBSSL_PATHS[i]); /* the first one present: the host's */
+			attach_tls_lib(&tls_state, LIBSSL_PATHS[i], TLS_OPENSSL); /* the first one present: the host's */
 		else
 			fprintf(stderr, "heimdall-pump: note no libssl.so.3 on the host; TLS read only from libraries processes have loaded\n");
+		for (i = 0; LIBGNUTLS_PATHS[i]; i++)
+			if (access(LIBGNUTLS_PATHS[i], R_OK) == 0) {
+				attach_tls_lib(&tls_state, LIBGNUTLS_PATHS[i], TLS_GNUTLS);
+				break;
+			}
 		for (i = 0; NODE_PATHS[i]; i++)
 			if (access(NODE_PATHS[i], R_OK) == 0)
-				attach_tls_lib(&tls_state, NODE_PATHS[i]);
+				attach_tls_lib(&tls_state, NODE_PATHS[i], TLS_OPENSSL);
 		scan_tls_libs(&tls_state);
 	}
 
