@@ -29,6 +29,13 @@ after(async () => {
 
 const url = (p: string) => `https://127.0.0.1:${nginx.tlsPort}${p}`;
 
+/** Waits until at least n records under the API filter carry a query starting with `query`; returns those. */
+const recordsWithQuery = (filter: string, query: string, n: number, what: string, timeoutMs = 20_000) =>
+  waitFor(async () => {
+    const got = (await fetchAll(stack.base, filter)).filter((x) => x.query.startsWith(query));
+    return got.length >= n ? got : null;
+  }, timeoutMs, what);
+
 test('HTTPS from curl to nginx: both sides, in clear, on one keep-alive connection', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
   assert.match(stack.agent.output(), /TLS plaintext read from SSL_read\/SSL_write in \S*libssl\.so\.3/);
   await run('curl', ['-sSk', '-o', '/dev/null', '-o', '/dev/null', '-o', '/dev/null',
@@ -69,10 +76,7 @@ test('HTTPS from wget (GnuTLS: gnutls_record_send/recv) to nginx (OpenSSL): both
   // wget exits 8 when a server answers with an error status: the 404 is on purpose.
   await run('wget', ['-q', '--no-check-certificate', '-O', '/dev/null', url('/t/ok?gnutls=1&token=SUPERSECRET'), url('/t/missing?gnutls=1'), url('/big.bin?gnutls=1')]).catch(() => {});
   await run('wget', ['-q', '--no-check-certificate', '-O', '/dev/null', '--post-data', 'a=1', url('/t/post?gnutls=1')]);
-  const xs = await waitFor(async () => {
-    const got = (await fetchAll(stack.base, 'path=/')).filter((x) => x.query.startsWith('gnutls=1'));
-    return got.length >= 8 ? got : null;
-  }, 20_000, '8 records of wget\'s HTTPS requests');
+  const xs = await recordsWithQuery('path=/', 'gnutls=1', 8, '8 records of wget\'s HTTPS requests');
   assert.equal(xs.length, 8, 'nothing duplicated');
   for (const role of ['client', 'server']) {
     const by = (path: string) => xs.find((x) => x.role === role && x.path === path);
@@ -122,10 +126,7 @@ for i in range(60):
     time.sleep(0.4)`;
   const py = spawn('python3', ['-c', script], { env: { ...process.env, LD_LIBRARY_PATH: dir }, stdio: 'ignore' });
   try {
-    const xs = await waitFor(async () => {
-      const got = (await fetchAll(stack.base, 'path=/t/ok&role=client&process=python3')).filter((x) => x.query.startsWith('copy='));
-      return got.length >= 3 ? got : null;
-    }, 30_000, 'client records from the python3 using its own libssl');
+    const xs = await recordsWithQuery('path=/t/ok&role=client&process=python3', 'copy=', 3, 'client records from the python3 using its own libssl', 30_000);
     assert.ok(xs.every((x) => x.tls && x.status === 200));
     assert.match(stack.agent.output(), new RegExp(`TLS plaintext read from SSL_read/SSL_write in /proc/${py.pid}/root${dir}/libssl\\.so\\.3`));
   } finally {
@@ -167,10 +168,7 @@ test('HTTPS between Node processes (OpenSSL inside the node executable, encrypti
         await call('GET', '/n/ok?node=2');
         agent.destroy(); // and exits at once: its records are named from the kernel's view ("node", not "MainThread")
       })();`]);
-    const xs = await waitFor(async () => {
-      const got = (await fetchAll(stack.base, 'path=/n/')).filter((x) => x.query.startsWith('node='));
-      return got.length >= 8 ? got : null;
-    }, 20_000, '8 records of HTTPS between Node processes');
+    const xs = await recordsWithQuery('path=/n/', 'node=', 8, '8 records of HTTPS between Node processes');
     assert.equal(xs.length, 8, 'nothing duplicated');
     for (const role of ['client', 'server']) {
       const mine = xs.filter((x) => x.role === role).sort((a, b) => a.timestamp.localeCompare(b.timestamp));

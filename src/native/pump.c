@@ -86,6 +86,15 @@ struct tls_state {
 
 enum tls_lib { TLS_OPENSSL, TLS_GNUTLS };
 
+/* The first readable path of a NULL-terminated list (the host's copy of a library), or NULL. */
+static const char *first_readable(const char *const *paths)
+{
+	for (; *paths; paths++)
+		if (access(*paths, R_OK) == 0)
+			return *paths;
+	return NULL;
+}
+
 /* Attaches the TLS uprobes to one library file. OpenSSL: the _ex pair is optional (< 1.1.1). */
 static int attach_tls_lib(struct tls_state *t, const char *path, enum tls_lib kind)
 {
@@ -378,19 +387,14 @@ int main(int argc, char **argv)
 	static struct tls_state tls_state;
 	tls_state.skel = skel;
 	if (tls) {
-		int i = 0;
-		while (LIBSSL_PATHS[i] && access(LIBSSL_PATHS[i], R_OK) != 0)
-			i++;
-		if (LIBSSL_PATHS[i])
-			attach_tls_lib(&tls_state, LIBSSL_PATHS[i], TLS_OPENSSL); /* the first one present: the host's */
+		const char *host_lib = first_readable(LIBSSL_PATHS);
+		if (host_lib)
+			attach_tls_lib(&tls_state, host_lib, TLS_OPENSSL);
 		else
 			fprintf(stderr, "heimdall-pump: note no libssl.so.3 on the host; TLS read only from libraries processes have loaded\n");
-		for (i = 0; LIBGNUTLS_PATHS[i]; i++)
-			if (access(LIBGNUTLS_PATHS[i], R_OK) == 0) {
-				attach_tls_lib(&tls_state, LIBGNUTLS_PATHS[i], TLS_GNUTLS);
-				break;
-			}
-		for (i = 0; NODE_PATHS[i]; i++)
+		if ((host_lib = first_readable(LIBGNUTLS_PATHS)))
+			attach_tls_lib(&tls_state, host_lib, TLS_GNUTLS);
+		for (int i = 0; NODE_PATHS[i]; i++)
 			if (access(NODE_PATHS[i], R_OK) == 0)
 				attach_tls_lib(&tls_state, NODE_PATHS[i], TLS_OPENSSL);
 		scan_tls_libs(&tls_state);
