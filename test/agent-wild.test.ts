@@ -194,6 +194,9 @@ test('pipelined requests past the capture window: no exchange gets another\'s re
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   try {
     // 100 requests in one write (past the 2 KiB window), then 20 batches of 16 and 20 of 1.
+    // The client reads 1 KiB at a time: how many answers one bigger read would hold depends on
+    // timing, and answers hidden past the window (a case the correlator's unit tests pin down)
+    // would make the count below vary from run to run.
     const client = `
 import socket, sys
 s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
@@ -202,7 +205,7 @@ for n in [100] + [16] * 20 + [1] * 20:
     s.sendall(b''.join(b'GET /pipe/%d HTTP/1.1\\r\\nHost: p\\r\\n\\r\\n' % (k + i) for i in range(n)))
     buf = b''
     while buf.count(b'HTTP/1.1 ') < n or not buf.endswith(b'0\\r\\n\\r\\n'):
-        buf += s.recv(65536)
+        buf += s.recv(1024)
     k += n
 `;
     await run('python3', ['-c', client, String((srv.address() as net.AddressInfo).port)]);
