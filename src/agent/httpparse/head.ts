@@ -91,15 +91,27 @@ const internedLower: (string | undefined)[] = new Array<string | undefined>(INTE
 // The last value per field (target, method, host, user agent, content type): most messages
 // repeat their predecessor's, and one comparison is cheaper than hashing and then comparing.
 const F_TARGET = 0, F_METHOD = 1, F_HOST = 2, F_UA = 3, F_CTYPE = 4;
+// The raw bytes are kept beside the string: comparing bytes with bytes runs faster than
+// with a string's characters.
 const lastValue: string[] = ['', '', '', '', ''];
+const lastRaw: Uint8Array[] = Array.from({ length: 5 }, () => new Uint8Array(INTERN_MAX_LEN));
+const lastRawLen = [-1, -1, -1, -1, -1];
 
 function internedText(b: Uint8Array, start: number, end: number, lower: boolean, field: number): string {
   const n = end - start;
   if (n <= 0) return '';
-  const last = lastValue[field];
-  if (last.length === n && sameText(b, start, last, lower)) return last;
+  if (lastRawLen[field] === n) {
+    const raw = lastRaw[field];
+    let i = 0;
+    while (i < n && b[start + i] === raw[i]) i++;
+    if (i === n) return lastValue[field];
+  }
   const s = internedSlot(b, start, end, lower);
   lastValue[field] = s;
+  if (n <= INTERN_MAX_LEN) {
+    lastRaw[field].set(b.subarray(start, end));
+    lastRawLen[field] = n;
+  } else lastRawLen[field] = -1;
   return s;
 }
 
@@ -235,13 +247,14 @@ export function parseHead(b: Uint8Array, more: boolean, startChecked = false): H
   head.connectionClose = head.version === '1.0';
   let pos = eol + 1;
   while (pos < limit) {
-    // Two tight scans (line end, then the colon near its start) run ~1.8x faster than one
-    // loop testing both.
-    let nl = pos;
-    while (nl < limit && b[nl] !== 0x0a) nl++;
+    // The name (up to the colon) is scanned once, then the value alone for the line end.
     let colon = pos;
-    while (colon < nl && b[colon] !== 0x3a) colon++;
-    if (colon === nl) colon = -1;
+    let c = 0;
+    while (colon < limit && (c = b[colon]) !== 0x3a && c !== 0x0a) colon++;
+    let nl = colon;
+    if (c === 0x3a) {
+      while (nl < limit && b[nl] !== 0x0a) nl++;
+    } else colon = -1;
     const cut = nl >= limit;
     if (cut && canGrow) return { status: 'need-more' };
     const le = nl > pos && b[nl - 1] === 0x0d ? nl - 1 : nl;
