@@ -118,12 +118,21 @@ test('overview charts render with data and endpoints click through', opts, async
   const rows = page.locator('[data-testid="endpoints-table"] tbody tr');
   assert.ok((await rows.count()) >= 3);
   await page.screenshot({ path: `${SHOTS}overview.png`, fullPage: true });
+  // Half of the fixture's 300 records are server side: one side counts each call once.
+  assert.match(await page.getByTestId('overview-summary').innerText(), /^300 records \(a call seen by both ends counts twice\)/);
+  await page.selectOption('select[aria-label="Role"]', 'server');
+  await page.waitForURL(/role=server/);
+  await page.waitForFunction(() => document.querySelector('[data-testid="overview-summary"]')?.textContent?.startsWith('150 requests'));
   await page.getByRole('button', { name: /p95/ }).click();
   await rows.filter({ hasText: '/api/orders' }).first().click();
   await page.waitForURL(/endpoint=%2Fapi%2Forders/);
   await page.waitForSelector('[data-testid="traffic-table"] tbody tr[data-id]');
   const paths = await page.locator('[data-testid="traffic-table"] tbody tr[data-id] td:nth-child(5)').allInnerTexts();
   assert.ok(paths.every((p) => p.startsWith('/api/orders')));
+  // The side chosen on the overview comes along.
+  assert.match(page.url(), /role=server/);
+  const roles = await page.locator('[data-testid="traffic-table"] tbody tr[data-id] td:nth-child(2)').allInnerTexts();
+  assert.ok(roles.length > 0 && roles.every((r) => r.toLowerCase() === 'server'), roles.join());
 });
 
 test('service map shows the expected edge', opts, async () => {

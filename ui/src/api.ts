@@ -41,7 +41,7 @@ async function get<T>(path: string, signal?: AbortSignal): Promise<T> {
 export const api = {
   logs: (params: URLSearchParams, signal?: AbortSignal) => get<Page>(`/api/logs?${params}`, signal),
   log: (id: string, signal?: AbortSignal) => get<Exchange>(`/api/logs/${encodeURIComponent(id)}`, signal),
-  stats: (window: string, signal?: AbortSignal) => get<Stats>(`/api/stats?window=${window}`, signal),
+  stats: (window: string, role: string, signal?: AbortSignal) => get<Stats>(`/api/stats?${new URLSearchParams(role ? { window, role } : { window })}`, signal),
   map: (window: string, signal?: AbortSignal) => get<{ nodes: MapNode[]; edges: MapEdge[] }>(`/api/map?window=${window}`, signal),
   agents: (window: string, signal?: AbortSignal) => get<{ agents: AgentHealth[] }>(`/api/agents?window=${window}`, signal),
 };

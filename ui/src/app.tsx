@@ -21,15 +21,17 @@ export function App() {
   const loc = useLocation();
   const [theme, toggle] = useTheme();
   const windowKey = loc.search.get('window') ?? '';
-  const setWindow = (w: string) => {
+  const setParam = (key: string, value: string) => {
     const p = new URLSearchParams(loc.search);
-    p.set('window', w);
+    if (value) p.set(key, value);
+    else p.delete(key);
     navigate(`${loc.path}?${p}`, { replace: true });
   };
+  const setWindow = (w: string) => setParam('window', w);
   const detail = /^\/requests\/([\w-]+)$/.exec(loc.path);
   let page;
   if (detail) page = <Detail id={detail[1]} />;
-  else if (loc.path === '/overview') page = <Overview windowKey={windowKey || '1h'} setWindow={setWindow} />;
+  else if (loc.path === '/overview') page = <Overview windowKey={windowKey || '1h'} setWindow={setWindow} role={loc.search.get('role') ?? ''} setRole={(r) => setParam('role', r)} />;
   else if (loc.path === '/map') page = <ServiceMap windowKey={windowKey || '15m'} setWindow={setWindow} />;
   else if (loc.path === '/health') page = <Health windowKey={windowKey || '1h'} setWindow={setWindow} />;
   else page = <Traffic loc={loc} />;

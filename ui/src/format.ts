@@ -19,7 +19,9 @@ export function fmtTime(iso: string): string {
 export function fmtRate(perSecond: number, unitOf = perSecond): string {
   if (unitOf >= 100) return `${perSecond.toFixed(0)}/s`;
   if (unitOf >= 1) return `${perSecond.toFixed(1)}/s`;
-  return `${(perSecond * 60).toFixed(1)}/min`;
+  const perMinute = perSecond * 60;
+  // One request in an hour is 0.02/min, not 0.0/min.
+  return perMinute > 0 && perMinute < 0.1 ? `${perMinute.toPrecision(1)}/min` : `${perMinute.toFixed(1)}/min`;
 }
 
 export function fmtPct(x: number): string {

@@ -34,8 +34,10 @@ function timeline(data: Stats): { times: string[]; points: (Stats['series'][numb
   return { times, points };
 }
 
-export function Overview({ windowKey, setWindow }: { windowKey: string; setWindow: (w: string) => void }) {
-  const { data, error, reload } = useFetch((s) => api.stats(windowKey, s), [windowKey], 10_000);
+interface OverviewProps { windowKey: string; setWindow: (w: string) => void; role: string; setRole: (r: string) => void }
+
+export function Overview({ windowKey, setWindow, role, setRole }: OverviewProps) {
+  const { data, error, reload } = useFetch((s) => api.stats(windowKey, role, s), [windowKey, role], 10_000);
   const [sort, setSort] = useState<{ key: SortKey; desc: boolean }>({ key: 'rate', desc: true });
   const rows = useMemo(() => {
     const xs = [...(data?.endpoints ?? [])];
@@ -66,7 +68,15 @@ export function Overview({ windowKey, setWindow }: { windowKey: string; setWindo
         <select aria-label="Time range" value={windowKey} onChange={(e) => setWindow(e.target.value)}>
           {['15m', '1h', '6h', '24h', '7d'].map((w) => <option key={w} value={w}>last {w}</option>)}
         </select>
-        <span className="muted">{total.toLocaleString()} requests, {errors.toLocaleString()} server errors, per {data.bucket_seconds / 60} min</span>
+        {/* A call between two traced processes is recorded on both sides: one side counts it once. */}
+        <select aria-label="Role" value={role} onChange={(e) => setRole(e.target.value)}>
+          <option value="">both sides</option>
+          <option value="server">server side (inbound)</option>
+          <option value="client">client side (outbound)</option>
+        </select>
+        <span className="muted" data-testid="overview-summary">
+          {total.toLocaleString()} {role ? 'requests' : 'records (a call seen by both ends counts twice)'}, {errors.toLocaleString()} server errors, per {data.bucket_seconds / 60} min
+        </span>
       </div>
       {total === 0 ? (
         <div className="empty">No traffic in the last {windowKey}. Charts fill in as the agent captures requests (aggregated per minute).</div>
@@ -89,7 +99,7 @@ export function Overview({ windowKey, setWindow }: { windowKey: string; setWindo
         <tbody>
           {rows.map((r) => (
             <tr key={`${r.method} ${r.host} ${r.endpoint}`} tabIndex={0}
-              onClick={() => navigate(`/?${new URLSearchParams({ method: r.method, host: r.host, endpoint: r.endpoint, window: windowKey })}`)}
+              onClick={() => navigate(`/?${new URLSearchParams({ method: r.method, host: r.host, endpoint: r.endpoint, window: windowKey, ...(role ? { role } : {}) })}`)}
               onKeyDown={(e) => e.key === 'Enter' && (e.currentTarget as HTMLElement).click()}>
               <td className="mono">{r.method}</td><td>{r.host}</td><td className="path">{r.endpoint}</td>
               <td className="num">{fmtRate(r.rate)}</td><td className="num">{r.errors}</td>
