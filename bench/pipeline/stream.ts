@@ -56,6 +56,7 @@ const OPTIONS = { ttlMs: 30_000, sampleBytes: 128, maxConnections: 16384, wallOf
  * request, and the first batch encoded again with ids blanked (ids are random), for comparing
  * what two trees produce.
  */
+/** requests: how many the chunks hold (a recording's: 0, counted as half the exchanges paired, both sides being in it). */
 export function runPipeline(m: PipelineModules, chunks: Buffer[], requests: number): { us: number; exchanges: number; bytes: number; firstBatch: Buffer } {
   let entries = new m.ExchangeEntries(200);
   let n = 0;
@@ -73,12 +74,17 @@ export function runPipeline(m: PipelineModules, chunks: Buffer[], requests: numb
     }
   });
   const splitter = new m.FrameSplitter();
-  const onFrame = (b: Buffer, start: number, end: number) => correlator.onData(m.decodeFrame(b, start, end) as DataEvent);
+  // A recording also holds the pump's hello and stats frames, and closes.
+  const onFrame = (b: Buffer, start: number, end: number) => {
+    const ev = m.decodeFrame(b, start, end) as DataEvent | null;
+    if (ev?.kind === 1) correlator.onData(ev);
+    else if (ev?.kind === 2) correlator.onClose(ev, ev.endNs);
+  };
   const cpu0 = process.cpuUsage();
   for (const ch of chunks) splitter.push(ch, onFrame);
   const cpu = process.cpuUsage(cpu0);
   const again = new m.ExchangeEntries(200);
   for (const x of first) again.add({ ...x, id: '', idPrefix: null }); // earlier trees have no idPrefix
   const firstBatch = Buffer.from(again.request('b', 'a', 'n'));
-  return { us: (cpu.user + cpu.system) / requests, exchanges: correlator.stats.matched, bytes, firstBatch };
+  return { us: (cpu.user + cpu.system) / (requests || correlator.stats.matched / 2), exchanges: correlator.stats.matched, bytes, firstBatch };
 }
