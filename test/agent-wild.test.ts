@@ -1,11 +1,12 @@
 // HTTP as it is in the wild, beyond the basics: IPv6, HTTP/1.0 servers that end bodies by
 // closing, headers larger than the capture window, protocol upgrades, chunked uploads,
-// "Expect: 100-continue" uploads, a reverse proxy in front of a backend.
+// "Expect: 100-continue" uploads, a reverse proxy in front of a backend, Java's HTTP stack.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { fetchAll, ROOT_SKIP, startStack, type Stack } from './helpers/stack.ts';
 import { waitFor } from './helpers/server.ts';
@@ -222,5 +223,28 @@ for n in [100] + [16] * 20 + [1] * 20:
   } finally {
     srv.closeAllConnections();
     srv.close();
+  }
+});
+
+test('Java: the JDK\'s HttpClient and HttpServer, both sides, keep-alive, chunked, a POST body left unread', { skip: ROOT_SKIP, timeout: 90_000 }, async () => {
+  const { stdout } = await run('java', [fileURLToPath(new URL('./fixtures/JvmHttp.java', import.meta.url))], { timeout: 60_000 });
+  assert.deepEqual(stdout.trim().split('\n'), ['200', '200', '200', '200', '200', '404', '201', '200']);
+  const xs = await waitFor(async () => {
+    const got = await fetchAll(stack.base, 'path=/jvm/');
+    return got.length >= 16 ? got : null;
+  }, 20_000, '16 records under /jvm/');
+  assert.equal(xs.length, 16, 'nothing twice');
+  const want: [string, string, number][] = [
+    ...[0, 1, 2, 3, 4].map((i): [string, string, number] => ['GET', `/jvm/get-${i}`, 200]),
+    ['GET', '/jvm/missing', 404], ['GET', '/jvm/chunked', 201], ['POST', '/jvm/post', 200],
+  ];
+  for (const role of ['client', 'server']) {
+    const got = xs.filter((x) => x.role === role).map((x): [string, string, number] => [x.method, x.path, x.status]);
+    assert.deepEqual(got.sort(), [...want].sort(), role);
+  }
+  for (const x of xs) {
+    assert.equal(x.process, 'java');
+    assert.ok(!x.unmatched && x.duration_ms > 0, JSON.stringify(x));
+    if (x.path.startsWith('/jvm/get-')) assert.equal(x.query, 'token=REDACTED');
   }
 });
