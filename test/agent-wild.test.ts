@@ -46,11 +46,13 @@ after(async () => {
 });
 
 const v6url = (p: string) => `http://[::1]:${(v6.address() as net.AddressInfo).port}${p}`;
-const server = async (prefix: string, n: number) =>
+/** Waits until the API has at least n records for the filter; returns them all. */
+const records = (filter: string, n: number, what: string) =>
   waitFor(async () => {
-    const xs = await fetchAll(stack.base, `path=${encodeURIComponent(prefix)}&role=server`);
+    const xs = await fetchAll(stack.base, filter);
     return xs.length >= n ? xs : null;
-  }, 20_000, `${n} server-side records under ${prefix}`);
+  }, 20_000, what);
+const server = (prefix: string, n: number) => records(`path=${encodeURIComponent(prefix)}&role=server`, n, `${n} server-side records under ${prefix}`);
 
 test('IPv6 loopback', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
   await run('curl', ['-sS', '-g', '-o', '/dev/null', v6url('/wild/v6')]);
@@ -163,10 +165,7 @@ test('"Expect: 100-continue" upload: the final status is recorded, not the 100',
 
 test('reverse proxy: each request through nginx is four records, with roles and hosts right', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
   for (let i = 0; i < 3; i++) await run('curl', ['-sS', '-o', '/dev/null', `http://127.0.0.1:${proxy.port}/proxy/item-${i}?session=s3cr3t`]);
-  const xs = await waitFor(async () => {
-    const all = await fetchAll(stack.base, 'path=/proxy/item-');
-    return all.length >= 12 ? all : null;
-  }, 20_000, '12 records under /proxy/');
+  const xs = await records('path=/proxy/item-', 12, '12 records under /proxy/');
   assert.equal(xs.length, 12, 'nothing duplicated');
   const seen = (role: string, process: string) => xs.filter((x) => x.role === role && x.process === process).length;
   assert.equal(seen('client', 'curl'), 3);
@@ -211,10 +210,7 @@ for n in [100] + [16] * 20 + [1] * 20:
 `;
     await run('python3', ['-c', client, String((srv.address() as net.AddressInfo).port)]);
     for (const role of ['client', 'server']) {
-      const xs = await waitFor(async () => {
-        const got = await fetchAll(stack.base, `path=/pipe/&role=${role}`);
-        return got.length >= 340 ? got : null;
-      }, 20_000, `${role}-side records of the pipelined requests`);
+      const xs = await records(`path=/pipe/&role=${role}`, 340, `${role}-side records of the pipelined requests`);
       const paired = xs.filter((x) => !x.unmatched);
       for (const x of paired) assert.equal(x.status, statusOf(Number(x.path.split('/')[2])), `${role} ${x.path}`);
       assert.equal(new Set(xs.map((x) => x.path)).size, xs.length, `${role}: nothing twice`);
@@ -229,10 +225,7 @@ for n in [100] + [16] * 20 + [1] * 20:
 test('Java: the JDK\'s HttpClient and HttpServer, both sides, keep-alive, chunked, a POST body left unread', { skip: ROOT_SKIP, timeout: 90_000 }, async () => {
   const { stdout } = await run('java', [fileURLToPath(new URL('./fixtures/JvmHttp.java', import.meta.url))], { timeout: 60_000 });
   assert.deepEqual(stdout.trim().split('\n'), ['200', '200', '200', '200', '200', '404', '201', '200']);
-  const xs = await waitFor(async () => {
-    const got = await fetchAll(stack.base, 'path=/jvm/');
-    return got.length >= 16 ? got : null;
-  }, 20_000, '16 records under /jvm/');
+  const xs = await records('path=/jvm/', 16, '16 records under /jvm/');
   assert.equal(xs.length, 16, 'nothing twice');
   const want: [string, string, number][] = [
     ...[0, 1, 2, 3, 4].map((i): [string, string, number] => ['GET', `/jvm/get-${i}`, 200]),

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import * as decode from '../../src/agent/capture/decode.ts';
 import * as correlator from '../../src/agent/correlation/correlator.ts';
 import * as encoder from '../../src/agent/transport/export-encoder.ts';
-import { REQUEST_PLAIN, pumpChunks, runPipeline, type PipelineModules } from './stream.ts';
+import { REQUEST_PLAIN, pipeChunks, pumpChunks, runPipeline, type PipelineModules } from './stream.ts';
 
 const REF = process.env.REF ?? 'HEAD';
 const ROUNDS = Number(process.env.ROUNDS ?? 12);
@@ -30,7 +30,7 @@ try {
   const sides: [string, PipelineModules][] = [[REF, ref], ['working tree', { ...decode, ...correlator, ...encoder }]];
   const recording = process.env.RECORDING;
   // A recording's first 40 MB (~50k requests); each pass counts its requests from what paired.
-  const chunks = recording ? chunksOf(readFileSync(recording).subarray(0, 40 << 20)) : pumpChunks(REQUESTS, request);
+  const chunks = recording ? pipeChunks(readFileSync(recording).subarray(0, 40 << 20)) : pumpChunks(REQUESTS, request);
   const best = sides.map(() => Infinity);
   const firstBatches: Buffer[] = [];
   for (let r = 0; r < ROUNDS; r++) {
@@ -47,10 +47,4 @@ try {
   console.log(`same bytes out (first batch, ids aside): ${firstBatches[0].equals(firstBatches[1])}`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
-}
-
-function chunksOf(b: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  for (let o = 0; o < b.length; o += 65536) out.push(Buffer.from(b.subarray(o, o + 65536)));
-  return out;
 }

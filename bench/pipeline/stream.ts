@@ -27,7 +27,11 @@ export function pumpChunks(requests: number, request = REQUEST_PLAIN): Buffer[] 
     const c = i % CONNS;
     frames.push(frame(2, c, 1, req, (t += 5000)), frame(1, c, 0, req, (t += 5000)), frame(1, c, 1, RES, (t += 5000)), frame(2, c, 0, RES, (t += 5000)));
   }
-  const stream = Buffer.concat(frames);
+  return pipeChunks(Buffer.concat(frames));
+}
+
+/** A byte stream as the agent reads it from the pump's pipe: 64 KiB chunks. */
+export function pipeChunks(stream: Buffer): Buffer[] {
   const chunks: Buffer[] = [];
   for (let o = 0; o < stream.length; o += 65536) chunks.push(stream.subarray(o, o + 65536));
   return chunks;
@@ -54,9 +58,9 @@ const OPTIONS = { ttlMs: 30_000, sampleBytes: 128, maxConnections: 16384, wallOf
 /**
  * One pass with a fresh pipeline, records encoded as they come, as the batcher does: CPU µs per
  * request, and the first batch encoded again with ids blanked (ids are random), for comparing
- * what two trees produce.
+ * what two trees produce. requests: how many the chunks hold; 0 for a recording, whose requests
+ * are counted as half the exchanges paired (both sides are in it).
  */
-/** requests: how many the chunks hold (a recording's: 0, counted as half the exchanges paired, both sides being in it). */
 export function runPipeline(m: PipelineModules, chunks: Buffer[], requests: number): { us: number; exchanges: number; bytes: number; firstBatch: Buffer } {
   let entries = new m.ExchangeEntries(200);
   let n = 0;
