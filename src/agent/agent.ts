@@ -139,7 +139,7 @@ export class Agent {
       throw err instanceof HeimdallError ? err : new HeimdallError('CAPTURE_UNAVAILABLE', errorMessage(err));
     }
     this.captureStatus = 'running';
-    log.info('capturing HTTP/1.x on all TCP sockets', { capture_bytes: this.cfg.captureBytes, pump_pid: pump.pid });
+    log.info('capturing HTTP/1.x and HTTP/2 on all TCP sockets', { capture_bytes: this.cfg.captureBytes, pump_pid: pump.pid });
     const sweep = setInterval(() => {
       this.nowMs = Date.now();
       this.correlator.sweep(monoNowNs());

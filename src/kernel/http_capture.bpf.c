@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * HTTP/1.x capture from syscall tracepoints only: no kprobes or fentry, which kernels
+ * HTTP capture from syscall tracepoints only: no kprobes or fentry, which kernels
  * like ours lack. Entry saves the arguments of reads and writes on TCP sockets; exit copies
  * the head of the payload into the ring buffer. Connections whose first bytes are not an
- * HTTP/1 request or status line are skipped in the kernel, so databases, TLS and gRPC
- * cost an 8-byte peek, not a ring-buffer record.
+ * HTTP/1 request or status line or HTTP/2's client preface are skipped in the kernel, so
+ * databases and ciphertext cost a 4-byte peek, not a ring-buffer record.
  *
  * TLS: uprobes on libssl's SSL_read/SSL_write (and _ex) copy the plaintext instead. The
  * socket is the one the syscall made inside the SSL call used (remembered per SSL object for
@@ -94,6 +94,7 @@ struct sock_info {
 	__u8 http;    /* saw an HTTP/1 request or status line */
 	__u8 tls;     /* plaintext comes from SSL_read/SSL_write: the syscalls carry ciphertext */
 	__u8 lost;    /* a record of this socket was lost: the next one says so */
+	__u8 h2;      /* opened with HTTP/2's preface: frames of many streams share a syscall */
 	__u16 family;
 	__u16 lport;
 	__u16 rport;
@@ -276,7 +277,7 @@ static __always_inline int enter(int fd, __u64 buf, __u32 iovcnt, __u8 direction
 }
 
 /* "GET ", "POST", "HTTP", …: the first four bytes of an HTTP/1 request or status line
- * (every method head.ts knows has its prefix here). */
+ * (every method head.ts knows has its prefix here), or of HTTP/2's client preface. */
 static __always_inline int looks_http(__u32 w)
 {
 	switch (w) {
@@ -301,9 +302,18 @@ static __always_inline int looks_http(__u32 w)
 	case 0x47525550: /* "PURG" */
 	case 0x4f504552: /* "REPO" */
 	case 0x41434b4d: /* "MKCA" */
+	/* HTTP/2's client preface ("PRI * HTTP/2.0"), by prior knowledge or after ALPN */
+	case 0x20495250: /* "PRI " */
 		return 1;
 	}
 	return 0;
+}
+
+/* The socket carries HTTP from now on; HTTP/2 is told by its preface. */
+static __always_inline void mark_http(struct sock_info *s, __u32 head)
+{
+	s->http = 1;
+	s->h2 = head == 0x20495250;
 }
 
 /* Node 24 names its main thread "MainThread", which says nothing: name the executable
@@ -320,6 +330,52 @@ static __always_inline void name_generic_thread(char *comm)
 	const unsigned char *name = BPF_CORE_READ(task, mm, exe_file, f_path.dentry, d_name.name);
 	if (name)
 		bpf_probe_read_kernel_str(comm, 16, name);
+}
+
+/* Appends the head of one iovec to the record (up to `want` bytes in all): bytes copied, or -1. */
+static __always_inline long append_iov(struct scratch *sc, struct iovec *iov, __u32 got, __u32 want)
+{
+	__u32 n = want - got;
+	if (n > iov->iov_len)
+		n = iov->iov_len;
+	if (n > HD_MAX_CAPTURE)
+		n = HD_MAX_CAPTURE;
+	asm volatile("" : "+r"(n));
+	/* A no-op (n <= HD_MAX_CAPTURE) that gives the verifier a bound it keeps; data[] has room for off + n. */
+	n &= (HD_MAX_CAPTURE * 2 - 1);
+	__u32 off = got & (HD_MAX_CAPTURE - 1);
+	if (bpf_probe_read_user(sc->data + off, n, iov->iov_base))
+		return -1;
+	return n;
+}
+
+/* HTTP/2 writers (Node, nghttp2) hand each frame header and payload over as its own iovec:
+ * past the first HD_MAX_IOV, an HTTP/2 socket's iovecs are copied in a bpf_loop. */
+#define HD_MAX_IOV_H2 256
+
+struct iov_ctx {
+	__u64 buf;
+	__u32 iovcnt;
+	__u32 got;
+	__u32 want;
+};
+
+static long copy_more_iov(__u32 j, void *c)
+{
+	struct iov_ctx *x = c;
+	__u32 i = j + HD_MAX_IOV;
+	__u32 zero = 0;
+	struct scratch *sc = bpf_map_lookup_elem(&scratch_map, &zero);
+	struct iovec iov = {};
+	if (!sc || i >= x->iovcnt || x->got >= x->want)
+		return 1;
+	if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(x->buf + (__u64)i * sizeof(iov))))
+		return 1;
+	long n = append_iov(sc, &iov, x->got, x->want);
+	if (n < 0)
+		return 1;
+	x->got += n;
+	return 0;
 }
 
 /* Copies the head of the payload (buffer or iovecs) into a ring-buffer record. */
@@ -349,7 +405,9 @@ static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s,
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 	name_generic_thread((char *)ev->comm);
 
-	__u32 want = capture_bytes;
+	/* HTTP/2 packs frames of many streams into one syscall: a frame header past the window
+	 * would be lost, so its sockets get the largest window. */
+	__u32 want = s->h2 ? HD_MAX_CAPTURE : capture_bytes;
 	if (want > HD_MAX_CAPTURE)
 		want = HD_MAX_CAPTURE;
 	if ((__u64)ret < want)
@@ -366,6 +424,7 @@ static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s,
 		if (err == 0)
 			got = n;
 	} else if (a.buf_kind == BUF_IOV) {
+		int failed = 0;
 #pragma unroll
 		for (int i = 0; i < HD_MAX_IOV; i++) {
 			struct iovec iov = {};
@@ -373,20 +432,21 @@ static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s,
 				break;
 			if (i == 0)
 				iov = iov0;
-			else if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(a.buf + i * sizeof(iov))))
+			else if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(a.buf + i * sizeof(iov)))) {
+				failed = 1;
 				break;
-			__u32 n = want - got;
-			if (n > iov.iov_len)
-				n = iov.iov_len;
-			if (n > HD_MAX_CAPTURE)
-				n = HD_MAX_CAPTURE;
-			asm volatile("" : "+r"(n));
-			/* A no-op (n <= HD_MAX_CAPTURE) that gives the verifier a bound it keeps; data[] has room for off + n. */
-			n &= (HD_MAX_CAPTURE * 2 - 1);
-			__u32 off = got & (HD_MAX_CAPTURE - 1);
-			if (bpf_probe_read_user(sc->data + off, n, iov.iov_base))
+			}
+			long n = append_iov(sc, &iov, got, want);
+			if (n < 0) {
+				failed = 1;
 				break;
+			}
 			got += n;
+		}
+		if (s->h2 && !failed && a.iovcnt > HD_MAX_IOV && got < want) {
+			struct iov_ctx x = { .buf = a.buf, .iovcnt = a.iovcnt, .got = got, .want = want };
+			bpf_loop(HD_MAX_IOV_H2 - HD_MAX_IOV, copy_more_iov, &x, 0);
+			got = x.got;
 		}
 	}
 	if (got > HD_MAX_CAPTURE)
@@ -431,7 +491,7 @@ static __always_inline void emit_pending_write(struct ssl_args *t, int fd, struc
 			count(HD_STAT_SKIPPED);
 			return;
 		}
-		s->http = 1;
+		mark_http(s, head);
 	}
 	struct hd_args a = {
 		.start_ns = p->start_ns,
@@ -485,7 +545,7 @@ static __always_inline int exit_(long ret)
 			count(HD_STAT_SKIPPED);
 			return 0;
 		}
-		s->http = 1;
+		mark_http(s, head);
 	}
 
 	if (s->tls)
@@ -699,10 +759,10 @@ static __always_inline int ssl_exit(long ret)
 	if (!s->http) {
 		__u32 head = 0;
 		if (n < 4 || bpf_probe_read_user(&head, 4, (void *)t.buf) || !looks_http(head)) {
-			count(HD_STAT_SKIPPED); /* e.g. HTTP/2 negotiated by ALPN */
+			count(HD_STAT_SKIPPED); /* not HTTP (another protocol inside TLS) */
 			return 0;
 		}
-		s->http = 1;
+		mark_http(s, head);
 	}
 	struct hd_args a = {
 		.start_ns = t.start_ns,

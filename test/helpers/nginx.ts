@@ -25,8 +25,9 @@ export interface Nginx {
 /**
  * proxyTo: a backend ("host:port") that /proxy/ is forwarded to over keep-alive connections.
  * tls: also serve the same routes over HTTPS, with a throw-away self-signed certificate.
+ * http2: the HTTPS listener offers HTTP/2 (ALPN "h2"), as most public sites do.
  */
-export async function startNginx(opts: { proxyTo?: string; tls?: boolean } = {}): Promise<Nginx> {
+export async function startNginx(opts: { proxyTo?: string; tls?: boolean; http2?: boolean } = {}): Promise<Nginx> {
   const dir = mkdtempSync(join(tmpdir(), 'heimdall-nginx-'));
   const port = await freePort();
   const tlsPort = opts.tls ? await freePort() : 0;
@@ -57,7 +58,7 @@ http {
   ${opts.proxyTo ? `upstream backend { server ${opts.proxyTo}; keepalive 4; }` : ''}
   server {
     listen 127.0.0.1:${port};
-    ${opts.tls ? `listen 127.0.0.1:${tlsPort} ssl; ssl_certificate ${dir}/cert.pem; ssl_certificate_key ${dir}/key.pem;` : ''}
+    ${opts.tls ? `listen 127.0.0.1:${tlsPort} ssl${opts.http2 ? ' http2' : ''}; ssl_certificate ${dir}/cert.pem; ssl_certificate_key ${dir}/key.pem;` : ''}
     root ${dir}/www;
     location = /big.bin { }
     location = /index.html { }

@@ -3,6 +3,7 @@
 // exchanges pair by position.
 import { startsHttpMessage } from '../httpparse/head.ts';
 import { MessageStream, type BodyMode, type Message } from '../httpparse/message-stream.ts';
+import { H2Session, startsH2Preface } from './h2-session.ts';
 
 export const DIR_INGRESS = 0;
 export const DIR_EGRESS = 1;
@@ -59,10 +60,14 @@ export class Connection {
   private readonly streams: [MessageStream, MessageStream];
   private readonly sink: ConnectionSink;
   private respTarget: PendingRequest | null = null;
+  /** Set when the connection speaks HTTP/2 (it opened with the client preface). */
+  private h2: H2Session | null = null;
+  private readonly keepBytes: number;
 
   constructor(meta: ConnMeta, keepBytes: number, sink: ConnectionSink) {
     this.meta = meta;
     this.sink = sink;
+    this.keepBytes = keepBytes;
     const hooks = (dir: number) => ({
       onHead: (msg: Message) => this.onHead(dir, msg),
       onEnd: (msg: Message, endNs: number) => this.onEnd(dir, msg, endNs),
@@ -80,9 +85,24 @@ export class Connection {
     return this.role === 'client' ? DIR_EGRESS : DIR_INGRESS;
   }
 
+  /** An HTTP/2 connection still decoded: its header tables live here, so idleness must not drop it. */
+  get keepsState(): boolean {
+    return this.h2?.alive === true;
+  }
+
   push(dir: number, data: Uint8Array, len: number, startNs: number, endNs: number): void {
     this.lastNs = endNs;
+    if (this.h2) {
+      this.h2.push(dir, data, len, startNs, endNs);
+      return;
+    }
     if (this.upgraded) return;
+    if (this.role === null && this.pending.length === 0 && this.streams[dir].openMode === 'idle' && startsH2Preface(data)) {
+      this.role = dir === DIR_EGRESS ? 'client' : 'server';
+      this.h2 = new H2Session(this, this.role, this.sink, this.keepBytes, dir);
+      this.h2.push(dir, data, len, startNs, endNs);
+      return;
+    }
     // A new request ends a response whose length could not be framed (or that would run to close).
     if (this.role !== null && dir === this.reqDir) {
       const resp = this.streams[1 - dir];
@@ -181,6 +201,7 @@ export class Connection {
 
   /** Requests older than cutoffNs become unmatched; their slot stays as a ghost to keep the order. */
   expire(cutoffNs: number): void {
+    this.h2?.expire(cutoffNs);
     for (const p of this.pending) {
       if (p.ghost || p.msg.startNs >= cutoffNs) continue;
       p.ghost = true;
@@ -202,6 +223,7 @@ export class Connection {
 
   /** Connection closed: read-until-close bodies end here; what never got a response is unmatched. */
   close(ns: number): void {
+    this.h2?.close();
     for (const s of this.streams) s.finishOpen(undefined);
     for (const p of this.pending) {
       if (!p.ghost) this.sink.exchange({ conn: this, role: this.role ?? 'server', request: p.msg, requestEndNs: p.endNs, response: null, responseEndNs: ns });

@@ -103,7 +103,7 @@ export class Correlator {
     for (const [key, conn] of this.conns.entries()) {
       conn.settleIdle(idleCutoff);
       conn.expire(cutoff);
-      if (conn.lastNs < cutoff - ttlNs && conn.pending.every((p) => p.ghost)) {
+      if (conn.lastNs < cutoff - ttlNs && conn.pending.every((p) => p.ghost) && !conn.keepsState) {
         this.conns.delete(key);
         conn.close(nowMonoNs);
       }

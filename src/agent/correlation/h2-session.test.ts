@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
+import http2 from 'node:http2';
+import net from 'node:net';
+import { test } from 'node:test';
+import { dataRecord } from '../../../test/helpers/records.ts';
+import { decodeFrame, type DataEvent } from '../capture/decode.ts';
+import type { ExchangeRecord } from '../exchange-record.ts';
+import { Correlator } from './correlator.ts';
+
+/** What went over the wire, chunk by chunk, as a client saw it: [egress?, bytes]. */
+type Wire = [boolean, Buffer][];
+
+/** Real HTTP/2 between Node's client and server through a recording TCP relay: the status is the path's last segment. */
+async function recordH2(paths: string[]): Promise<Wire> {
+  const wire: Wire = [];
+  const server = http2.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(Number(req.url.split('/').pop()) || 200).end(req.url.includes('big') ? Buffer.alloc(100_000, 1) : 'ok'));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const relay = net.createServer((c) => {
+    const up = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    c.on('data', (d: Buffer) => (wire.push([true, d]), up.write(d)));
+    up.on('data', (d: Buffer) => (wire.push([false, d]), c.write(d)));
+    c.on('close', () => up.destroy());
+    up.on('close', () => c.destroy());
+  });
+  await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+  const s = http2.connect(`http://127.0.0.1:${(relay.address() as net.AddressInfo).port}`);
+  for (const group of [paths.slice(0, paths.length / 2), paths.slice(paths.length / 2)]) {
+    await Promise.all(group.map((p) => new Promise<void>((done) => s.request({ ':path': p, 'user-agent': 'unit' }).on('end', done).on('data', () => undefined).end())));
+  }
+  s.close();
+  await new Promise((r) => setTimeout(r, 50));
+  relay.close();
+  server.close();
+  return wire;
+}
+
+/** The client's records, with every syscall captured up to `window` bytes. */
+function replay(wire: Wire, window: number): ExchangeRecord[] {
+  const out: ExchangeRecord[] = [];
+  const c = new Correlator({ ttlMs: 30_000, sampleBytes: 256, maxConnections: 16, wallOffsetNs: 0n }, (x) => out.push(x));
+  let t = 1e9;
+  for (const [egress, bytes] of wire) {
+    const rec = dataRecord({ tgid: 7, fd: 5, sock: 1n, direction: egress ? 1 : 0, startNs: (t += 1000), endNs: (t += 1000), len: bytes.length, payload: bytes.subarray(0, window), lport: 40000, rport: 8080, comm: 'node' });
+    c.onData(decodeFrame(rec) as DataEvent);
+  }
+  c.closeAll(t + 1e6);
+  return out;
+}
+
+const PATHS = [...Array.from({ length: 12 }, (_, i) => `/u/${i}/${[200, 201, 404, 500][i % 4]}`), '/u/big/200', '/u/after/204'];
+
+test('streams pair by id, whatever order they finish in', async () => {
+  const xs = replay(await recordH2(PATHS), 1 << 20);
+  assert.deepEqual(xs.map((x) => `${x.method} ${x.path} ${x.status} ${x.httpVersion} ${x.role}`).sort(), PATHS.map((p) => `GET ${p} ${p.split('/').pop()} 2 2`).sort());
+  assert.ok(xs.every((x) => !x.unmatched && x.userAgent === 'unit'));
+  assert.ok(xs.find((x) => x.path === '/u/big/200')!.responseBytes > 100_000);
+});
+
+test('small capture windows lose exchanges, never mislabel one', async () => {
+  const wire = await recordH2(PATHS);
+  assert.equal(replay(wire, 2048).filter((x) => !x.unmatched).length, PATHS.length, 'the default window sees them all');
+  for (const window of [9, 30, 100, 600, 2048]) {
+    for (const x of replay(wire, window)) {
+      if (x.unmatched) continue;
+      assert.equal(String(x.status), x.path.split('/').pop(), `window ${window}: ${x.path} got ${x.status}`);
+    }
+  }
+});
+
+test('noise after a preface never throws', () => {
+  let seed = 11;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+  const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+  for (let i = 0; i < 300; i++) {
+    const wire: Wire = [[true, preface]];
+    for (let k = 0; k < 20; k++) wire.push([rnd() < 0.5, Buffer.from(Array.from({ length: Math.floor(rnd() * 200) }, () => (rnd() < 0.3 ? 0 : Math.floor(rnd() * 256))))]);
+    replay(wire, 64 + Math.floor(rnd() * 200));
+  }
+});

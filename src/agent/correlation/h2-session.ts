@@ -1,0 +1,387 @@
+// HTTP/2 on one connection as one process sees it (prior knowledge, or TLS with ALPN "h2":
+// the capture sees the client preface either way): frames are followed in both directions,
+// header blocks decoded with each direction's HPACK table, and each stream becomes one
+// exchange when its response ends (END_STREAM) or it is reset.
+//
+// What the capture hides cannot be guessed: a syscall that moved more than the capture window
+// can hide frame headers. A hidden DATA payload is counted; a hidden frame boundary or header
+// block ends the decoding of the connection (its open streams are reported as they are),
+// because every later header block could then be read against a wrong table.
+import { Buffer } from 'node:buffer';
+import { HpackDecoder, UNKNOWN_FIELD, type HeaderField } from '../httpparse/hpack.ts';
+import type { HttpHead } from '../httpparse/head.ts';
+import type { Message } from '../httpparse/message-stream.ts';
+import { redactHeadText } from '../httpparse/redact.ts';
+import type { ConnectionSink, Pairing } from './connection.ts';
+
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+const FRAME_HEADER = 9;
+const DATA = 0, HEADERS = 1, RST_STREAM = 3, PUSH_PROMISE = 5, CONTINUATION = 9;
+const END_STREAM = 0x1, END_HEADERS = 0x4, PADDED = 0x8, PRIORITY = 0x20;
+/** Larger header blocks than this end the decoding (nghttp2's default limit is 64 KiB too). */
+const MAX_BLOCK = 64 * 1024;
+/** Streams open at once per connection; beyond, the oldest is reported unmatched. */
+const MAX_STREAMS = 256;
+
+/** Could d start at a frame boundary? Every frame header in it must make sense (RFC 9113 6). */
+function plausibleFrames(d: Uint8Array): boolean {
+  let off = 0;
+  let frames = 0;
+  while (off + FRAME_HEADER <= d.length) {
+    const len = (d[off] << 16) | (d[off + 1] << 8) | d[off + 2];
+    const type = d[off + 3];
+    const sidZero = (d[off + 5] & 0x7f) === 0 && d[off + 6] === 0 && d[off + 7] === 0 && d[off + 8] === 0;
+    if (type > CONTINUATION || (d[off + 5] & 0x80) !== 0) return false;
+    if (frames === 0 && type === CONTINUATION) return false; // a block's middle
+    if (type === 4 || type === 6 || type === 7 ? !sidZero : type !== 8 && sidZero) return false;
+    if ((type === 2 && len !== 5) || (type === 3 && len !== 4) || (type === 6 && len !== 8) || (type === 8 && len !== 4) || (type === 4 && len % 6 !== 0)) return false;
+    off += FRAME_HEADER + len;
+    frames++;
+  }
+  return frames > 0 && off >= d.length;
+}
+
+/** Does this payload start with the HTTP/2 client connection preface? */
+export function startsH2Preface(d: Uint8Array): boolean {
+  const n = Math.min(d.length, PREFACE.length);
+  if (n < 16) return false; // "PRI * HTTP/2.0\r\n" at least
+  for (let i = 0; i < n; i++) if (d[i] !== PREFACE[i]) return false;
+  return true;
+}
+
+type FrameSink = (type: number, flags: number, sid: number, length: number, payload: Uint8Array | null) => void;
+
+/** One direction's byte stream → frames. Payloads are kept only where header blocks are. */
+class FrameReader {
+  lost = false;
+  private prefaceLeft: number;
+  private readonly hdr = new Uint8Array(FRAME_HEADER);
+  private hdrHave = 0;
+  private type = 0;
+  private flags = 0;
+  private sid = 0;
+  private length = 0;
+  private left = -1; // payload bytes still to come; -1: between frames
+  private buf: Uint8Array | null = null;
+
+  constructor(preface: boolean) {
+    this.prefaceLeft = preface ? PREFACE.length : 0;
+  }
+
+  /** Returns how many of the syscall's bytes could not be followed as frames. */
+  push(d: Uint8Array, len: number, onFrame: FrameSink): number {
+    if (this.lost) {
+      // Writers send whole frames per syscall and readers mostly read what was written: a
+      // payload that starts with a plausible chain of frames is taken as a frame boundary.
+      if (!plausibleFrames(d)) return len;
+      this.lost = false;
+      this.hdrHave = 0;
+      this.left = -1;
+      this.buf = null;
+    }
+    let off = 0;
+    const captured = d.length;
+    while (off < captured && !this.lost) {
+      if (this.prefaceLeft > 0) {
+        const take = Math.min(this.prefaceLeft, captured - off);
+        off += take;
+        this.prefaceLeft -= take;
+      } else if (this.left < 0) {
+        while (this.hdrHave < FRAME_HEADER && off < captured) this.hdr[this.hdrHave++] = d[off++];
+        if (this.hdrHave === FRAME_HEADER) this.begin(onFrame);
+      } else {
+        const take = Math.min(this.left, captured - off);
+        if (this.buf) this.buf.set(d.subarray(off, off + take), this.length - this.left);
+        off += take;
+        this.left -= take;
+        if (this.left === 0) this.deliver(onFrame);
+      }
+    }
+    const gap = len - captured;
+    if (gap <= 0 || this.lost) return 0;
+    // Uncaptured bytes are harmless only inside a payload that is not kept (DATA and the like).
+    if (this.left >= gap && this.buf === null && this.prefaceLeft === 0) {
+      this.left -= gap;
+      if (this.left === 0) this.deliver(onFrame);
+      return 0;
+    }
+    this.lost = true;
+    return gap;
+  }
+
+  private begin(onFrame: FrameSink): void {
+    const h = this.hdr;
+    this.length = (h[0] << 16) | (h[1] << 8) | h[2];
+    this.type = h[3];
+    this.flags = h[4];
+    this.sid = ((h[5] & 0x7f) * 2 ** 24) + ((h[6] << 16) | (h[7] << 8) | h[8]);
+    this.hdrHave = 0;
+    if (this.length > 1 << 24 || this.type > 0xff) {
+      this.lost = true;
+      return;
+    }
+    const keep = this.type === HEADERS || this.type === CONTINUATION || this.type === PUSH_PROMISE;
+    if (keep && this.length > MAX_BLOCK) {
+      this.lost = true;
+      return;
+    }
+    this.buf = keep ? new Uint8Array(this.length) : null;
+    this.left = this.length;
+    if (this.left === 0) this.deliver(onFrame);
+  }
+
+  private deliver(onFrame: FrameSink): void {
+    const payload = this.buf;
+    this.buf = null;
+    this.left = -1;
+    onFrame(this.type, this.flags, this.sid, this.length, payload);
+  }
+}
+
+interface H2Stream {
+  req: Message;
+  reqEndNs: number | null;
+  res: Message | null;
+}
+
+/** A header block in pieces (HEADERS, then CONTINUATION until END_HEADERS). */
+interface PendingBlock {
+  sid: number;
+  endStream: boolean;
+  promise: boolean;
+  parts: Uint8Array[];
+  bytes: number;
+}
+
+export class H2Session {
+  private readonly readers: [FrameReader, FrameReader];
+  private readonly decoders = [new HpackDecoder(), new HpackDecoder()];
+  private readonly blocks: (PendingBlock | null)[] = [null, null];
+  private readonly open = new Map<number, H2Stream>();
+  private broken = false;
+  private readonly reqDir: number;
+  private readonly conn: Pairing['conn'];
+  private readonly role: 'server' | 'client';
+  private readonly sink: ConnectionSink;
+  private readonly keepBytes: number;
+  private startNs = 0;
+  private endNs = 0;
+
+  /** clientDir: the direction the client preface travels in (the requests' direction). */
+  constructor(conn: Pairing['conn'], role: 'server' | 'client', sink: ConnectionSink, keepBytes: number, clientDir: number) {
+    this.conn = conn;
+    this.role = role;
+    this.sink = sink;
+    this.keepBytes = keepBytes;
+    this.reqDir = clientDir;
+    this.readers = clientDir === 0 ? [new FrameReader(true), new FrameReader(false)] : [new FrameReader(false), new FrameReader(true)];
+  }
+
+  /** Decoding goes on (false once something unseen made the header tables unreliable). */
+  get alive(): boolean {
+    return !this.broken;
+  }
+
+  get openStreams(): number {
+    return this.open.size;
+  }
+
+  push(dir: number, data: Uint8Array, len: number, startNs: number, endNs: number): void {
+    if (this.broken) return;
+    // Requests start when sent (egress) or when read (ingress), as for HTTP/1.
+    this.startNs = dir === 1 ? startNs : endNs;
+    this.endNs = endNs;
+    const reader = this.readers[dir];
+    const wasLost = reader.lost;
+    const hidden = reader.push(data, len, (type, flags, sid, length, payload) => this.frame(dir, type, flags, sid, length, payload));
+    if (reader.lost && !wasLost) this.lose(dir);
+    if (hidden > 0) this.countHidden(dir, hidden);
+  }
+
+  /** Bytes not followed as frames belong to the one stream sending in that direction, if only one is (a download). */
+  private countHidden(dir: number, n: number): void {
+    let only: Message | null = null;
+    for (const st of this.open.values()) {
+      const msg = dir === this.reqDir ? (st.reqEndNs === null ? st.req : null) : st.res;
+      if (!msg) continue;
+      if (only) return;
+      only = msg;
+    }
+    if (!only) return;
+    only.bytes += n;
+    only.framingLost = true; // the count is the syscalls', frame headers included
+    only.lastNs = this.endNs;
+  }
+
+  /**
+   * A frame boundary went by unseen in one direction: the header block in progress is gone, and
+   * blocks hidden with it may have changed that direction's table. Streams stay open: their
+   * ends may still be seen, or the TTL reports them as they are.
+   */
+  private lose(dir: number): void {
+    this.blocks[dir] = null;
+    this.decoders[dir].gap();
+    this.sink.desync();
+  }
+
+  private frame(dir: number, type: number, flags: number, sid: number, length: number, payload: Uint8Array | null): void {
+    if (this.broken) return;
+    const pending = this.blocks[dir];
+    if (pending && type !== CONTINUATION) return this.fail(); // a header block must not be interrupted
+    if (type === HEADERS || type === PUSH_PROMISE) {
+      if (sid === 0) return this.fail();
+      let off = 0;
+      let end = length;
+      if (flags & PADDED) {
+        const pad = payload![0];
+        off = 1;
+        end -= pad;
+      }
+      if (type === HEADERS && flags & PRIORITY) off += 5;
+      if (type === PUSH_PROMISE) off += 4;
+      if (off > end) return this.fail();
+      const block: PendingBlock = { sid, endStream: (flags & END_STREAM) !== 0, promise: type === PUSH_PROMISE, parts: [payload!.subarray(off, end)], bytes: FRAME_HEADER + length };
+      if (flags & END_HEADERS) this.headerBlock(dir, block);
+      else this.blocks[dir] = block;
+      return;
+    }
+    if (type === CONTINUATION) {
+      if (!pending || pending.sid !== sid) return this.fail();
+      pending.parts.push(payload!);
+      pending.bytes += FRAME_HEADER + length;
+      if (pending.parts.reduce((n, p) => n + p.length, 0) > MAX_BLOCK) return this.fail();
+      if (flags & END_HEADERS) {
+        this.blocks[dir] = null;
+        this.headerBlock(dir, pending);
+      }
+      return;
+    }
+    const st = this.open.get(sid);
+    if (!st) return;
+    if (type === DATA) {
+      const msg = dir === this.reqDir ? st.req : st.res;
+      if (msg) {
+        msg.bytes += FRAME_HEADER + length;
+        msg.bodyBytes += length;
+        msg.lastNs = this.endNs;
+      }
+      if (flags & END_STREAM) this.streamEnd(dir, sid, st);
+    } else if (type === RST_STREAM) {
+      if (st.res) st.res.framingLost = true;
+      this.finish(sid, st);
+    }
+  }
+
+  private headerBlock(dir: number, block: PendingBlock): void {
+    const whole = block.parts.length === 1 ? block.parts[0] : Buffer.concat(block.parts);
+    const fields = this.decoders[dir].decode(whole);
+    if (fields === null) return this.fail();
+    if (block.promise) return; // server push: decoded only to keep the table in step
+    const st = this.open.get(block.sid);
+    if (dir === this.reqDir) {
+      if (st) {
+        st.req.bytes += block.bytes; // trailers
+      } else {
+        if (this.open.size >= MAX_STREAMS) {
+          const [oldest, s] = this.open.entries().next().value!;
+          this.finish(oldest, s);
+        }
+        this.open.set(block.sid, { req: this.message(fields, 'request', block.bytes), reqEndNs: null, res: null });
+      }
+      if (block.endStream) this.streamEnd(dir, block.sid, this.open.get(block.sid)!);
+      return;
+    }
+    if (!st) {
+      this.sink.orphanResponse();
+      return;
+    }
+    const status = fields.find((f) => f.name === ':status');
+    if (status && !st.res) {
+      const code = Number(status.value);
+      if (code >= 100 && code < 200) {
+        st.req.lastNs = this.endNs; // interim: the final response follows
+      } else st.res = this.message(fields, 'response', block.bytes);
+    } else if (st.res) st.res.bytes += block.bytes; // trailers (gRPC's status among them)
+    if (block.endStream) this.streamEnd(dir, block.sid, st);
+  }
+
+  private streamEnd(dir: number, sid: number, st: H2Stream): void {
+    if (dir === this.reqDir) st.reqEndNs = this.endNs;
+    else this.finish(sid, st);
+  }
+
+  private finish(sid: number, st: H2Stream): void {
+    this.open.delete(sid);
+    // Its method or path came from a table entry the capture never saw: better no record than a wrong one.
+    if (st.req.head!.method === '' || st.req.head!.target === '') return;
+    this.sink.exchange({ conn: this.conn, role: this.role, request: st.req, requestEndNs: st.reqEndNs, response: st.res, responseEndNs: st.res ? st.res.lastNs : this.endNs });
+  }
+
+  /** Something went by unseen: what is open is reported as seen, the rest of the connection is not decoded. */
+  private fail(): void {
+    if (this.broken) return;
+    this.broken = true;
+    this.sink.desync();
+    for (const [sid, st] of [...this.open]) {
+      if (st.res) st.res.framingLost = true;
+      this.finish(sid, st);
+    }
+  }
+
+  /** Streams whose request started before cutoffNs are reported as they are. */
+  expire(cutoffNs: number): void {
+    for (const [sid, st] of [...this.open]) {
+      if (st.req.startNs >= cutoffNs) continue;
+      if (st.res) st.res.framingLost = true; // still streaming: reported with what was seen
+      this.finish(sid, st);
+    }
+  }
+
+  close(): void {
+    for (const [sid, st] of [...this.open]) this.finish(sid, st);
+  }
+
+  /** A stream's headers as the Message the correlator turns into a record (samples as HTTP/1-style text). */
+  private message(fields: HeaderField[], kind: 'request' | 'response', bytes: number): Message {
+    const head: HttpHead = {
+      kind, method: '', target: '', status: 0, version: '2', host: '', userAgent: '', traceparent: '', contentType: '',
+      contentLength: null, chunked: false, connectionClose: false, upgrade: false, heimdallUi: false, sensitive: false, headLength: 0, complete: true,
+    };
+    let authority = '';
+    let lines = '';
+    for (const f of fields) {
+      if (f === UNKNOWN_FIELD || f.name === '') continue;
+      const v = f.value;
+      switch (f.name) {
+        case ':method': head.method = v; break;
+        case ':path': head.target = text(v); break;
+        case ':authority': authority = text(v); break;
+        case ':status': head.status = Number(v) || 0; break;
+        case 'host': head.host = text(v); break;
+        case 'user-agent': head.userAgent = text(v); break;
+        case 'traceparent': head.traceparent = v.slice(0, 256); break;
+        case 'content-type': head.contentType = v.toLowerCase(); break;
+        case 'content-length': if (/^\d{1,15}$/.test(v)) head.contentLength = Number(v); break;
+        case 'x-heimdall-ui': head.heimdallUi = true; break;
+      }
+      if (f.name.charCodeAt(0) !== 0x3a /* : */) lines += `${f.name}: ${v}\r\n`;
+    }
+    if (head.method === 'CONNECT' && !head.target) head.target = authority;
+    if (!head.host) head.host = authority;
+    const start = kind === 'request' ? `${head.method} ${head.target} HTTP/2` : `HTTP/2 ${head.status}`;
+    // Credential headers and query secrets are replaced before the sample exists.
+    const sample = Buffer.from(redactHeadText(`${start}\r\n${lines}\r\n`), 'latin1');
+    head.headLength = sample.length;
+    const kept = sample.length > this.keepBytes ? sample.subarray(0, this.keepBytes) : sample;
+    return {
+      head, startNs: this.startNs, lastNs: this.endNs, bytes, kept, rawLen: kept.length, rawGap: false, headLength: sample.length, bodyBytes: 0, framingLost: false,
+    };
+  }
+}
+
+/** Header text as the client meant it: UTF-8 when it is valid UTF-8 (as head.ts does for HTTP/1). */
+function text(v: string): string {
+  if (!/[^\x00-\x7f]/.test(v)) return v;
+  const s = Buffer.from(v, 'latin1').toString('utf8');
+  return s.includes('\ufffd') ? v : s;
+}

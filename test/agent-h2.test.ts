@@ -1,0 +1,156 @@
+// HTTP/2: cleartext by prior knowledge (Node's http2 both sides, curl --http2-prior-knowledge)
+// and over TLS after ALPN (curl to nginx with "http2"): streams multiplexed on one connection,
+// each recorded once per side with its own status, header tables followed across requests,
+// credentials and query secrets kept out.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
+import { execFile } from 'node:child_process';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
+import { fetchAll, ROOT_SKIP, startStack, type Stack } from './helpers/stack.ts';
+import { waitFor } from './helpers/server.ts';
+import { startNginx, type Nginx } from './helpers/nginx.ts';
+
+const run = promisify(execFile);
+let stack: Stack;
+let h2c: http2.Http2Server;
+let nginx: Nginx;
+
+before(async () => {
+  if (ROOT_SKIP) return;
+  stack = await startStack({ AGENT_HTTP_SAMPLE_BYTES: '512' });
+  h2c = http2.createServer((req, res) => {
+    let n = 0;
+    req.on('data', (c: Buffer) => (n += c.length));
+    req.on('end', () => {
+      const path = req.url.split('?')[0];
+      if (path.endsWith('/missing')) res.writeHead(404).end('missing\n');
+      else if (path.endsWith('/download')) res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(Buffer.alloc(300_000, 1));
+      else if (req.method === 'POST') res.writeHead(201, { 'content-type': 'text/plain' }).end(`got ${n}\n`);
+      else setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end(`ok ${path}\n`), path.endsWith('/slow') ? 50 : 0);
+    });
+  });
+  await new Promise<void>((r) => h2c.listen(0, '127.0.0.1', r));
+  nginx = await startNginx({ tls: true, http2: true });
+});
+
+after(async () => {
+  nginx?.stop();
+  h2c?.close();
+  await stack?.stop();
+});
+
+const h2cPort = () => (h2c.address() as AddressInfo).port;
+const records = (filter: string, n: number, what: string) =>
+  waitFor(async () => {
+    const xs = await fetchAll(stack.base, filter);
+    return xs.length >= n ? xs : null;
+  }, 20_000, what);
+
+interface Req { path: string; method?: string; body?: string; headers?: Record<string, string> }
+
+/** Requests on one HTTP/2 connection from Node's client, all in flight at once. */
+async function nodeClient(requests: Req[]): Promise<number[]> {
+  const s = http2.connect(`http://127.0.0.1:${h2cPort()}`);
+  try {
+    return await Promise.all(
+      requests.map(
+        (r) =>
+          new Promise<number>((resolve, reject) => {
+            const req = s.request({ ':method': r.method ?? 'GET', ':path': r.path, ...r.headers });
+            let status = 0;
+            req.on('response', (h) => (status = Number(h[':status'])));
+            req.on('data', () => undefined);
+            req.on('end', () => resolve(status));
+            req.on('error', reject);
+            req.end(r.body);
+          }),
+      ),
+    );
+  } finally {
+    s.close();
+  }
+}
+
+test('HTTP/2 by prior knowledge: multiplexed streams pair by stream, both sides, secrets kept out', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+  const requests: Req[] = [
+    { path: '/h2/one?token=h2-secret-value&page=1', headers: { authorization: 'Bearer h2-secret-bearer', 'user-agent': 'h2-test/1.0' } },
+    { path: '/h2/slow', headers: { 'user-agent': 'h2-test/1.0' } },
+    { path: '/h2/missing', headers: { 'user-agent': 'h2-test/1.0' } },
+    { path: '/h2/upload', method: 'POST', body: 'x'.repeat(1000), headers: { 'user-agent': 'h2-test/1.0', 'content-type': 'text/plain' } },
+    ...Array.from({ length: 16 }, (_, i) => ({ path: `/h2/many/${i}`, headers: { 'user-agent': 'h2-test/1.0' } })),
+  ];
+  const statuses = await nodeClient(requests);
+  assert.deepEqual(statuses.slice(0, 4), [200, 200, 404, 201]);
+  const xs = await records('path=%2Fh2%2F', 2 * requests.length, `${2 * requests.length} records of /h2/`);
+  assert.equal(xs.length, 2 * requests.length, 'each stream once per side, nothing more');
+  for (const role of ['client', 'server']) {
+    const side = xs.filter((x) => x.role === role);
+    assert.equal(side.length, requests.length, `${role} side`);
+    const byPath = new Map(side.map((x) => [x.path, x]));
+    assert.equal(byPath.get('/h2/one')?.status, 200);
+    assert.equal(byPath.get('/h2/slow')?.status, 200);
+    assert.equal(byPath.get('/h2/missing')?.status, 404);
+    assert.equal(byPath.get('/h2/upload')?.status, 201);
+    assert.equal(byPath.get('/h2/upload')?.method, 'POST');
+    for (let i = 0; i < 16; i++) assert.equal(byPath.get(`/h2/many/${i}`)?.status, 200, `/h2/many/${i} (${role})`);
+    for (const x of side) {
+      assert.equal(x.http_version, '2');
+      assert.equal(x.user_agent, 'h2-test/1.0');
+      assert.ok(x.duration_ms > 0);
+      assert.equal(x.unmatched, false);
+    }
+    assert.ok(byPath.get('/h2/slow')!.duration_ms >= 45, 'the slow stream lasted its 50 ms, whatever finished around it');
+    assert.match(byPath.get('/h2/one')!.query, /token=REDACTED/);
+  }
+  const one = xs.find((x) => x.path === '/h2/one')!;
+  const detail = await (await fetch(`${stack.base}/api/logs/${one.id}`)).text();
+  assert.match(detail, /GET \/h2\/one\?token=REDACTED&page=1 HTTP\/2/);
+  assert.doesNotMatch(detail, /h2-secret/);
+});
+
+test('HTTP/2 from curl: prior knowledge to Node, and ALPN "h2" over TLS to nginx', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+  // One connection each: curl 7.88's second request on a connection to Node's server fails (a framing error between the two, not ours).
+  for (const p of ['/h2curl/a', '/h2curl/missing']) await run('curl', ['-sS', '--http2-prior-knowledge', '-o', '/dev/null', `http://127.0.0.1:${h2cPort()}${p}`]);
+  const plain = await records('path=%2Fh2curl%2F', 4, 'curl prior-knowledge records');
+  assert.deepEqual(plain.map((x) => `${x.role} ${x.path} ${x.status} ${x.http_version}`).sort(), [
+    'client /h2curl/a 200 2', 'client /h2curl/missing 404 2', 'server /h2curl/a 200 2', 'server /h2curl/missing 404 2',
+  ]);
+  const url = (p: string) => `https://127.0.0.1:${nginx.tlsPort}${p}`;
+  const { stdout } = await run('curl', ['-sSk', '-w', '%{http_version}\\n', '-o', '/dev/null', '-o', '/dev/null', '-o', '/dev/null', url('/t/ok?h2tls=1'), url('/t/missing?h2tls=1'), url('/index.html?h2tls=1')]);
+  assert.match(stdout, /^2$/m, 'curl and nginx agreed on HTTP/2');
+  const tls = await waitFor(async () => {
+    const got = (await fetchAll(stack.base, 'process=nginx')).filter((x) => x.query === 'h2tls=1');
+    return got.length >= 3 ? got : null;
+  }, 20_000, 'nginx records of the TLS HTTP/2 requests');
+  assert.deepEqual(tls.map((x) => `${x.path} ${x.status} ${x.http_version} ${x.role}`).sort(), ['/index.html 200 2 server', '/t/missing 404 2 server', '/t/ok 200 2 server']);
+  const curlSide = (await fetchAll(stack.base, 'process=curl')).filter((x) => x.query === 'h2tls=1');
+  assert.equal(curlSide.length, 3);
+});
+
+test('HTTP/2: a download larger than the capture window, then more requests on the connection', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+  const s = http2.connect(`http://127.0.0.1:${h2cPort()}`);
+  const get = (path: string) =>
+    new Promise<number>((resolve, reject) => {
+      const req = s.request({ ':path': path });
+      let status = 0;
+      req.on('response', (h) => (status = Number(h[':status'])));
+      req.on('data', () => undefined);
+      req.on('end', () => resolve(status));
+      req.on('error', reject);
+      req.end();
+    });
+  try {
+    assert.equal(await get('/h2dl/download'), 200);
+    for (let i = 0; i < 5; i++) assert.equal(await get(`/h2dl/after/${i}`), 200);
+    assert.equal(await get('/h2dl/missing'), 404);
+  } finally {
+    s.close();
+  }
+  const xs = await records('path=%2Fh2dl%2F', 14, 'the download and the requests after it, both sides');
+  assert.equal(xs.length, 14);
+  for (const x of xs) assert.equal(x.status, x.path.endsWith('missing') ? 404 : 200, x.path);
+  for (const dl of xs.filter((x) => x.path === '/h2dl/download')) assert.ok(dl.response_bytes > 100_000, `${dl.role}: ${dl.response_bytes} bytes counted`);
+});
