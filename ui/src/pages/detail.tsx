@@ -30,6 +30,8 @@ export function curlFor(x: Exchange): string {
   }
   if (headEnd >= 0 && text.length > headEnd + 4 && !x.request_truncated) parts.push('--data-raw', shellQuote(text.slice(headEnd + 4)));
   if (x.http_version === '1.0') parts.push('--http1.0');
+  // HTTP/2 in clear is only spoken by prior knowledge; over TLS curl asks for it by ALPN.
+  if (x.http_version === '2') parts.push(x.tls ? '--http2' : '--http2-prior-knowledge');
   return parts.join(' ');
 }
 
