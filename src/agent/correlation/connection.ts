@@ -90,6 +90,11 @@ export class Connection {
     return this.h2?.alive === true;
   }
 
+  /** Records of an HTTP/2 connection were lost before this one (the kernel's ring was full). */
+  afterLoss(dir: number): void {
+    this.h2?.afterLoss(dir);
+  }
+
   push(dir: number, data: Uint8Array, len: number, startNs: number, endNs: number): void {
     this.lastNs = endNs;
     if (this.h2) {

@@ -69,7 +69,9 @@ export class Correlator {
 
   onData(ev: DataEvent): void {
     let conn = this.conns.get(ev);
-    if (conn && ev.flags & F_AFTER_LOSS) {
+    // HTTP/2 keeps its header tables and picks the stream of frames up again (H2Session).
+    if (conn && ev.flags & F_AFTER_LOSS && conn.keepsState) conn.afterLoss(ev.direction);
+    else if (conn && ev.flags & F_AFTER_LOSS) {
       // Bytes of this connection are missing: pairing across the hole could give a request
       // the next one's response. What is open ends as at a close (waiting requests are
       // reported unmatched) and the connection starts over at the next message head.

@@ -213,6 +213,13 @@ export class H2Session {
     only.lastNs = this.endNs;
   }
 
+  /** Whole syscalls of this direction were lost: as a hidden frame boundary, found again at the next plausible frames. */
+  afterLoss(dir: number): void {
+    if (this.broken || this.readers[dir].lost) return;
+    this.readers[dir].lost = true;
+    this.lose(dir);
+  }
+
   /**
    * A frame boundary went by unseen in one direction: the header block in progress is gone, and
    * blocks hidden with it may have changed that direction's table. Streams stay open: their
