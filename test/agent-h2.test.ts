@@ -7,11 +7,13 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { execFile } from 'node:child_process';
 import http2 from 'node:http2';
+import * as grpc from '@grpc/grpc-js';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { fetchAll, ROOT_SKIP, startStack, type Stack } from './helpers/stack.ts';
 import { waitFor } from './helpers/server.ts';
 import { startNginx, type Nginx } from './helpers/nginx.ts';
+import { DiagnosticsReport, ExportRequest, IngestServiceService } from '../src/shared/proto/gen/heimdall/v1/ingest.ts';
 
 const run = promisify(execFile);
 let stack: Stack;
@@ -153,4 +155,32 @@ test('HTTP/2: a download larger than the capture window, then more requests on t
   assert.equal(xs.length, 14);
   for (const x of xs) assert.equal(x.status, x.path.endsWith('missing') ? 404 : 200, x.path);
   for (const dl of xs.filter((x) => x.path === '/h2dl/download')) assert.ok(dl.response_bytes > 100_000, `${dl.role}: ${dl.response_bytes} bytes counted`);
+});
+
+test('gRPC: unary calls are HTTP/2 exchanges with their grpc-status, OK and failed alike', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+  // Any gRPC service does; Heimdall's own ingest service is at hand (this one answers in-process).
+  const server = new grpc.Server();
+  server.addService(IngestServiceService, {
+    reportDiagnostics: (_call: unknown, cb: grpc.sendUnaryData<object>) => cb(null, {}),
+    export: (_call: unknown, cb: grpc.sendUnaryData<never>) => cb({ code: grpc.status.INVALID_ARGUMENT, details: 'test refusal' }),
+    exportStream: () => undefined,
+  } as unknown as grpc.UntypedServiceImplementation);
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const Client = grpc.makeGenericClientConstructor(IngestServiceService, 'IngestService');
+  const c = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as Record<string, (req: unknown, cb: (e: grpc.ServiceError | null) => void) => void>;
+  const call = (method: string, req: unknown) => new Promise<grpc.ServiceError | null>((resolve) => c[method].call(c, req, resolve));
+  try {
+    assert.equal(await call('reportDiagnostics', DiagnosticsReport.fromPartial({ agentId: 'grpc-test', node: 'n' })), null);
+    assert.equal((await call('export', ExportRequest.fromPartial({ batchId: 'grpc-test', agentId: 'a', node: 'n' })))?.code, grpc.status.INVALID_ARGUMENT);
+  } finally {
+    (c as unknown as grpc.Client).close();
+    server.forceShutdown();
+  }
+  const xs = await records('path=%2Fheimdall.v1.IngestService%2F', 4, 'both sides of two gRPC calls');
+  assert.deepEqual(xs.map((x) => `${x.role} ${x.method} ${x.path} ${x.status} ${x.http_version} grpc=${x.grpc_status}`).sort(), [
+    'client POST /heimdall.v1.IngestService/Export 200 2 grpc=3',
+    'client POST /heimdall.v1.IngestService/ReportDiagnostics 200 2 grpc=0',
+    'server POST /heimdall.v1.IngestService/Export 200 2 grpc=3',
+    'server POST /heimdall.v1.IngestService/ReportDiagnostics 200 2 grpc=0',
+  ]);
 });

@@ -97,6 +97,7 @@ test('detail view: fields, samples as text and hex, a curl line', opts, async ()
   const text = await page.locator('[data-testid="detail"]').innerText();
   assert.match(text, /Destination\s+10\.1\.0\.2:9000/);
   assert.match(text, /TLS\s+yes \(HTTPS/);
+  assert.match(text, /gRPC status\s+14 UNAVAILABLE/);
   assert.match(await page.locator('[data-testid="request-sample"]').innerText(), /^GET \/items\//);
   assert.match(await page.locator('[data-testid="curl"]').innerText(), /^curl (-X POST )?'https:\/\/(api|web)\.shop\.local\/api\//);
   await page.locator('.sample').first().getByRole('tab', { name: 'Hex' }).click();

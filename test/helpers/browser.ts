@@ -48,6 +48,7 @@ export async function startFilledServer(records: number): Promise<{ base: string
       dstPort: 9000,
       query: i % 7 === 0 ? 'token=REDACTED&page=2' : '',
       tls: i % 4 === 0,
+      grpcStatus: i % 4 === 0 ? '14' : '',
     });
     ids.push(x.id);
     batch.push(x);

@@ -70,6 +70,7 @@ export interface Item {
   response_bytes: number;
   unmatched: boolean;
   tls: boolean;
+  grpc_status: string;
   request_truncated: boolean;
   request_sample: string;
   response_sample: string;

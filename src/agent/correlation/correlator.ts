@@ -184,6 +184,7 @@ export class Correlator {
       responseTruncated: resSample.truncated,
       unmatched,
       tls: m.tls === true,
+      grpcStatus: res?.head?.grpcStatus ?? '',
       node: '',
       containerId: '',
       namespace: '',

@@ -308,7 +308,11 @@ export class H2Session {
       if (code >= 100 && code < 200) {
         st.req.lastNs = this.endNs; // interim: the final response follows
       } else st.res = this.message(fields, 'response', block.bytes);
-    } else if (st.res) st.res.bytes += block.bytes; // trailers (gRPC's status among them)
+    } else if (st.res) {
+      st.res.bytes += block.bytes; // trailers: gRPC's status is there
+      const g = fields.find((f) => f.name === 'grpc-status');
+      if (g) st.res.head!.grpcStatus = grpcStatus(g.value);
+    }
     if (block.endStream) this.streamEnd(dir, block.sid, st);
   }
 
@@ -352,7 +356,7 @@ export class H2Session {
   private message(fields: HeaderField[], kind: 'request' | 'response', bytes: number): Message {
     const head: HttpHead = {
       kind, method: '', target: '', status: 0, version: '2', host: '', userAgent: '', traceparent: '', contentType: '',
-      contentLength: null, chunked: false, connectionClose: false, upgrade: false, heimdallUi: false, sensitive: false, headLength: 0, complete: true,
+      contentLength: null, chunked: false, connectionClose: false, upgrade: false, heimdallUi: false, sensitive: false, grpcStatus: '', headLength: 0, complete: true,
     };
     let authority = '';
     let lines = '';
@@ -370,6 +374,7 @@ export class H2Session {
         case 'content-type': head.contentType = v.toLowerCase(); break;
         case 'content-length': if (/^\d{1,15}$/.test(v)) head.contentLength = Number(v); break;
         case 'x-heimdall-ui': head.heimdallUi = true; break;
+        case 'grpc-status': head.grpcStatus = grpcStatus(v); break; // a trailers-only answer
       }
       if (f.name.charCodeAt(0) !== 0x3a /* : */) lines += `${f.name}: ${v}\r\n`;
     }
@@ -384,6 +389,11 @@ export class H2Session {
       head, startNs: this.startNs, lastNs: this.endNs, bytes, kept, rawLen: kept.length, rawGap: false, headLength: sample.length, bodyBytes: 0, framingLost: false,
     };
   }
+}
+
+/** gRPC status codes are 0–16; anything else is kept out rather than stored as text. */
+function grpcStatus(v: string): string {
+  return /^\d{1,2}$/.test(v) ? v : '';
 }
 
 /** Header text as the client meant it: UTF-8 when it is valid UTF-8 (as head.ts does for HTTP/1). */

@@ -22,6 +22,8 @@ export interface HttpHead {
   heimdallUi: boolean;
   /** A credential header was present: samples must be redacted. */
   sensitive: boolean;
+  /** gRPC's grpc-status (HTTP/2 responses: in the trailers, or the headers of a trailers-only answer); '' otherwise. */
+  grpcStatus: string;
   /** Bytes through the blank line; the full length only when complete. */
   headLength: number;
   complete: boolean;
@@ -208,7 +210,7 @@ export function parseHead(b: Uint8Array, more: boolean, startChecked = false): H
   const lineCut = eol === limit;
   const head: HttpHead = {
     kind: 'request', method: '', target: '', status: 0, version: '', host: '', userAgent: '', traceparent: '',
-    contentType: '', contentLength: null, chunked: false, connectionClose: false, upgrade: false, heimdallUi: false, sensitive: false,
+    contentType: '', contentLength: null, chunked: false, connectionClose: false, upgrade: false, heimdallUi: false, sensitive: false, grpcStatus: '',
     headLength: b.length, complete: false,
   };
   if (b[0] === 0x48 && b[4] === 0x2f) {

@@ -21,7 +21,7 @@ test('bytes are identical to the generated encoder', () => {
         requestBytes: big(2 ** 26), responseBytes: BigInt(rnd(2)) * 9007199254740991n, // the agent's counts stay below 2^53 userAgent: word(), traceparent: word(),
         // sizes around the 1-, 2- and 3-byte length prefixes of the sub-message
         requestSample: Buffer.alloc([0, 10, 100, 20_000][rnd(4)], rnd(256)), responseSample: Buffer.alloc(rnd(300), 0x41),
-        requestTruncated: rnd(2) === 1, responseTruncated: rnd(2) === 1, unmatched: rnd(2) === 1, tls: rnd(2) === 1,
+        requestTruncated: rnd(2) === 1, responseTruncated: rnd(2) === 1, unmatched: rnd(2) === 1, tls: rnd(2) === 1, grpcStatus: rnd(3) === 0 ? String(rnd(17)) : '',
       }));
     }
     const req: ExportRequest = { batchId: word(), agentId: word(), node: word(), maxInFlight: rnd(2) * rnd(300), exchanges };

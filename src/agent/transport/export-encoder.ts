@@ -179,6 +179,7 @@ function exchange(w: Writer, x: ExchangeRecord): void {
   w.boolField(30, x.responseTruncated);
   w.boolField(31, x.unmatched);
   w.boolField(32, x.tls);
+  w.stringField(33, x.grpcStatus);
 }
 
 const HEADROOM = 512; // for the ExportRequest's header fields, written in front when sent

@@ -47,6 +47,12 @@ test('rows come out as a Native block in column order, samples byte for byte', (
   const t = transcodeExport(enc([{ ...ok, tls: true }]), now);
   assert.ok(t.ok);
   assert.equal(readNativeBlocks(nativeBlock([t.value.columns]))[0].tls, true);
+  assert.equal(text('grpc_status'), '');
+  const g = transcodeExport(enc([{ ...ok, grpcStatus: '14' }]), now);
+  assert.ok(g.ok);
+  assert.equal(text('grpc_status', readNativeBlocks(nativeBlock([g.value.columns]))[0]), '14');
+  const bad = transcodeExport(enc([{ ...ok, grpcStatus: 'UNAVAILABLE' }]), now);
+  assert.ok(!bad.ok && /grpc_status/.test(bad.error));
 });
 
 test('the first bad record is named by index and field', () => {

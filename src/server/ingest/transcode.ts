@@ -20,12 +20,12 @@ export interface Transcoded {
 export type TranscodeResult = { ok: true; value: Transcoded } | { ok: false; error: string; batchId: string };
 
 // HttpExchange field numbers (proto/heimdall/v1/ingest.proto).
-const F = { id: 1, ts: 2, dur: 3, node: 4, pid: 5, process: 6, containerId: 7, namespace: 8, pod: 9, container: 10, labels: 11, role: 12, srcIp: 13, srcPort: 14, dstIp: 15, dstPort: 16, method: 17, host: 18, path: 19, query: 20, httpVersion: 21, status: 22, reqBytes: 23, resBytes: 24, userAgent: 25, traceparent: 26, reqSample: 27, resSample: 28, reqTrunc: 29, resTrunc: 30, unmatched: 31, tls: 32 } as const;
-const NFIELDS = 33;
+const F = { id: 1, ts: 2, dur: 3, node: 4, pid: 5, process: 6, containerId: 7, namespace: 8, pod: 9, container: 10, labels: 11, role: 12, srcIp: 13, srcPort: 14, dstIp: 15, dstPort: 16, method: 17, host: 18, path: 19, query: 20, httpVersion: 21, status: 22, reqBytes: 23, resBytes: 24, userAgent: 25, traceparent: 26, reqSample: 27, resSample: 28, reqTrunc: 29, resTrunc: 30, unmatched: 31, tls: 32, grpcStatus: 33 } as const;
+const NFIELDS = 34;
 // Size limits per string field: [field, column name, max bytes].
-const LIMIT_FIELDS = Int32Array.from([F.node, F.process, F.containerId, F.namespace, F.pod, F.container, F.host, F.path, F.query, F.httpVersion, F.userAgent, F.traceparent]);
-const LIMIT_NAMES = ['node', 'process', 'container_id', 'namespace', 'pod', 'container', 'host', 'path', 'query', 'http_version', 'user_agent', 'traceparent'];
-const LIMIT_MAX = Int32Array.from([256, 256, 256, 256, 256, 256, 1024, 8192, 8192, 16, 1024, 256]);
+const LIMIT_FIELDS = Int32Array.from([F.node, F.process, F.containerId, F.namespace, F.pod, F.container, F.host, F.path, F.query, F.httpVersion, F.userAgent, F.traceparent, F.grpcStatus]);
+const LIMIT_NAMES = ['node', 'process', 'container_id', 'namespace', 'pod', 'container', 'host', 'path', 'query', 'http_version', 'user_agent', 'traceparent', 'grpc_status'];
+const LIMIT_MAX = Int32Array.from([256, 256, 256, 256, 256, 256, 1024, 8192, 8192, 16, 1024, 256, 2]);
 const IP_NONE = stringValue('::');
 const ROOT_ENDPOINT = stringValue('/');
 const MIN_TS = 946_684_800_000_000_000n; // 2000-01-01
@@ -136,13 +136,14 @@ const C = {
   host: at('host'), path: at('path'), endpoint: at('endpoint'), query: at('query'), httpVersion: at('http_version'), status: at('status'),
   reqBytes: at('request_bytes'), resBytes: at('response_bytes'), userAgent: at('user_agent'), traceparent: at('traceparent'),
   reqSample: at('request_sample'), resSample: at('response_sample'), reqTrunc: at('request_truncated'), resTrunc: at('response_truncated'),
-  unmatched: at('unmatched'), tls: at('tls'),
+  unmatched: at('unmatched'), tls: at('tls'), grpcStatus: at('grpc_status'),
 };
 // Protobuf string field → its String column, for the fields copied as they are.
 const COPIED: [number, number][] = [
   [F.node, C.node], [F.process, C.process], [F.containerId, C.containerId], [F.namespace, C.namespace], [F.pod, C.pod],
   [F.container, C.container], [F.method, C.method], [F.host, C.host], [F.path, C.path], [F.query, C.query],
   [F.httpVersion, C.httpVersion], [F.userAgent, C.userAgent], [F.traceparent, C.traceparent], [F.reqSample, C.reqSample], [F.resSample, C.resSample],
+  [F.grpcStatus, C.grpcStatus],
 ];
 const COPY_FIELD = Int32Array.from(COPIED.map(([f]) => f));
 const COPY_COL = Int32Array.from(COPIED.map(([, c]) => c));

@@ -69,7 +69,7 @@ const ITEM_COLUMNS = `id, toString(toUnixTimestamp64Nano(ts)) AS ts_ns, toString
   toString(src_ip) AS src, src_port, toString(dst_ip) AS dst, dst_port, method, host, path, endpoint, query,
   http_version, status, request_bytes, response_bytes, user_agent, traceparent,
   toValidUTF8(request_sample) AS req_sample, toValidUTF8(response_sample) AS res_sample,
-  request_truncated, response_truncated, unmatched, tls`;
+  request_truncated, response_truncated, unmatched, tls, grpc_status`;
 
 interface ItemRow {
   id: string; ts_ns: string; dur_ns: string; node: string; pid: number; process: string; container_id: string;
@@ -79,6 +79,7 @@ interface ItemRow {
   response_bytes: string | number; user_agent: string; traceparent: string; req_sample: string; res_sample: string;
   request_truncated: boolean | number; response_truncated: boolean | number; unmatched: boolean | number;
   tls: boolean | number;
+  grpc_status: string;
 }
 
 function toItem(r: ItemRow): ExchangeItem {
@@ -95,6 +96,7 @@ function toItem(r: ItemRow): ExchangeItem {
     user_agent: r.user_agent, traceparent: r.traceparent, request_sample: r.req_sample, response_sample: r.res_sample,
     request_truncated: Boolean(r.request_truncated), response_truncated: Boolean(r.response_truncated), unmatched: Boolean(r.unmatched),
     tls: Boolean(r.tls),
+    grpc_status: r.grpc_status ?? '',
   };
 }
 

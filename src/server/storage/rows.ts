@@ -15,6 +15,7 @@ export const EXCHANGE_NATIVE = [
   ['dst_ip', S], ['dst_port', 'UInt16'], ['method', S], ['host', S], ['path', S], ['endpoint', S], ['query', S], ['http_version', S],
   ['status', 'UInt16'], ['request_bytes', U64], ['response_bytes', U64], ['user_agent', S], ['traceparent', S], ['request_sample', S],
   ['response_sample', S], ['request_truncated', 'Bool'], ['response_truncated', 'Bool'], ['unmatched', 'Bool'], ['tls', 'Bool'],
+  ['grpc_status', S],
 ] as const;
 
 export type ExchangeColumn = (typeof EXCHANGE_NATIVE)[number][0];

@@ -162,6 +162,15 @@ const MIGRATIONS: Migration[] = [
         MODIFY COLUMN response_sample String CODEC(LZ4)`,
     ],
   },
+  {
+    version: 6,
+    name: 'grpc_status on http_exchanges and its feed',
+    // gRPC calls are HTTP/2 exchanges whose outcome is the grpc-status trailer (HTTP says 200).
+    sql: (db) => [
+      `ALTER TABLE ${db}.http_exchanges ADD COLUMN IF NOT EXISTS grpc_status LowCardinality(String) DEFAULT '' AFTER tls`,
+      `ALTER TABLE ${db}.http_red_feed ADD COLUMN IF NOT EXISTS grpc_status LowCardinality(String) DEFAULT '' AFTER tls`,
+    ],
+  },
 ];
 
 /** Migrations this build knows; a database at this version needs none. */

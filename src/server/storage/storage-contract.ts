@@ -23,7 +23,7 @@ before(async () => {
   await ingester.start();
   const rows = [
     makeExchange({ method: 'GET', status: 200, host: 'a.local', path: '/api/users/1', timestampUnixNano: now - 5_000_000_000n, durationNs: 2_000_000n }),
-    makeExchange({ method: 'POST', status: 503, host: 'a.local', path: '/api/orders', timestampUnixNano: now - 4_000_000_000n, durationNs: 90_000_000n, role: 2, process: 'curl', tls: true }),
+    makeExchange({ method: 'POST', status: 503, host: 'a.local', path: '/api/orders', timestampUnixNano: now - 4_000_000_000n, durationNs: 90_000_000n, role: 2, process: 'curl', tls: true, grpcStatus: '14' }),
     makeExchange({ method: 'GET', status: 404, host: 'b.local', path: '/static/x.css', timestampUnixNano: now - 3_000_000_000n, node: 'node-b', namespace: 'shop', pod: 'web-1' }),
     makeExchange({ method: 'DELETE', status: 0, unmatched: true, host: 'b.local', path: '/api/users/2', timestampUnixNano: now - 2_000_000_000n }),
     makeExchange({ method: 'GET', status: 200, host: 'a.local', path: '/api/users/3', timestampUnixNano: now - 1_000_000_000n, requestSample: Buffer.from([0x00, 0xff, 0x22, 0x5c, 0x0a, 0xe9, 0x41]) }),
@@ -60,6 +60,8 @@ test('newest first, with every filter', async () => {
   assert.equal(await count({ unmatched: true }), 1);
   assert.equal(await count({ tls: true }), 1);
   assert.equal(await count({ tls: false }), 4);
+  const [grpc] = (await listLogs(store, { tls: true }, 10, null)).items;
+  assert.equal(grpc.grpc_status, '14');
 });
 
 test('cursor paging visits every row once', async () => {

@@ -39,4 +39,6 @@ export interface ExchangeItem {
   unmatched: boolean;
   /** Captured in clear from the TLS library: the exchange was HTTPS. */
   tls: boolean;
+  /** gRPC calls: the grpc-status trailer ("0" is OK); '' for other exchanges. */
+  grpc_status: string;
 }

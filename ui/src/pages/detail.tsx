@@ -64,6 +64,14 @@ function Sample({ title, text, b64, truncated, bytes }: { title: string; text: s
   );
 }
 
+const GRPC_CODES = ['OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED'];
+
+function grpcStatusText(code: string): string {
+  const name = GRPC_CODES[Number(code)];
+  return name ? `${code} ${name}` : code;
+}
+
 export function Detail({ id }: { id: string }) {
   const { data: x, error, reload } = useFetch((s) => api.log(id, s), [id]);
   const [copied, setCopied] = useState(false);
@@ -80,6 +88,8 @@ export function Detail({ id }: { id: string }) {
     ['Namespace', x.namespace || '—'], ['Pod', x.pod || '—'], ['Container name', x.container || '—'],
     ['User agent', x.user_agent || '—'], ['traceparent', x.traceparent || '—'], ['ID', x.id],
   ];
+  // A gRPC call answers 200 in HTTP terms; its outcome is the grpc-status trailer.
+  if (x.grpc_status) fields.splice(fields.findIndex(([k]) => k === 'Status') + 1, 0, ['gRPC status', grpcStatusText(x.grpc_status)]);
   return (
     <section className="detail" data-testid="detail">
       <div className="detail-title">

@@ -98,6 +98,8 @@ export interface HttpExchange {
   unmatched: boolean;
   /** captured in clear from the TLS library (HTTPS) */
   tls: boolean;
+  /** gRPC calls: the grpc-status trailer ("0" OK … "16"); empty otherwise */
+  grpcStatus: string;
 }
 
 export interface HttpExchange_LabelsEntry {
@@ -189,6 +191,7 @@ function createBaseHttpExchange(): HttpExchange {
     responseTruncated: false,
     unmatched: false,
     tls: false,
+    grpcStatus: "",
   };
 }
 
@@ -301,6 +304,9 @@ export const HttpExchange: MessageFns<HttpExchange> = {
     }
     if (message.tls !== false) {
       writer.uint32(256).bool(message.tls);
+    }
+    if (message.grpcStatus !== "") {
+      writer.uint32(266).string(message.grpcStatus);
     }
     return writer;
   },
@@ -577,6 +583,14 @@ export const HttpExchange: MessageFns<HttpExchange> = {
             message.tls = reader.bool();
             continue;
           }
+          case 33: {
+            if (tag !== 266) {
+              break;
+            }
+
+            message.grpcStatus = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -696,6 +710,11 @@ export const HttpExchange: MessageFns<HttpExchange> = {
         : false,
       unmatched: isSet(object.unmatched) ? globalThis.Boolean(object.unmatched) : false,
       tls: isSet(object.tls) ? globalThis.Boolean(object.tls) : false,
+      grpcStatus: isSet(object.grpcStatus)
+        ? globalThis.String(object.grpcStatus)
+        : isSet(object.grpc_status)
+        ? globalThis.String(object.grpc_status)
+        : "",
     };
   },
 
@@ -803,6 +822,9 @@ export const HttpExchange: MessageFns<HttpExchange> = {
     if (message.tls !== false) {
       obj.tls = message.tls;
     }
+    if (message.grpcStatus !== "") {
+      obj.grpcStatus = message.grpcStatus;
+    }
     return obj;
   },
 
@@ -859,6 +881,7 @@ export const HttpExchange: MessageFns<HttpExchange> = {
     message.responseTruncated = object.responseTruncated ?? false;
     message.unmatched = object.unmatched ?? false;
     message.tls = object.tls ?? false;
+    message.grpcStatus = object.grpcStatus ?? "";
     return message;
   },
 };
