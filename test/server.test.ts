@@ -133,7 +133,7 @@ test('load beyond the pending-row limit is RESOURCE_EXHAUSTED', async () => {
 });
 
 test('API parameters are validated with the parameter named', async () => {
-  for (const [q, param] of [['status=abc', 'status'], ['limit=0', 'limit'], ['limit=5001', 'limit'], ['since=yesterday', 'since'], ['role=boss', 'role'], ['min_duration_ms=-1', 'min_duration_ms'], ['cursor=zzz', 'cursor'], ['colour=red', 'colour'], ['method=G%20T', 'method']]) {
+  for (const [q, param] of [['status=abc', 'status'], ['limit=0', 'limit'], ['limit=5001', 'limit'], ['since=yesterday', 'since'], ['role=boss', 'role'], ['min_duration_ms=-1', 'min_duration_ms'], ['cursor=zzz', 'cursor'], ['colour=red', 'colour'], ['method=G%20T', 'method'], ['grpc_status=NOT_FOUND', 'grpc_status']]) {
     const r = await getJson<{ error: { parameter: string; message: string } }>(`${ctx.base}/api/logs?${q}`);
     assert.equal(r.status, 400, q);
     assert.equal(r.body.error.parameter, param, q);

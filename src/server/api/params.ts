@@ -88,6 +88,12 @@ export function parseLogQuery(q: Query): { filters: LogFilters; limit: number; c
     if (tls !== 'true' && tls !== 'false') throw new ParamError('tls', 'must be true or false');
     f.tls = tls === 'true';
   }
+  const grpc = one(q, 'grpc_status');
+  if (grpc !== undefined) {
+    // A code (0–16), "error" (any code but OK) or "any" (every gRPC call).
+    if (!/^(\d{1,2}|error|any)$/.test(grpc)) throw new ParamError('grpc_status', 'must be a gRPC status code (0–16), "error" or "any"');
+    f.grpcStatus = grpc;
+  }
   const unmatched = one(q, 'unmatched');
   if (unmatched !== undefined) {
     if (unmatched !== 'true' && unmatched !== 'false') throw new ParamError('unmatched', 'must be true or false');
@@ -121,7 +127,7 @@ export function optionalText(q: Query, name: string): string | undefined {
   return text(q, name);
 }
 
-const KNOWN = new Set(['method', 'status', 'host', 'path', 'endpoint', 'node', 'namespace', 'pod', 'process', 'role', 'min_duration_ms', 'since', 'until', 'window', 'unmatched', 'tls', 'limit', 'cursor']);
+const KNOWN = new Set(['method', 'status', 'host', 'path', 'endpoint', 'node', 'namespace', 'pod', 'process', 'role', 'min_duration_ms', 'since', 'until', 'window', 'unmatched', 'tls', 'grpc_status', 'limit', 'cursor']);
 export function rejectUnknown(q: Query, allowed: readonly string[] = [...KNOWN]): void {
   for (const k of Object.keys(q)) if (!allowed.includes(k)) throw new ParamError(k, `unknown parameter; known: ${allowed.join(', ')}`);
 }

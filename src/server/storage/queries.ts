@@ -22,6 +22,8 @@ export interface LogFilters {
   untilNs?: bigint;
   unmatched?: boolean;
   tls?: boolean;
+  /** A code, "error" (gRPC calls that did not end OK) or "any" (gRPC calls). */
+  grpcStatus?: string;
 }
 
 export interface Cursor {
@@ -61,6 +63,9 @@ function where(f: LogFilters, p: QueryParams): string[] {
   if (f.untilNs !== undefined) { p.until = f.untilNs.toString(); w.push(`ts < fromUnixTimestamp64Nano({until:Int64}, 'UTC')`); }
   if (f.unmatched !== undefined) { p.unm = f.unmatched; w.push('unmatched = {unm:Bool}'); }
   if (f.tls !== undefined) { p.tls = f.tls; w.push('tls = {tls:Bool}'); }
+  if (f.grpcStatus === 'any') w.push(`grpc_status != ''`);
+  else if (f.grpcStatus === 'error') w.push(`grpc_status NOT IN ('', '0')`);
+  else if (f.grpcStatus !== undefined) { p.grpc = f.grpcStatus; w.push('grpc_status = {grpc:String}'); }
   return w;
 }
 

@@ -62,6 +62,10 @@ test('newest first, with every filter', async () => {
   assert.equal(await count({ tls: false }), 4);
   const [grpc] = (await listLogs(store, { tls: true }, 10, null)).items;
   assert.equal(grpc.grpc_status, '14');
+  assert.equal(await count({ grpcStatus: '14' }), 1);
+  assert.equal(await count({ grpcStatus: 'error' }), 1);
+  assert.equal(await count({ grpcStatus: 'any' }), 1);
+  assert.equal(await count({ grpcStatus: '0' }), 0);
 });
 
 test('cursor paging visits every row once', async () => {
