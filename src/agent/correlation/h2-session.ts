@@ -182,10 +182,6 @@ export class H2Session {
     return !this.broken;
   }
 
-  get openStreams(): number {
-    return this.open.size;
-  }
-
   push(dir: number, data: Uint8Array, len: number, startNs: number, endNs: number): void {
     if (this.broken) return;
     // Requests start when sent (egress) or when read (ingress), as for HTTP/1.
@@ -240,6 +236,7 @@ export class H2Session {
       let off = 0;
       let end = length;
       if (flags & PADDED) {
+        if (length < 1) return this.fail();
         const pad = payload![0];
         off = 1;
         end -= pad;
