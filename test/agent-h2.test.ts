@@ -1,11 +1,14 @@
 // HTTP/2: cleartext by prior knowledge (Node's http2 both sides, curl --http2-prior-knowledge)
-// and over TLS after ALPN (curl to nginx with "http2"): streams multiplexed on one connection,
+// and over TLS after ALPN (curl to nginx with "http2", Node to Node), gRPC calls: streams multiplexed on one connection,
 // each recorded once per side with its own status, header tables followed across requests,
 // credentials and query secrets kept out.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import type { AddressInfo } from 'node:net';
@@ -183,4 +186,37 @@ test('gRPC: unary calls are HTTP/2 exchanges with their grpc-status, OK and fail
     'server POST /heimdall.v1.IngestService/Export 200 2 grpc=3',
     'server POST /heimdall.v1.IngestService/ReportDiagnostics 200 2 grpc=0',
   ]);
+});
+
+test('HTTP/2 over TLS in Node (OpenSSL inside node, encrypting in memory): streams at once and one by one, both sides', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'heimdall-h2tls-'));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+  const server = http2.createSecureServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(req.url.endsWith('/missing') ? 404 : 200).end('ok\n'));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const s = http2.connect(`https://127.0.0.1:${(server.address() as AddressInfo).port}`, { rejectUnauthorized: false });
+  const get = (path: string) =>
+    new Promise<void>((resolve, reject) => {
+      const req = s.request({ ':path': path });
+      req.on('data', () => undefined);
+      req.on('end', resolve);
+      req.on('error', reject);
+      req.end();
+    });
+  try {
+    await Promise.all(['/h2tls/a', '/h2tls/missing', '/h2tls/c'].map(get));
+    for (let i = 0; i < 3; i++) await get(`/h2tls/seq/${i}`);
+  } finally {
+    s.close();
+    server.close();
+  }
+  const xs = await records('path=%2Fh2tls%2F', 12, 'both sides of six HTTPS HTTP/2 requests');
+  assert.equal(xs.length, 12);
+  for (const x of xs) {
+    assert.equal(x.status, x.path.endsWith('/missing') ? 404 : 200, x.path);
+    assert.equal(x.http_version, '2');
+    assert.equal(x.tls, true);
+  }
 });
