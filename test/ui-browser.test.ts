@@ -42,6 +42,7 @@ test('traffic table shows the rows', opts, async () => {
   const rendered = await page.locator('[data-testid="traffic-table"] tbody tr[data-id]').count();
   assert.ok(rendered >= 25 && rendered < 200, `rendered ${rendered}`);
   assert.equal(await page.locator('[data-testid="traffic-table"] tbody tr[data-id]').first().locator('.tls').count(), 1, 'HTTPS rows are marked');
+  assert.ok((await page.locator('[data-testid="traffic-table"] tbody .grpc').count()) > 0, 'failed gRPC calls are marked');
   await page.screenshot({ path: `${SHOTS}traffic.png` });
 });
 

@@ -32,7 +32,11 @@ const Row = memo(function Row({ x, index, selected, onOpen }: { x: Exchange; ind
       <td className="mono">{x.method}</td>
       <td className="host" title={x.tls ? `${x.host} (HTTPS, read in clear)` : x.host}>{x.tls && <span className="tls" aria-label="HTTPS">TLS</span>}{x.host}</td>
       <td className="path" title={x.query ? `${x.path}?${x.query}` : x.path}>{x.path}{x.query && <span className="query">?{x.query}</span>}</td>
-      <td><span className={`status ${statusClass(x.status, x.unmatched)}`}>{x.unmatched ? '—' : x.status}</span></td>
+      <td>
+        <span className={`status ${statusClass(x.status, x.unmatched)}`}>{x.unmatched ? '—' : x.status}</span>
+        {/* A failed gRPC call still answers HTTP 200: its grpc-status says it failed. */}
+        {x.grpc_status && x.grpc_status !== '0' && x.status < 400 && <span className="status st-5xx grpc" title={`gRPC status ${x.grpc_status}`}> gRPC {x.grpc_status}</span>}
+      </td>
       <td className="num mono">{x.unmatched ? 'no reply' : fmtDuration(x.duration_ms)}</td>
       <td>{x.node}</td>
       <td title={x.pod ? `${x.namespace}/${x.pod}` : `${x.process} (pid ${x.pid})`}>{x.pod ? `${x.namespace}/${x.pod}` : x.process}</td>
