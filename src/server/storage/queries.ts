@@ -3,6 +3,7 @@
 import { HeimdallError } from '../../shared/errors.ts';
 import { displayIp, nsToRfc3339, type ExchangeItem, type RoleName } from '../../shared/telemetry/exchange.ts';
 import type { QueryParams, Store } from './store.ts';
+import { GRPC_SERVER_ERRORS } from './schema.ts';
 
 export interface LogFilters {
   method?: string;
@@ -222,11 +223,11 @@ export async function serviceMap(store: Store, sinceNs: bigint, untilNs: bigint)
      FROM ${db}.http_exchanges WHERE ${win} AND role = 'server' GROUP BY ip, port LIMIT 10000`, p);
   const clients = await store.query<{ caller: string; kind: string; node: string; ip: string; port: number; host: string; requests: string; errors: string; p95: number }>(
     `SELECT ${svc} AS caller, if(any(pod) != '', 'pod', 'process') AS kind, any(node) AS node, toString(dst_ip) AS ip, dst_port AS port, any(host) AS host,
-       count() AS requests, countIf(status >= 500 OR unmatched) AS errors, quantile(0.95)(duration_ns) AS p95
+       count() AS requests, countIf(status >= 500 OR unmatched OR grpc_status IN ${GRPC_SERVER_ERRORS}) AS errors, quantile(0.95)(duration_ns) AS p95
      FROM ${db}.http_exchanges WHERE ${win} AND role = 'client' GROUP BY caller, ip, port LIMIT 10000`, p);
   const orphans = await store.query<{ caller: string; callee: string; kind: string; node: string; requests: string; errors: string; p95: number }>(
     `SELECT toString(src_ip) AS caller, ${svc} AS callee, if(any(pod) != '', 'pod', 'process') AS kind, any(node) AS node,
-       count() AS requests, countIf(status >= 500 OR unmatched) AS errors, quantile(0.95)(duration_ns) AS p95
+       count() AS requests, countIf(status >= 500 OR unmatched OR grpc_status IN ${GRPC_SERVER_ERRORS}) AS errors, quantile(0.95)(duration_ns) AS p95
      FROM ${db}.http_exchanges WHERE ${win} AND role = 'server'
        AND (src_ip, src_port, dst_ip, dst_port) NOT IN (SELECT src_ip, src_port, dst_ip, dst_port FROM ${db}.http_exchanges WHERE ${win} AND role = 'client')
      GROUP BY caller, callee LIMIT 10000`, p);

@@ -12,16 +12,31 @@ interface Migration {
   sql: (db: string) => string[];
 }
 
+/**
+ * gRPC codes that are the server's fault, as 5xx are (OpenTelemetry's server-span rule:
+ * UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS); the other
+ * codes but OK count as the caller's, as 4xx do. gRPC answers HTTP 200 either way.
+ */
+export const GRPC_SERVER_ERRORS = "('2', '4', '12', '13', '14', '15')";
+
+/** HTTP's own error classes: the view of migrations 1 and 4 (applied migrations are never edited). */
+const HTTP_ERRORS = { errors: 'status >= 500', clientErrors: 'status >= 400 AND status < 500' };
+/** Since migration 7, failed gRPC calls (HTTP 200) count too, by their grpc-status. */
+const HTTP_AND_GRPC_ERRORS = {
+  errors: `status >= 500 OR grpc_status IN ${GRPC_SERVER_ERRORS}`,
+  clientErrors: `(status >= 400 AND status < 500) OR (grpc_status NOT IN ('', '0') AND grpc_status NOT IN ${GRPC_SERVER_ERRORS})`,
+};
+
 /** The per-minute RED view, reading the rows inserted into `source`. */
-function redView(db: string, source: string): string {
+function redView(db: string, source: string, classes = HTTP_ERRORS): string {
   return `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.http_red_1m_mv TO ${db}.http_red_1m AS
       SELECT
         toStartOfMinute(ts) AS minute, node, namespace,
         if(pod != '', pod, process) AS service,
         role, host, method, endpoint,
         count() AS requests,
-        countIf(status >= 500) AS errors,
-        countIf(status >= 400 AND status < 500) AS client_errors,
+        countIf(${classes.errors}) AS errors,
+        countIf(${classes.clientErrors}) AS client_errors,
         countIf(unmatched) AS unmatched_requests,
         sum(duration_ns) AS duration_sum,
         quantilesTDigestStateIf(0.5, 0.95, 0.99)(duration_ns, NOT unmatched) AS latency
@@ -170,6 +185,12 @@ const MIGRATIONS: Migration[] = [
       `ALTER TABLE ${db}.http_exchanges ADD COLUMN IF NOT EXISTS grpc_status LowCardinality(String) DEFAULT '' AFTER tls`,
       `ALTER TABLE ${db}.http_red_feed ADD COLUMN IF NOT EXISTS grpc_status LowCardinality(String) DEFAULT '' AFTER tls`,
     ],
+  },
+  {
+    version: 7,
+    name: 'per-minute view counts failed gRPC calls as errors',
+    // Minutes already rolled up keep their counts; rows fed from now on are counted by this view.
+    sql: (db) => [`DROP VIEW IF EXISTS ${db}.http_red_1m_mv`, redView(db, 'http_red_feed', HTTP_AND_GRPC_ERRORS)],
   },
 ];
 

@@ -151,6 +151,22 @@ test('the per-minute view is fed less often than inserts are made, and counts ev
   await busy.shutdown();
 });
 
+test('failed gRPC calls (HTTP 200) count as errors by their grpc-status, in the roll-up and the map', async () => {
+  const g = new Ingester(store, { coalesceRows: 1000, coalesceMs: 10, maxPendingRows: 100_000, dedupWindowMs: 3_600_000 });
+  await g.start();
+  const call = (grpcStatus: string, status = 200) => makeExchange({ host: 'grpc.local', path: '/pkg.Svc/Call', method: 'POST', status, grpcStatus, timestampUnixNano: now - 500_000_000n });
+  await g.submit('contract-grpc-1', 'agent-1', [call('0'), call('0'), call('14'), call('3'), call(''), call('', 503)]);
+  let row: { requests: string; errors: string; client_errors: string } | undefined;
+  for (let i = 0; i < 30 && Number(row?.requests ?? 0) < 6; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    [row] = await store.query<{ requests: string; errors: string; client_errors: string }>(
+      `SELECT sum(requests) AS requests, sum(errors) AS errors, sum(client_errors) AS client_errors FROM ${store.database}.http_red_1m WHERE host = 'grpc.local'`,
+    );
+  }
+  assert.deepEqual([row?.requests, row?.errors, row?.client_errors].map(Number), [6, 2, 1], 'UNAVAILABLE and a 503 are errors, INVALID_ARGUMENT the caller\'s');
+  await g.shutdown();
+});
+
 test('a batch waits up to the coalesce interval for others; a sender with all its window waiting gets them stored at once', async () => {
   const lazy = new Ingester(store, { coalesceRows: 1000, coalesceMs: 60_000, maxPendingRows: 100_000, dedupWindowMs: 3_600_000 });
   await lazy.start();
