@@ -4,12 +4,14 @@
 // exchange when its response ends (END_STREAM) or it is reset.
 //
 // What the capture hides cannot be guessed: a syscall that moved more than the capture window
-// can hide frame headers. A hidden DATA payload is counted; a hidden frame boundary or header
-// block ends the decoding of the connection (its open streams are reported as they are),
-// because every later header block could then be read against a wrong table.
+// can hide frame headers, and a full ring buffer whole syscalls. A hidden DATA payload is
+// counted; after a hidden frame boundary that direction resumes at the next syscall that
+// starts with whole frames, its header table cleared (fields from entries never seen are
+// unknown, and a stream without a known method and path is not recorded). Protocol errors
+// end the decoding of the connection, its open streams reported as they are.
 import { Buffer } from 'node:buffer';
 import { HpackDecoder, UNKNOWN_FIELD, type HeaderField } from '../httpparse/hpack.ts';
-import type { HttpHead } from '../httpparse/head.ts';
+import { headerText, type HttpHead } from '../httpparse/head.ts';
 import type { Message } from '../httpparse/message-stream.ts';
 import { redactHeadText } from '../httpparse/redact.ts';
 import type { ConnectionSink, Pairing } from './connection.ts';
@@ -116,10 +118,6 @@ class FrameReader {
     this.flags = h[4];
     this.sid = ((h[5] & 0x7f) * 2 ** 24) + ((h[6] << 16) | (h[7] << 8) | h[8]);
     this.hdrHave = 0;
-    if (this.length > 1 << 24 || this.type > 0xff) {
-      this.lost = true;
-      return;
-    }
     const keep = this.type === HEADERS || this.type === CONTINUATION || this.type === PUSH_PROMISE;
     if (keep && this.length > MAX_BLOCK) {
       this.lost = true;
@@ -253,7 +251,7 @@ export class H2Session {
       if (!pending || pending.sid !== sid) return this.fail();
       pending.parts.push(payload!);
       pending.bytes += FRAME_HEADER + length;
-      if (pending.parts.reduce((n, p) => n + p.length, 0) > MAX_BLOCK) return this.fail();
+      if (pending.bytes > MAX_BLOCK) return this.fail(); // frame headers counted too: a bound, not a measure
       if (flags & END_HEADERS) {
         this.blocks[dir] = null;
         this.headerBlock(dir, pending);
@@ -362,11 +360,11 @@ export class H2Session {
       const v = f.value;
       switch (f.name) {
         case ':method': head.method = v; break;
-        case ':path': head.target = text(v); break;
-        case ':authority': authority = text(v); break;
+        case ':path': head.target = headerText(v); break;
+        case ':authority': authority = headerText(v); break;
         case ':status': head.status = Number(v) || 0; break;
-        case 'host': head.host = text(v); break;
-        case 'user-agent': head.userAgent = text(v); break;
+        case 'host': head.host = headerText(v); break;
+        case 'user-agent': head.userAgent = headerText(v); break;
         case 'traceparent': head.traceparent = v.slice(0, 256); break;
         case 'content-type': head.contentType = v.toLowerCase(); break;
         case 'content-length': if (/^\d{1,15}$/.test(v)) head.contentLength = Number(v); break;
@@ -388,14 +386,8 @@ export class H2Session {
   }
 }
 
-/** gRPC status codes are 0–16; anything else is kept out rather than stored as text. */
+/** gRPC status codes are small numbers (0–16 today): anything else is kept out rather than stored as text. */
 function grpcStatus(v: string): string {
   return /^\d{1,2}$/.test(v) ? v : '';
 }
 
-/** Header text as the client meant it: UTF-8 when it is valid UTF-8 (as head.ts does for HTTP/1). */
-function text(v: string): string {
-  if (!/[^\x00-\x7f]/.test(v)) return v;
-  const s = Buffer.from(v, 'latin1').toString('utf8');
-  return s.includes('\ufffd') ? v : s;
-}

@@ -71,9 +71,17 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
  */
 function fieldText(b: Uint8Array, start: number, end: number): string {
   const s = latin1(b, start, end);
-  if (!NON_ASCII.test(s)) return s;
+  return NON_ASCII.test(s) ? utf8OrAsIs(s, b.subarray(start, end)) : s;
+}
+
+/** The same rule for text already decoded one character per byte (HPACK's strings). */
+export function headerText(latin1Text: string): string {
+  return NON_ASCII.test(latin1Text) ? utf8OrAsIs(latin1Text, Buffer.from(latin1Text, 'latin1')) : latin1Text;
+}
+
+function utf8OrAsIs(s: string, bytes: Uint8Array): string {
   try {
-    return strictUtf8.decode(b.subarray(start, end));
+    return strictUtf8.decode(bytes);
   } catch {
     return s;
   }
