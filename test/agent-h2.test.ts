@@ -160,30 +160,40 @@ test('HTTP/2: a download larger than the capture window, then more requests on t
   for (const dl of xs.filter((x) => x.path === '/h2dl/download')) assert.ok(dl.response_bytes > 100_000, `${dl.role}: ${dl.response_bytes} bytes counted`);
 });
 
-test('gRPC: unary calls are HTTP/2 exchanges with their grpc-status, OK and failed alike', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+test('gRPC: unary calls are HTTP/2 exchanges with their grpc-status, OK, failed and past their deadline', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
   // Any gRPC service does; Heimdall's own ingest service is at hand (this one answers in-process).
   const server = new grpc.Server();
   server.addService(IngestServiceService, {
-    reportDiagnostics: (_call: unknown, cb: grpc.sendUnaryData<object>) => cb(null, {}),
+    // An agent id "slow" is never answered: its caller's deadline runs out (the client resets the stream).
+    reportDiagnostics: (call: { request: { agentId: string } }, cb: grpc.sendUnaryData<object>) => (call.request.agentId === 'slow' ? undefined : cb(null, {})),
     export: (_call: unknown, cb: grpc.sendUnaryData<never>) => cb({ code: grpc.status.INVALID_ARGUMENT, details: 'test refusal' }),
     exportStream: () => undefined,
   } as unknown as grpc.UntypedServiceImplementation);
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
   const Client = grpc.makeGenericClientConstructor(IngestServiceService, 'IngestService');
   const c = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as Record<string, (req: unknown, cb: (e: grpc.ServiceError | null) => void) => void>;
-  const call = (method: string, req: unknown) => new Promise<grpc.ServiceError | null>((resolve) => c[method].call(c, req, resolve));
+  const call = (method: string, req: unknown, deadlineMs = 10_000) =>
+    new Promise<grpc.ServiceError | null>((resolve) => (c[method] as (...a: unknown[]) => void).call(c, req, { deadline: Date.now() + deadlineMs }, resolve));
   try {
     assert.equal(await call('reportDiagnostics', DiagnosticsReport.fromPartial({ agentId: 'grpc-test', node: 'n' })), null);
     assert.equal((await call('export', ExportRequest.fromPartial({ batchId: 'grpc-test', agentId: 'a', node: 'n' })))?.code, grpc.status.INVALID_ARGUMENT);
+    assert.equal((await call('reportDiagnostics', DiagnosticsReport.fromPartial({ agentId: 'slow', node: 'n' }), 400))?.code, grpc.status.DEADLINE_EXCEEDED);
+    await new Promise((r) => setTimeout(r, 200)); // the client's reset goes out after its callback: closing at once could beat it
   } finally {
     (c as unknown as grpc.Client).close();
     server.forceShutdown();
   }
-  const xs = await records('path=%2Fheimdall.v1.IngestService%2F', 4, 'both sides of two gRPC calls');
-  assert.deepEqual(xs.map((x) => `${x.role} ${x.method} ${x.path} ${x.status} ${x.http_version} grpc=${x.grpc_status}`).sort(), [
+  const xs = await records('path=%2Fheimdall.v1.IngestService%2F', 6, 'both sides of three gRPC calls');
+  // The deadline call: the client resets the stream, so it saw no response (status 0, its status
+  // from the reset); the server's own deadline timer may answer first (trailers-only, 200 + 4).
+  const deadline = xs.filter((x) => x.grpc_status === '4');
+  assert.ok(deadline.every((x) => x.status === 0 || (x.role === 'server' && x.status === 200)), JSON.stringify(deadline.map((x) => [x.role, x.status])));
+  assert.deepEqual(xs.map((x) => `${x.role} ${x.method} ${x.path} ${x.grpc_status === '4' ? '-' : x.status} ${x.http_version} grpc=${x.grpc_status}`).sort(), [
     'client POST /heimdall.v1.IngestService/Export 200 2 grpc=3',
+    'client POST /heimdall.v1.IngestService/ReportDiagnostics - 2 grpc=4',
     'client POST /heimdall.v1.IngestService/ReportDiagnostics 200 2 grpc=0',
     'server POST /heimdall.v1.IngestService/Export 200 2 grpc=3',
+    'server POST /heimdall.v1.IngestService/ReportDiagnostics - 2 grpc=4',
     'server POST /heimdall.v1.IngestService/ReportDiagnostics 200 2 grpc=0',
   ]);
 });

@@ -35,6 +35,8 @@ export interface Pairing {
   requestEndNs: number | null;
   response: Message | null;
   responseEndNs: number;
+  /** gRPC status known without trailers (an HTTP/2 stream reset): used when the response has none. */
+  grpcStatus?: string;
 }
 
 export interface ConnectionSink {

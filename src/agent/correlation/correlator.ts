@@ -184,7 +184,7 @@ export class Correlator {
       responseTruncated: resSample.truncated,
       unmatched,
       tls: m.tls === true,
-      grpcStatus: res?.head?.grpcStatus ?? '',
+      grpcStatus: res?.head?.grpcStatus || p.grpcStatus || '',
       node: '',
       containerId: '',
       namespace: '',

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
 import { Buffer } from 'node:buffer';
 import http2 from 'node:http2';
 import net from 'node:net';
@@ -8,27 +9,37 @@ import { decodeFrame, type DataEvent } from '../capture/decode.ts';
 import { F_AFTER_LOSS } from '../capture/event-layout.ts';
 import type { ExchangeRecord } from '../exchange-record.ts';
 import { Correlator } from './correlator.ts';
+import { grpcTimeoutNs } from './h2-session.ts';
 
-/** What went over the wire, chunk by chunk, as a client saw it: [egress?, bytes]. */
-type Wire = [boolean, Buffer][];
+/** What went over the wire, chunk by chunk, as a client saw it: [egress?, bytes, when (ns)?]. */
+type Wire = [boolean, Buffer, number?][];
+
+/** A TCP relay to port that records the client's side of every chunk, with its time. */
+async function recordingRelay(port: number): Promise<{ port: number; wire: Wire; close: () => void }> {
+  const wire: Wire = [];
+  const now = () => Number(process.hrtime.bigint());
+  const relay = net.createServer((c) => {
+    const up = net.connect(port, '127.0.0.1');
+    c.on('data', (d: Buffer) => (wire.push([true, d, now()]), up.write(d)));
+    up.on('data', (d: Buffer) => (wire.push([false, d, now()]), c.write(d)));
+    c.on('close', () => up.destroy());
+    up.on('close', () => c.destroy());
+    c.on('error', () => up.destroy()); // the peers' resets are not the test's business
+    up.on('error', () => c.destroy());
+  });
+  await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+  return { port: (relay.address() as net.AddressInfo).port, wire, close: () => relay.close() };
+}
 
 /** Real HTTP/2 between Node's client and server through a recording TCP relay: the status is the path's last segment. */
 async function recordH2(paths: string[]): Promise<Wire> {
-  const wire: Wire = [];
   const server = http2.createServer((req, res) => {
     req.resume();
     req.on('end', () => res.writeHead(Number(req.url.split('/').pop()) || 200).end(req.url.includes('big') ? Buffer.alloc(100_000, 1) : 'ok'));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const relay = net.createServer((c) => {
-    const up = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-    c.on('data', (d: Buffer) => (wire.push([true, d]), up.write(d)));
-    up.on('data', (d: Buffer) => (wire.push([false, d]), c.write(d)));
-    c.on('close', () => up.destroy());
-    up.on('close', () => c.destroy());
-  });
-  await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
-  const s = http2.connect(`http://127.0.0.1:${(relay.address() as net.AddressInfo).port}`);
+  const relay = await recordingRelay((server.address() as net.AddressInfo).port);
+  const s = http2.connect(`http://127.0.0.1:${relay.port}`);
   for (const group of [paths.slice(0, paths.length / 2), paths.slice(paths.length / 2)]) {
     await Promise.all(group.map((p) => new Promise<void>((done) => s.request({ ':path': p, 'user-agent': 'unit' }).on('end', done).on('data', () => undefined).end())));
   }
@@ -36,7 +47,7 @@ async function recordH2(paths: string[]): Promise<Wire> {
   await new Promise((r) => setTimeout(r, 50));
   relay.close();
   server.close();
-  return wire;
+  return relay.wire;
 }
 
 /** The client's records, with every syscall captured up to `window` bytes; `lost`: records the ring buffer dropped. */
@@ -45,17 +56,17 @@ function replay(wire: Wire, window: number, lost = new Set<number>()): ExchangeR
   const c = new Correlator({ ttlMs: 30_000, sampleBytes: 256, maxConnections: 16, wallOffsetNs: 0n }, (x) => out.push(x));
   let t = 1e9;
   let afterLoss = false;
-  for (const [i, [egress, bytes]] of wire.entries()) {
+  for (const [i, [egress, bytes, when]] of wire.entries()) {
     if (lost.has(i)) {
       afterLoss = true; // the kernel flags the socket's next record
       continue;
     }
     const flags = afterLoss ? F_AFTER_LOSS : 0;
     afterLoss = false;
-    const rec = dataRecord({ tgid: 7, fd: 5, sock: 1n, direction: egress ? 1 : 0, startNs: (t += 1000), endNs: (t += 1000), len: bytes.length, payload: bytes.subarray(0, window), lport: 40000, rport: 8080, comm: 'node', flags });
+    const rec = dataRecord({ tgid: 7, fd: 5, sock: 1n, direction: egress ? 1 : 0, startNs: when ?? (t += 1000), endNs: when ?? (t += 1000), len: bytes.length, payload: bytes.subarray(0, window), lport: 40000, rport: 8080, comm: 'node', flags });
     c.onData(decodeFrame(rec) as DataEvent);
   }
-  c.closeAll(t + 1e6);
+  c.closeAll((wire.at(-1)?.[2] ?? t) + 1e6);
   return out;
 }
 
@@ -90,6 +101,43 @@ test('records the ring buffer lost: the connection is picked up again, nothing m
   // Responses whose status comes from a table entry the lost record inserted stay unknown
   // (unmatched); the rest pair again.
   assert.ok(matched >= 0.75 * (wire.length - 1) * PATHS.length, `${matched} of ${(wire.length - 1) * PATHS.length} paired`);
+});
+
+test('a reset gRPC call gets the status its client reports: CANCELLED, or DEADLINE_EXCEEDED once its grpc-timeout ran out', async () => {
+  const id = (b: Buffer) => b;
+  const method = (path: string, responseStream: boolean) => ({ path, requestStream: false, responseStream, requestSerialize: id, requestDeserialize: id, responseSerialize: id, responseDeserialize: id });
+  const svc = { slow: method('/t.S/Slow', false), watch: method('/t.S/Watch', true) } as unknown as grpc.ServiceDefinition;
+  const server = new grpc.Server();
+  const timers: NodeJS.Timeout[] = [];
+  server.addService(svc, {
+    slow: (call: { request: Buffer }, cb: grpc.sendUnaryData<Buffer>) => timers.push(setTimeout(() => cb(null, Buffer.from('late')), Number(call.request.toString()))),
+    watch: (call: grpc.ServerWritableStream<Buffer, Buffer>) => call.write(Buffer.from('first')), // then nothing until cancelled
+  });
+  const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+  const relay = await recordingRelay(port);
+  const Client = grpc.makeGenericClientConstructor(svc, 'S');
+  const c = new Client(`127.0.0.1:${relay.port}`, grpc.credentials.createInsecure()) as unknown as Record<string, (...a: unknown[]) => grpc.ClientReadableStream<Buffer>>;
+  const slow = (ms: number, deadlineMs: number) => new Promise<number>((r) => c.slow(Buffer.from(String(ms)), { deadline: Date.now() + deadlineMs }, (e: grpc.ServiceError | null) => r(e?.code ?? 0)));
+  assert.equal(await slow(10, 5000), grpc.status.OK);
+  assert.equal(await slow(3000, 300), grpc.status.DEADLINE_EXCEEDED);
+  const watch = c.watch(Buffer.from('x'));
+  watch.on('error', () => undefined);
+  await new Promise((r) => watch.once('data', r));
+  watch.cancel();
+  await new Promise((r) => setTimeout(r, 100));
+  (c as unknown as grpc.Client).close();
+  server.forceShutdown();
+  relay.close();
+  timers.forEach(clearTimeout);
+  const xs = replay(relay.wire, 8192);
+  assert.deepEqual(xs.map((x) => `${x.path} ${x.grpcStatus || '-'}`).sort(), ['/t.S/Slow 0', '/t.S/Slow 4', '/t.S/Watch 1']);
+});
+
+test('grpc-timeout values', () => {
+  assert.equal(grpcTimeoutNs('100m'), 100e6);
+  assert.equal(grpcTimeoutNs('5S'), 5e9);
+  assert.equal(grpcTimeoutNs('12345678n'), 12345678);
+  for (const bad of ['', '100', '123456789m', '1x', ' 1S', '-1S']) assert.equal(grpcTimeoutNs(bad), -1, bad);
 });
 
 test('noise after a preface never throws', () => {

@@ -118,7 +118,7 @@ class FrameReader {
     this.flags = h[4];
     this.sid = ((h[5] & 0x7f) * 2 ** 24) + ((h[6] << 16) | (h[7] << 8) | h[8]);
     this.hdrHave = 0;
-    const keep = this.type === HEADERS || this.type === CONTINUATION || this.type === PUSH_PROMISE;
+    const keep = this.type === HEADERS || this.type === CONTINUATION || this.type === PUSH_PROMISE || this.type === RST_STREAM;
     if (keep && this.length > MAX_BLOCK) {
       this.lost = true;
       return;
@@ -140,6 +140,12 @@ interface H2Stream {
   req: Message;
   reqEndNs: number | null;
   res: Message | null;
+  /** A gRPC call (content-type application/grpc…): a reset gives it a status. */
+  grpc: boolean;
+  /** The call's grpc-timeout in ns (-1: none): a cancel at or past it is a deadline. */
+  timeoutNs: number;
+  /** RST_STREAM's error code (-1: not reset). */
+  rst: number;
 }
 
 /** A header block in pieces (HEADERS, then CONTINUATION until END_HEADERS). */
@@ -270,6 +276,7 @@ export class H2Session {
       if (flags & END_STREAM) this.streamEnd(dir, sid, st);
     } else if (type === RST_STREAM) {
       if (st.res) st.res.framingLost = true;
+      if (payload && payload.length >= 4) st.rst = ((payload[0] << 24) | (payload[1] << 16) | (payload[2] << 8) | payload[3]) >>> 0;
       this.finish(sid, st);
     }
   }
@@ -288,7 +295,9 @@ export class H2Session {
           const [oldest, s] = this.open.entries().next().value!;
           this.finish(oldest, s);
         }
-        this.open.set(block.sid, { req: this.message(fields, 'request', block.bytes), reqEndNs: null, res: null });
+        const req = this.message(fields, 'request', block.bytes);
+        const timeout = fields.find((f) => f.name === 'grpc-timeout');
+        this.open.set(block.sid, { req, reqEndNs: null, res: null, grpc: req.head!.contentType.startsWith('application/grpc'), timeoutNs: timeout ? grpcTimeoutNs(timeout.value) : -1, rst: -1 });
       }
       if (block.endStream) this.streamEnd(dir, block.sid, this.open.get(block.sid)!);
       return;
@@ -320,7 +329,9 @@ export class H2Session {
     this.open.delete(sid);
     // Its method or path came from a table entry the capture never saw: better no record than a wrong one.
     if (st.req.head!.method === '' || st.req.head!.target === '') return;
-    this.sink.exchange({ conn: this.conn, role: this.role, request: st.req, requestEndNs: st.reqEndNs, response: st.res, responseEndNs: st.res ? st.res.lastNs : this.endNs });
+    const p: Pairing = { conn: this.conn, role: this.role, request: st.req, requestEndNs: st.reqEndNs, response: st.res, responseEndNs: st.res ? st.res.lastNs : this.endNs };
+    if (st.rst >= 0 && st.grpc && !st.res?.head?.grpcStatus) p.grpcStatus = resetStatus(st.rst, st.timeoutNs >= 0 && this.endNs - st.req.startNs >= st.timeoutNs * 0.98 - 1e6);
+    this.sink.exchange(p);
   }
 
   /** Something went by unseen: what is open is reported as seen, the rest of the connection is not decoded. */
@@ -391,3 +402,25 @@ function grpcStatus(v: string): string {
   return /^\d{1,2}$/.test(v) ? v : '';
 }
 
+/**
+ * The status a gRPC client reports for a stream reset with this HTTP/2 error code (gRPC's
+ * PROTOCOL-HTTP2.md, "Errors"): CANCEL is a cancellation, or the deadline when the call's
+ * grpc-timeout had run out (the client's own timer sends it then).
+ */
+function resetStatus(code: number, pastDeadline: boolean): string {
+  switch (code) {
+    case 0x8: return pastDeadline ? '4' : '1'; // CANCEL → DEADLINE_EXCEEDED or CANCELLED
+    case 0x7: return '14'; // REFUSED_STREAM → UNAVAILABLE
+    case 0xb: return '8'; // ENHANCE_YOUR_CALM → RESOURCE_EXHAUSTED
+    case 0xc: return '7'; // INADEQUATE_SECURITY → PERMISSION_DENIED
+    default: return '13'; // INTERNAL
+  }
+}
+
+const TIMEOUT_UNIT_NS: Record<string, number> = { H: 3600e9, M: 60e9, S: 1e9, m: 1e6, u: 1e3, n: 1 };
+
+/** grpc-timeout ("100m", "5S": at most 8 digits and a unit) in ns; -1 when malformed. */
+export function grpcTimeoutNs(v: string): number {
+  const m = /^(\d{1,8})([HMSmun])$/.exec(v);
+  return m ? Number(m[1]) * TIMEOUT_UNIT_NS[m[2]] : -1;
+}
