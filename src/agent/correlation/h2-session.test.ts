@@ -133,6 +133,31 @@ test('a reset gRPC call gets the status its client reports: CANCELLED, or DEADLI
   assert.deepEqual(xs.map((x) => `${x.path} ${x.grpcStatus || '-'}`).sort(), ['/t.S/Slow 0', '/t.S/Slow 4', '/t.S/Watch 1']);
 });
 
+test('a gRPC call answered with an HTTP error and no grpc-status gets the status its client reports', async () => {
+  // A proxy's answer (no gRPC server behind): the status is the path's last segment.
+  const server = http2.createServer((req, res) => {
+    req.resume();
+    res.writeHead(Number(req.url.split('/').pop())).end('upstream down');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const relay = await recordingRelay((server.address() as net.AddressInfo).port);
+  const codes = [200, 401, 403, 404, 429, 502, 503, 504, 500, 400];
+  const id = (b: Buffer) => b;
+  const svc = Object.fromEntries(codes.map((c) => [`m${c}`, { path: `/p.S/${c}`, requestStream: false, responseStream: false, requestSerialize: id, requestDeserialize: id, responseSerialize: id, responseDeserialize: id }]));
+  const Client = grpc.makeGenericClientConstructor(svc as unknown as grpc.ServiceDefinition, 'S');
+  const c = new Client(`127.0.0.1:${relay.port}`, grpc.credentials.createInsecure()) as unknown as Record<string, (req: Buffer, cb: (e: grpc.ServiceError | null) => void) => void>;
+  const reported = new Map<string, string>();
+  for (const code of codes) reported.set(`/p.S/${code}`, String(await new Promise<number>((r) => c[`m${code}`].call(c, Buffer.from('x'), (e) => r(e?.code ?? 0)))));
+  (c as unknown as grpc.Client).close();
+  await new Promise((r) => setTimeout(r, 50));
+  relay.close();
+  server.close();
+  const xs = replay(relay.wire, 8192);
+  assert.equal(xs.length, codes.length);
+  // A 200 without grpc-status is a broken answer the client reports as UNKNOWN or INTERNAL: left empty.
+  for (const x of xs) assert.equal(x.grpcStatus, x.status === 200 ? '' : reported.get(x.path), `${x.path}: client reported ${reported.get(x.path)}`);
+});
+
 test('grpc-timeout values', () => {
   assert.equal(grpcTimeoutNs('100m'), 100e6);
   assert.equal(grpcTimeoutNs('5S'), 5e9);

@@ -330,7 +330,11 @@ export class H2Session {
     // Its method or path came from a table entry the capture never saw: better no record than a wrong one.
     if (st.req.head!.method === '' || st.req.head!.target === '') return;
     const p: Pairing = { conn: this.conn, role: this.role, request: st.req, requestEndNs: st.reqEndNs, response: st.res, responseEndNs: st.res ? st.res.lastNs : this.endNs };
-    if (st.rst >= 0 && st.grpc && !st.res?.head?.grpcStatus) p.grpcStatus = resetStatus(st.rst, st.timeoutNs >= 0 && this.endNs - st.req.startNs >= st.timeoutNs * 0.98 - 1e6);
+    if (st.grpc && !st.res?.head?.grpcStatus) {
+      const http = st.res?.head?.status ?? 0;
+      if (http >= 200 && http !== 200) p.grpcStatus = httpStatusToGrpc(http);
+      else if (st.rst >= 0) p.grpcStatus = resetStatus(st.rst, st.timeoutNs >= 0 && this.endNs - st.req.startNs >= st.timeoutNs * 0.98 - 1e6);
+    }
     this.sink.exchange(p);
   }
 
@@ -414,6 +418,18 @@ function resetStatus(code: number, pastDeadline: boolean): string {
     case 0xb: return '8'; // ENHANCE_YOUR_CALM → RESOURCE_EXHAUSTED
     case 0xc: return '7'; // INADEQUATE_SECURITY → PERMISSION_DENIED
     default: return '13'; // INTERNAL
+  }
+}
+
+/** A gRPC call answered with an HTTP error and no grpc-status (a proxy's 502, say): gRPC's http-grpc-status-mapping.md. */
+function httpStatusToGrpc(http: number): string {
+  switch (http) {
+    case 400: return '13'; // INTERNAL
+    case 401: return '16'; // UNAUTHENTICATED
+    case 403: return '7'; // PERMISSION_DENIED
+    case 404: return '12'; // UNIMPLEMENTED
+    case 429: case 502: case 503: case 504: return '14'; // UNAVAILABLE
+    default: return '2'; // UNKNOWN
   }
 }
 
