@@ -55,3 +55,55 @@ test('an agent started mid-connection records every exchange after its first', {
     await stack.stop();
   }
 });
+
+// HTTP/2 the same way: the preface went by before the agent, so its header tables are unknown.
+// Node's encoder (nghttp2) never indexes :path, and these statuses are in HPACK's static table,
+// so every request after the agent's first whole HEADERS frame can be told in full.
+const H2_TRAFFIC = `
+const http2 = require('node:http2');
+const STATUS = [200, 204, 404, 500];
+const srv = http2.createServer((req, res) => { req.resume(); req.on('end', () => res.writeHead(STATUS[Number(req.url.split('/')[2]) % 4]).end(res.statusCode === 204 ? undefined : 'x'.repeat(3000))); });
+srv.listen(0, '127.0.0.1', () => {
+  const s = http2.connect('http://127.0.0.1:' + srv.address().port);
+  let i = 0;
+  const tick = () => {
+    if (i === Number(process.argv[1])) return process.exit(0);
+    const n = i++;
+    const req = s.request({ ':path': '/h2mid/' + n, ':method': n % 3 ? 'GET' : 'POST' });
+    req.on('data', () => {});
+    req.on('end', () => setTimeout(tick, 20));
+    req.end(n % 3 ? undefined : 'y'.repeat(2000));
+  };
+  tick();
+});`;
+
+test('HTTP/2 opened before the agent: picked up at a request\'s headers, every exchange after it recorded', { skip: ROOT_SKIP, timeout: 120_000 }, async () => {
+  const total = 300;
+  const traffic = spawn(process.execPath, ['-e', H2_TRAFFIC, String(total)], { stdio: 'inherit' });
+  const exited = new Promise((r) => traffic.on('exit', r));
+  await new Promise((r) => setTimeout(r, 1000));
+  const stack = await startStack();
+  try {
+    await exited;
+    const xs = await waitFor(async () => {
+      const got = await fetchAll(stack.base, 'path=/h2mid/');
+      return got.some((x) => x.path === `/h2mid/${total - 1}` && x.role === 'server') && got.some((x) => x.path === `/h2mid/${total - 1}` && x.role === 'client') ? got : null;
+    }, 20_000, 'the last exchange on both sides');
+    for (const role of ['server', 'client']) {
+      const seen = xs.filter((x) => x.role === role).map((x) => Number(x.path.split('/')[2])).sort((a, b) => a - b);
+      assert.ok(seen.length > 50, `${role}: ${seen.length} records`);
+      const first = seen[0];
+      assert.deepEqual(seen, Array.from({ length: total - first }, (_, i) => first + i), `${role}: contiguous from ${first}, each once`);
+    }
+    for (const x of xs) {
+      const n = Number(x.path.split('/')[2]);
+      assert.equal(x.http_version, '2', x.path);
+      assert.equal(x.status, [200, 204, 404, 500][n % 4], x.path);
+      assert.equal(x.unmatched, false, x.path);
+      assert.equal(x.method, n % 3 ? 'GET' : 'POST', x.path);
+    }
+  } finally {
+    traffic.kill();
+    await stack.stop();
+  }
+});

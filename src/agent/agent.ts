@@ -112,6 +112,8 @@ export class Agent {
     const pump = new PumpCapture(
       { binary: this.cfg.pumpPath, captureBytes: this.cfg.captureBytes, excludePids: [process.pid, ...this.cfg.excludePids], progStats: this.cfg.progStats, tls: this.cfg.captureTls },
       {
+        // Before the first record: exchanges stamped earlier would carry boot-relative times.
+        onHello: (hello) => this.correlator.setWallOffset(hello.realtimeOffsetNs),
         onEvent: (ev) => {
           this.events++;
           if (ev.kind === EV_CLOSE) this.correlator.onClose(ev, ev.endNs);
@@ -130,8 +132,7 @@ export class Agent {
     );
     this.pump = pump;
     try {
-      const hello = await pump.start();
-      this.correlator.setWallOffset(hello.realtimeOffsetNs);
+      await pump.start();
     } catch (err) {
       this.captureStatus = errorMessage(err);
       await this.report().catch(() => undefined); // let the server show why this node has no data

@@ -309,11 +309,33 @@ static __always_inline int looks_http(__u32 w)
 	return 0;
 }
 
-/* The socket carries HTTP from now on; HTTP/2 is told by its preface. */
+/* The socket carries HTTP from now on; HTTP/2 is told by its preface (or by h2_midstream). */
 static __always_inline void mark_http(struct sock_info *s, __u32 head)
 {
 	s->http = 1;
 	s->h2 = head == 0x20495250;
+}
+
+/* An HTTP/2 connection already open when capture started shows no preface. A syscall that
+ * starts with a whole HEADERS frame of a client-initiated stream (9-byte header: length below
+ * 16 KiB, END_HEADERS, only HEADERS' flags, odd stream id) is taken as one; user space checks
+ * the frames that follow and decodes what the header tables allow. `head` is the first four
+ * bytes, already read: the other five are read only when those fit (a zero length byte and
+ * type 1), so other traffic pays nothing more. */
+static __always_inline int h2_midstream(struct sock_info *s, __u32 head, const void *buf, __u64 first_len, __u64 total, int kernel)
+{
+	__u8 h[9];
+	if ((head & 0xff) != 0 || (head >> 24) != 1 || first_len < 9 || total < 10)
+		return 0;
+	if (kernel ? bpf_probe_read_kernel(h, 9, buf) : bpf_probe_read_user(h, 9, buf))
+		return 0;
+	__u32 len = ((__u32)h[1] << 8) | h[2];
+	__u32 sid = ((__u32)h[5] << 24) | ((__u32)h[6] << 16) | ((__u32)h[7] << 8) | h[8];
+	if (!(h[4] & 0x04) || (h[4] & ~0x2d) || len == 0 || len > 16384 || 9 + len > total || !(sid & 1) || (sid & 0x80000000))
+		return 0;
+	s->http = 1;
+	s->h2 = 1;
+	return 1;
 }
 
 /* Node 24 names its main thread "MainThread", which says nothing: name the executable
@@ -487,11 +509,12 @@ static __always_inline void emit_pending_write(struct ssl_args *t, int fd, struc
 	if (!s->http) {
 		__u32 head = 0;
 		__builtin_memcpy(&head, p->data, 4);
-		if (p->copied < 4 || !looks_http(head)) {
+		if (p->copied >= 4 && looks_http(head))
+			mark_http(s, head);
+		else if (p->copied < 4 || !h2_midstream(s, head, p->data, p->copied, p->len, 1)) {
 			count(HD_STAT_SKIPPED);
 			return;
 		}
-		mark_http(s, head);
 	}
 	struct hd_args a = {
 		.start_ns = p->start_ns,
@@ -540,12 +563,16 @@ static __always_inline int exit_(long ret)
 
 	if (!s->http) {
 		__u32 head = 0;
-		if (a.buf_kind == BUF_NONE || ret < 4 || first_len < 4 ||
-		    bpf_probe_read_user(&head, 4, (void *)first) || !looks_http(head)) {
+		if (a.buf_kind == BUF_NONE || ret < 4 || first_len < 4 || bpf_probe_read_user(&head, 4, (void *)first)) {
 			count(HD_STAT_SKIPPED);
 			return 0;
 		}
-		mark_http(s, head);
+		if (looks_http(head))
+			mark_http(s, head);
+		else if (!h2_midstream(s, head, (void *)first, first_len, (__u64)ret, 0)) {
+			count(HD_STAT_SKIPPED);
+			return 0;
+		}
 	}
 
 	if (s->tls)
@@ -758,11 +785,16 @@ static __always_inline int ssl_exit(long ret)
 	s->tls = 1;
 	if (!s->http) {
 		__u32 head = 0;
-		if (n < 4 || bpf_probe_read_user(&head, 4, (void *)t.buf) || !looks_http(head)) {
+		if (n < 4 || bpf_probe_read_user(&head, 4, (void *)t.buf)) {
+			count(HD_STAT_SKIPPED);
+			return 0;
+		}
+		if (looks_http(head))
+			mark_http(s, head);
+		else if (!h2_midstream(s, head, (void *)t.buf, (__u64)n, (__u64)n, 0)) {
 			count(HD_STAT_SKIPPED); /* not HTTP (another protocol inside TLS) */
 			return 0;
 		}
-		mark_http(s, head);
 	}
 	struct hd_args a = {
 		.start_ns = t.start_ns,

@@ -26,7 +26,7 @@ enum hd_direction {
 enum hd_stat {
 	HD_STAT_EVENTS = 0,        /* records submitted */
 	HD_STAT_RINGBUF_FULL = 1,  /* records lost: ring buffer full */
-	HD_STAT_SKIPPED = 2,       /* TCP payloads skipped: connection not HTTP/1 */
+	HD_STAT_SKIPPED = 2,       /* TCP payloads skipped: connection not HTTP */
 	HD_STAT_ARGS_FULL = 3,     /* syscalls missed: no task storage for their arguments (memory) */
 	HD_STAT_TLS = 4,           /* TLS plaintext records (SSL_read/SSL_write uprobes) */
 	HD_STAT_TLS_NO_SOCKET = 5, /* TLS calls whose socket was never seen (no syscall inside yet) */

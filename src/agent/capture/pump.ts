@@ -24,6 +24,8 @@ export interface PumpOptions {
 }
 
 export interface PumpHandlers {
+  /** The pump is capturing; called before any record is handed over (they may share a read). */
+  onHello?(h: HelloFrame): void;
   onEvent(ev: DataEvent): void;
   onStats(s: StatsFrame): void;
   /** The pump died after a successful start. */
@@ -86,6 +88,8 @@ export class PumpCapture {
           else if (f.kind === EV_STATS) this.handlers.onStats(f);
           else if (f.kind === EV_HELLO) {
             this.hello = f;
+            // Synchronously: the records after it in this chunk are decoded before any await resumes.
+            this.handlers.onHello?.(f);
             started = true;
             resolve(f);
           }

@@ -3,7 +3,7 @@
 // exchanges pair by position.
 import { startsHttpMessage } from '../httpparse/head.ts';
 import { MessageStream, type BodyMode, type Message } from '../httpparse/message-stream.ts';
-import { H2Session, startsH2Preface } from './h2-session.ts';
+import { H2Session, midstreamClientDir, startsH2Preface } from './h2-session.ts';
 
 export const DIR_INGRESS = 0;
 export const DIR_EGRESS = 1;
@@ -109,6 +109,15 @@ export class Connection {
       this.h2 = new H2Session(this, this.role, this.sink, this.keepBytes, dir);
       this.h2.push(dir, data, len, startNs, endNs);
       return;
+    }
+    if (this.role === null && this.pending.length === 0 && this.streams[dir].openMode === 'idle' && !startsHttpMessage(data)) {
+      const clientDir = midstreamClientDir(dir, data);
+      if (clientDir !== null) {
+        this.role = clientDir === DIR_EGRESS ? 'client' : 'server';
+        this.h2 = new H2Session(this, this.role, this.sink, this.keepBytes, clientDir, true);
+        this.h2.push(dir, data, len, startNs, endNs);
+        return;
+      }
     }
     // A new request ends a response whose length could not be framed (or that would run to close).
     if (this.role !== null && dir === this.reqDir) {

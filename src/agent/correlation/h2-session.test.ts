@@ -9,7 +9,7 @@ import { decodeFrame, type DataEvent } from '../capture/decode.ts';
 import { F_AFTER_LOSS } from '../capture/event-layout.ts';
 import type { ExchangeRecord } from '../exchange-record.ts';
 import { Correlator } from './correlator.ts';
-import { grpcTimeoutNs } from './h2-session.ts';
+import { grpcTimeoutNs, midstreamClientDir } from './h2-session.ts';
 
 /** What went over the wire, chunk by chunk, as a client saw it: [egress?, bytes, when (ns)?]. */
 type Wire = [boolean, Buffer, number?][];
@@ -163,6 +163,49 @@ test('grpc-timeout values', () => {
   assert.equal(grpcTimeoutNs('5S'), 5e9);
   assert.equal(grpcTimeoutNs('12345678n'), 12345678);
   for (const bad of ['', '100', '123456789m', '1x', ' 1S', '-1S']) assert.equal(grpcTimeoutNs(bad), -1, bad);
+});
+
+/** What the kernel starts capturing a connection at when it saw no preface: a syscall opening with a client stream's whole HEADERS frame. */
+function kernelWouldJoin(d: Buffer): boolean {
+  const len = (d[1] << 8) | d[2];
+  const sid = d.length >= 9 ? d.readUInt32BE(5) : 0;
+  return d.length >= 10 && d[0] === 0 && d[3] === 1 && (d[4] & 0x04) !== 0 && (d[4] & ~0x2d) === 0 && len > 0 && len <= 16384 && 9 + len <= d.length && (sid & 1) === 1;
+}
+
+test('a connection open before capture (no preface): joined at a HEADERS frame, what follows recorded, nothing mislabelled', async () => {
+  const paths = Array.from({ length: 40 }, (_, i) => `/m/${i}/${[200, 204, 404, 500, 201][i % 5]}`);
+  const wire = await recordH2(paths);
+  let joins = 0;
+  let bestSecondHalf = 0;
+  for (let from = 1; from < wire.length; from++) {
+    const at = wire.findIndex(([, d], i) => i >= from && kernelWouldJoin(d));
+    if (at < 0) break;
+    from = at;
+    joins++;
+    const xs = replay(wire.slice(at), 8192);
+    for (const x of xs) {
+      if (x.unmatched) continue;
+      assert.equal(String(x.status), x.path.split('/').pop(), `joined at ${at}: ${x.path} got ${x.status}`);
+      assert.equal(x.method, 'GET');
+      assert.equal(x.role, 2, 'client'); // ROLE_CLIENT: the relay recorded the client's side
+    }
+    bestSecondHalf = Math.max(bestSecondHalf, xs.filter((x) => !x.unmatched && Number(x.path.split('/')[2]) >= 20).length);
+  }
+  assert.ok(joins >= 2, `${joins} places to join`);
+  // Statuses outside HPACK's static table (201) come from an entry inserted before the join: unknown.
+  assert.ok(bestSecondHalf >= 16, `joined before the second group: ${bestSecondHalf} of its 20 exchanges recorded`);
+});
+
+test('midstream detection leaves HTTP/1 and other bytes alone', () => {
+  for (const s of ['GET / HTTP/1.1\r\n\r\n', 'HTTP/1.1 200 OK\r\n', '\x00\x00\x05\x01\x04\x00\x00\x00\x01hello', '\x00\x00\x00\x04\x00\x00\x00\x00\x00']) {
+    assert.equal(midstreamClientDir(1, Buffer.from(s, 'latin1')), null, JSON.stringify(s));
+  }
+  // A HEADERS frame with :method GET (static 2) and :path / (static 4): a request, so its direction is the client's.
+  const req = Buffer.from([0, 0, 2, 1, 0x05, 0, 0, 0, 3, 0x82, 0x84]);
+  assert.equal(midstreamClientDir(1, req), 1);
+  assert.equal(midstreamClientDir(0, req), 0);
+  const res = Buffer.from([0, 0, 1, 1, 0x04, 0, 0, 0, 3, 0x88]); // :status 200
+  assert.equal(midstreamClientDir(0, res), 1);
 });
 
 test('noise after a preface never throws', () => {

@@ -51,6 +51,28 @@ export function startsH2Preface(d: Uint8Array): boolean {
   return true;
 }
 
+/**
+ * A connection first seen after its preface (open before the agent started): when the payload
+ * is whole frames starting with a complete HEADERS block, the direction requests travel in,
+ * told by that block's pseudo-headers (what a table entry never seen hides is unknown).
+ * null: not HTTP/2 as far as these bytes tell.
+ */
+export function midstreamClientDir(dir: number, d: Uint8Array): number | null {
+  if (d.length < FRAME_HEADER || d[3] !== HEADERS || !(d[4] & END_HEADERS) || !plausibleFrames(d)) return null;
+  let off = FRAME_HEADER;
+  let end = FRAME_HEADER + ((d[0] << 16) | (d[1] << 8) | d[2]);
+  if (d[4] & PADDED) end -= d[off++];
+  if (d[4] & PRIORITY) off += 5;
+  if (off >= end || end > d.length) return null; // a block cut by the capture window tells nothing
+  const decoder = new HpackDecoder();
+  decoder.gap();
+  const fields = decoder.decode(d, off, end);
+  if (!fields) return null;
+  if (fields.some((f) => f.name === ':method' || f.name === ':path')) return dir;
+  if (fields.some((f) => f.name === ':status')) return 1 - dir;
+  return null;
+}
+
 type FrameSink = (type: number, flags: number, sid: number, length: number, payload: Uint8Array | null) => void;
 
 /** One direction's byte stream → frames. Payloads are kept only where header blocks are. */
@@ -66,8 +88,10 @@ class FrameReader {
   private left = -1; // payload bytes still to come; -1: between frames
   private buf: Uint8Array | null = null;
 
-  constructor(preface: boolean) {
+  /** midstream: the connection was open before capture; frames are found at the first plausible syscall. */
+  constructor(preface: boolean, midstream = false) {
     this.prefaceLeft = preface ? PREFACE.length : 0;
+    this.lost = midstream;
   }
 
   /** Returns how many of the syscall's bytes could not be followed as frames. */
@@ -171,14 +195,19 @@ export class H2Session {
   private startNs = 0;
   private endNs = 0;
 
-  /** clientDir: the direction the client preface travels in (the requests' direction). */
-  constructor(conn: Pairing['conn'], role: 'server' | 'client', sink: ConnectionSink, keepBytes: number, clientDir: number) {
+  /**
+   * clientDir: the direction the client preface travels in (the requests' direction).
+   * midstream: no preface will come (see midstreamClientDir); both header tables start unknown.
+   */
+  constructor(conn: Pairing['conn'], role: 'server' | 'client', sink: ConnectionSink, keepBytes: number, clientDir: number, midstream = false) {
     this.conn = conn;
     this.role = role;
     this.sink = sink;
     this.keepBytes = keepBytes;
     this.reqDir = clientDir;
-    this.readers = clientDir === 0 ? [new FrameReader(true), new FrameReader(false)] : [new FrameReader(false), new FrameReader(true)];
+    const reader = (dir: number) => new FrameReader(!midstream && dir === clientDir, midstream);
+    this.readers = [reader(0), reader(1)];
+    if (midstream) for (const d of this.decoders) d.gap();
   }
 
   /** Decoding goes on (false once something unseen made the header tables unreliable). */
