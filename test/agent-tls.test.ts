@@ -180,3 +180,40 @@ test('HTTPS between Node processes (OpenSSL inside the node executable, encrypti
     server.kill();
   }
 });
+
+test('HTTPS through a proxy (CONNECT): the tunnel\'s requests are recorded on the client, beside the CONNECT', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+  // A forward proxy as small as they come, in its own process: it relays ciphertext only.
+  const PROXY = `
+const http = require('node:http'); const net = require('node:net');
+const p = http.createServer((req, res) => res.writeHead(405).end());
+p.on('connect', (req, sock, head) => {
+  const [host, port] = req.url.split(':');
+  const up = net.connect(Number(port), host, () => { sock.write('HTTP/1.1 200 Connection Established\\r\\n\\r\\n'); up.write(head); up.pipe(sock); sock.pipe(up); });
+  up.on('error', () => sock.destroy()); sock.on('error', () => up.destroy());
+});
+p.listen(0, '127.0.0.1', () => console.log(p.address().port));`;
+  const proxy = spawn(process.execPath, ['-e', PROXY], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const port = Number(await new Promise<string>((r) => proxy.stdout!.once('data', (d: Buffer) => r(d.toString()))));
+    await run('curl', ['-sSk', '-o', '/dev/null', '-o', '/dev/null', '-x', `http://127.0.0.1:${port}`, url('/t/tunnel?via=proxy&token=TUNNELSECRET'), url('/t/missing?via=proxy')]);
+    const xs = await recordsWithQuery('path=/', 'via=proxy', 4, 'both sides of two tunnelled requests');
+    const line = (x: (typeof xs)[number]) => `${x.role} ${x.process} ${x.method} ${x.path} ${x.status} tls=${x.tls}`;
+    assert.deepEqual(xs.map(line).sort(), [
+      'client curl GET /t/missing 404 tls=true',
+      'client curl GET /t/tunnel 200 tls=true',
+      'server nginx GET /t/missing 404 tls=true',
+      'server nginx GET /t/tunnel 200 tls=true',
+    ]);
+    // The client's records are on its socket to the proxy; the host is the tunnel's target.
+    for (const x of xs.filter((r) => r.role === 'client')) {
+      assert.equal(x.dst_port, port);
+      assert.equal(x.host, `127.0.0.1:${nginx.tlsPort}`);
+      assert.equal(x.unmatched, false);
+    }
+    const connects = (await fetchAll(stack.base, 'method=CONNECT')).filter((x) => x.dst_port === port);
+    assert.deepEqual(connects.map((x) => `${x.role} ${x.process} ${x.status}`).sort(), ['client curl 200', 'server node 200']);
+    assert.ok(!JSON.stringify(xs).includes('TUNNELSECRET'));
+  } finally {
+    proxy.kill();
+  }
+});

@@ -782,8 +782,15 @@ static __always_inline int ssl_exit(long ret)
 	/* A held-back write goes first, to keep the stream in order. */
 	if (tp->pend)
 		emit_pending_write(tp, fd, s, t.ssl);
+	/* HTTP in clear before any TLS on this socket: a proxy's CONNECT, and this is the tunnel's
+	 * first plaintext, which says afresh whether it is HTTP/2. */
+	int tunnel = s->http && !s->tls;
 	s->tls = 1;
-	if (!s->http) {
+	if (tunnel) {
+		__u32 head = 0;
+		if (n >= 4 && !bpf_probe_read_user(&head, 4, (void *)t.buf) && looks_http(head))
+			mark_http(s, head);
+	} else if (!s->http) {
 		__u32 head = 0;
 		if (n < 4 || bpf_probe_read_user(&head, 4, (void *)t.buf)) {
 			count(HD_STAT_SKIPPED);

@@ -76,6 +76,10 @@ export interface Item {
   response_sample: string;
   node: string;
   pid: number;
+  src_ip: string;
+  src_port: number;
+  dst_ip: string;
+  dst_port: number;
 }
 
 export async function fetchAll(base: string, query: string): Promise<Item[]> {

@@ -54,6 +54,8 @@ export class Connection {
   role: 'server' | 'client' | null = null;
   lastNs = 0;
   upgraded = false;
+  /** A CONNECT was answered 2xx: the bytes that follow are the tunnel's (TLS to the target, often). */
+  tunnel = false;
   /** Messages went by unseen: pairing waits for a round trip seen whole (see onHidden). */
   private unaligned = false;
   private lastRequestEndNs = 0;
@@ -176,8 +178,9 @@ export class Connection {
     if (this.unaligned && this.pending.length === 0) return;
     const req = this.respTarget && this.pending[0] === this.respTarget ? this.pending.shift()! : null;
     this.respTarget = null;
-    const switched = head.status === 101 || (req?.msg.head?.method === 'CONNECT' && head.status < 300);
-    if (switched) this.upgraded = true;
+    const tunnel = req?.msg.head?.method === 'CONNECT' && head.status >= 200 && head.status < 300;
+    if (head.status === 101 || tunnel) this.upgraded = true;
+    if (tunnel) this.tunnel = true;
     if (!req) {
       this.sink.orphanResponse();
       return;

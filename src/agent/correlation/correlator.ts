@@ -80,6 +80,14 @@ export class Correlator {
       conn = undefined;
       this.stats.resyncs++;
     }
+    // HTTPS through a proxy: after the CONNECT, the client's TLS library hands over the
+    // plaintext of the tunnelled connection on the same socket. It is HTTP of its own, with its
+    // own requests: followed as a new connection (its records keep the proxy's address).
+    if (conn?.tunnel && ev.flags & F_TLS) {
+      this.conns.delete(ev);
+      conn.close(conn.lastNs);
+      conn = undefined;
+    }
     if (!conn) {
       if (this.conns.size >= this.opts.maxConnections) this.evictIdlest();
       conn = new Connection({ tgid: ev.tgid, fd: ev.fd, comm: eventComm(ev), ...eventAddrs(ev) }, this.opts.sampleBytes, this.sink);
