@@ -95,6 +95,7 @@ struct sock_info {
 	__u8 tls;     /* plaintext comes from SSL_read/SSL_write: the syscalls carry ciphertext */
 	__u8 lost;    /* a record of this socket was lost: the next one says so */
 	__u8 h2;      /* opened with HTTP/2's preface: frames of many streams share a syscall */
+	__u8 connect; /* a CONNECT went by: its 2xx turns the connection into a tunnel */
 	__u16 family;
 	__u16 lport;
 	__u16 rport;
@@ -489,6 +490,23 @@ static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s,
 	} else {
 		count(HD_STAT_EVENTS);
 		s->lost = 0;
+	}
+	/* Past a 101 or a CONNECT's 2xx the connection speaks something else (WebSocket, a TLS
+	 * tunnel): the socket goes back to the 4-byte peek instead of shipping every frame. */
+	if (got >= 12) {
+		__u32 w0;
+		__builtin_memcpy(&w0, sc->data, 4);
+		if (w0 == 0x4e4e4f43 /* "CONN" */) {
+			s->connect = 1;
+		} else if (w0 == 0x50545448 /* "HTTP" */ && sc->data[8] == ' ') {
+			__u8 c = sc->data[9];
+			if ((c == '1' && sc->data[10] == '0' && sc->data[11] == '1') || (c == '2' && s->connect)) {
+				s->http = 0;
+				s->h2 = 0;
+			}
+			if (c != '1')
+				s->connect = 0;
+		}
 	}
 	return 0;
 }
