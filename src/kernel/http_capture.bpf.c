@@ -493,12 +493,15 @@ static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s,
 	}
 	/* Past a 101 or a CONNECT's 2xx the connection speaks something else (WebSocket, a TLS
 	 * tunnel): the socket goes back to the 4-byte peek instead of shipping every frame. */
-	if (got >= 12) {
-		__u32 w0;
+	if (got >= 13) {
+		__u32 w0, w1;
 		__builtin_memcpy(&w0, sc->data, 4);
-		if (w0 == 0x4e4e4f43 /* "CONN" */) {
+		__builtin_memcpy(&w1, sc->data + 4, 4);
+		/* Whole words ("CONNECT ", "HTTP/1.x NNN "): a body that merely starts alike must not
+		 * turn capture off in the middle of a message. */
+		if (w0 == 0x4e4e4f43 /* "CONN" */ && w1 == 0x20544345 /* "ECT " */) {
 			s->connect = 1;
-		} else if (w0 == 0x50545448 /* "HTTP" */ && sc->data[8] == ' ') {
+		} else if (w0 == 0x50545448 /* "HTTP" */ && (w1 & 0xffffff) == 0x2e312f /* "/1." */ && sc->data[8] == ' ' && sc->data[12] == ' ') {
 			__u8 c = sc->data[9];
 			if ((c == '1' && sc->data[10] == '0' && sc->data[11] == '1') || (c == '2' && s->connect)) {
 				s->http = 0;
