@@ -501,7 +501,7 @@ static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s,
 		 * turn capture off in the middle of a message. */
 		if (w0 == 0x4e4e4f43 /* "CONN" */ && w1 == 0x20544345 /* "ECT " */) {
 			s->connect = 1;
-		} else if (w0 == 0x50545448 /* "HTTP" */ && (w1 & 0xffffff) == 0x2e312f /* "/1." */ && sc->data[8] == ' ' && sc->data[12] == ' ') {
+		} else if (w0 == 0x50545448 /* "HTTP" */ && (w1 & 0xffffff) == 0x2e312f /* "/1." */ && sc->data[8] == ' ' && (sc->data[12] == ' ' || sc->data[12] == '\r')) {
 			__u8 c = sc->data[9];
 			if ((c == '1' && sc->data[10] == '0' && sc->data[11] == '1') || (c == '2' && s->connect)) {
 				s->http = 0;
