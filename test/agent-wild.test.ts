@@ -241,3 +241,28 @@ test('Java: the JDK\'s HttpClient and HttpServer, both sides, keep-alive, chunke
     if (x.path.startsWith('/jvm/get-')) assert.equal(x.query, 'token=REDACTED');
   }
 });
+
+test('a Heimdall server the agent was not told about (a cluster\'s, on its node) is not recorded: only its callers are', { skip: ROOT_SKIP, timeout: 90_000 }, async () => {
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { runHeimdall } = await import('./helpers/process.ts');
+  const { freePort } = await import('./helpers/nginx.ts');
+  const httpPort = await freePort();
+  // Not in the agent's HEIMDALL_EXCLUDE_PIDS: only its process title ("heimdall server") tells.
+  const other = runHeimdall(['server'], { HEIMDALL_DATA_DIR: mkdtempSync(join(tmpdir(), 'heimdall-other-')), PORT: String(await freePort()), HTTP_PORT: String(httpPort), HEIMDALL_LISTEN_HOST: '127.0.0.1' });
+  try {
+    await other.waitForOutput(/server started/, 60_000);
+    await run('curl', ['-sS', '-o', '/dev/null', '-o', '/dev/null', `http://127.0.0.1:${httpPort}/api/stats?own=1`, `http://127.0.0.1:${httpPort}/api/logs?own=2`]);
+    const xs = await waitFor(async () => {
+      const got = (await fetchAll(stack.base, 'process=curl')).filter((x) => x.dst_port === httpPort);
+      return got.length >= 2 ? got : null;
+    }, 20_000, 'curl\'s two calls to the other server');
+    await new Promise((r) => setTimeout(r, 1000));
+    const all = (await fetchAll(stack.base, 'path=/api/')).filter((x) => x.dst_port === httpPort);
+    assert.deepEqual(all.map((x) => `${x.role} ${x.process} ${x.path}`).sort(), ['client curl /api/logs', 'client curl /api/stats']);
+    assert.equal(xs.length, 2);
+  } finally {
+    await other.stop();
+  }
+});

@@ -197,7 +197,20 @@ static __always_inline __u64 fd_file(int fd)
 	return (__u64)file;
 }
 
-/* Socket of (tgid, fd), cached; NULL when the fd is not a TCP socket. */
+/* Heimdall's own processes by the title they give themselves ("heimdall server", "heimdall
+ * agent", "heimdall up"): in a cluster the agent does not know the server's pid, and the
+ * server's ingest, API and database traffic must not be recorded. */
+static __always_inline int heimdall_thread(void)
+{
+	char comm[16];
+	__u64 w;
+	if (bpf_get_current_comm(comm, sizeof(comm)))
+		return 0;
+	__builtin_memcpy(&w, comm, 8);
+	return w == 0x6c6c61646d696568ULL /* "heimdall" */ && comm[8] == ' ';
+}
+
+/* Socket of (tgid, fd), cached; NULL when the fd is not a TCP socket (or is Heimdall's). */
 static __always_inline struct sock_info *sock_of(__u32 tgid, int fd)
 {
 	struct sock_key key = { .tgid = tgid, .fd = fd };
@@ -212,7 +225,8 @@ static __always_inline struct sock_info *sock_of(__u32 tgid, int fd)
 	struct sock_info info = { .file = file };
 	struct file *f = (struct file *)file;
 	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
-	if ((mode & S_IFMT) == S_IFSOCK) {
+	/* Checked once per socket, as it is first used: cached like any non-TCP fd. */
+	if ((mode & S_IFMT) == S_IFSOCK && !heimdall_thread()) {
 		struct socket *so = BPF_CORE_READ(f, private_data);
 		struct sock *sk = BPF_CORE_READ(so, sk);
 		__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
