@@ -33,7 +33,9 @@ export async function openClickHouseStore(opts: ClickHouseStoreOptions): Promise
     warn(e: { message: string }) { log.warn(e.message); }
     error(e: { message: string; err?: Error }) { log.error(e.message, { err: e.err?.message }); }
   };
-  const base = { url: opts.url, username: opts.username, password: opts.password, log: { LoggerClass: logger, level: ClickHouseLogLevel.WARN }, ...(opts.connection ? { connection: opts.connection } : {}) };
+  // The header marks Heimdall's own requests: an agent on the database's node leaves them out
+  // (as it does the UI's polling), so storing records does not make records of itself.
+  const base = { url: opts.url, username: opts.username, password: opts.password, http_headers: { 'X-Heimdall-UI': 'storage' }, log: { LoggerClass: logger, level: ClickHouseLogLevel.WARN }, ...(opts.connection ? { connection: opts.connection } : {}) };
   const wrap = (err: unknown): HeimdallError => {
     const msg = errorMessage(err);
     const down = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|socket hang up|Timeout/i.test(msg);
