@@ -356,8 +356,12 @@ export class H2Session {
 
   private finish(sid: number, st: H2Stream): void {
     this.open.delete(sid);
-    // Its method or path came from a table entry the capture never saw: better no record than a wrong one.
-    if (st.req.head!.method === '' || st.req.head!.target === '') return;
+    // Its method or path came from a table entry the capture never saw: better no record than a
+    // wrong one, counted with the responses that had no request to pair with (parse_errors).
+    if (st.req.head!.method === '' || st.req.head!.target === '') {
+      this.sink.orphanResponse();
+      return;
+    }
     const p: Pairing = { conn: this.conn, role: this.role, request: st.req, requestEndNs: st.reqEndNs, response: st.res, responseEndNs: st.res ? st.res.lastNs : this.endNs };
     if (st.grpc && !st.res?.head?.grpcStatus) {
       const http = st.res?.head?.status ?? 0;
