@@ -218,3 +218,20 @@ test('noise after a preface never throws', () => {
     replay(wire, 64 + Math.floor(rnd() * 200));
   }
 });
+
+test('noise after a mid-connection HEADERS frame never throws', () => {
+  let seed = 5;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+  const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => (rnd() < 0.3 ? 0 : Math.floor(rnd() * 256))));
+  let joined = 0;
+  for (let i = 0; i < 300; i++) {
+    // A frame header the kernel would join at, then a random block: sometimes it decodes.
+    const block = Buffer.concat([Buffer.from([0x82, 0x84]), rnd() < 0.5 ? Buffer.from([0x41, 3, 0x61, 0x62, 0x63]) : bytes(Math.floor(rnd() * 40))]);
+    const head = Buffer.from([0, 0, block.length, 1, 0x04 | (rnd() < 0.5 ? 1 : 0), 0, 0, 0, 1 + 2 * Math.floor(rnd() * 50)]);
+    const wire: Wire = [[rnd() < 0.5, Buffer.concat([head, block])]];
+    if (midstreamClientDir(1, wire[0][1]) !== null) joined++;
+    for (let k = 0; k < 20; k++) wire.push([rnd() < 0.5, bytes(Math.floor(rnd() * 200))]);
+    replay(wire, 64 + Math.floor(rnd() * 200));
+  }
+  assert.ok(joined > 0, 'some blocks decoded to a request');
+});
