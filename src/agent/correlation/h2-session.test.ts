@@ -158,6 +158,31 @@ test('a gRPC call answered with an HTTP error and no grpc-status gets the status
   for (const x of xs) assert.equal(x.grpcStatus, x.status === 200 ? '' : reported.get(x.path), `${x.path}: client reported ${reported.get(x.path)}`);
 });
 
+test('header blocks larger than the capture window: recorded from their first fields, secrets past the window never seen', async () => {
+  const server = http2.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(Number(req.url.split('/').pop()), { 'x-big': 'b'.repeat(20_000) }).end('ok'));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const relay = await recordingRelay((server.address() as net.AddressInfo).port);
+  const s = http2.connect(`http://127.0.0.1:${relay.port}`);
+  const get = (path: string, headers: Record<string, string> = {}) =>
+    new Promise<void>((done) => s.request({ ':path': path, ...headers }).on('data', () => undefined).on('end', done).end());
+  await get('/big/200', { 'x-big': 'a'.repeat(20_000), cookie: 'sid=COOKIESECRET' });
+  await get('/after/404');
+  s.close();
+  await new Promise((r) => setTimeout(r, 50));
+  relay.close();
+  server.close();
+  const xs = replay(relay.wire, 8192);
+  assert.deepEqual(xs.map((x) => `${x.method} ${x.path} ${x.status} ${x.unmatched}`), ['GET /big/200 200 false', 'GET /after/404 404 false']);
+  const big = xs[0];
+  assert.ok(big.requestTruncated && big.responseTruncated, 'samples marked truncated');
+  // Huffman-coded: 20,000 "a"s take 12.5 KB on the wire.
+  assert.ok(big.requestBytes > 12_000 && big.responseBytes > 12_000, `${big.requestBytes} / ${big.responseBytes} bytes`);
+  assert.ok(!Buffer.concat([big.requestSample, big.responseSample]).includes('COOKIESECRET'));
+});
+
 test('grpc-timeout values', () => {
   assert.equal(grpcTimeoutNs('100m'), 100e6);
   assert.equal(grpcTimeoutNs('5S'), 5e9);

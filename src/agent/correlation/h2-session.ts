@@ -73,7 +73,8 @@ export function midstreamClientDir(dir: number, d: Uint8Array): number | null {
   return null;
 }
 
-type FrameSink = (type: number, flags: number, sid: number, length: number, payload: Uint8Array | null) => void;
+/** cut: the payload is only the frame's first bytes (the capture window ended inside it). */
+type FrameSink = (type: number, flags: number, sid: number, length: number, payload: Uint8Array | null, cut?: boolean) => void;
 
 /** One direction's byte stream → frames. Payloads are kept only where header blocks are. */
 class FrameReader {
@@ -130,6 +131,14 @@ class FrameReader {
       this.left -= gap;
       if (this.left === 0) this.deliver(onFrame);
       return 0;
+    }
+    // A header block cut by the window (a large cookie, say): its first fields (the
+    // pseudo-headers come first) are still worth decoding; what follows it is unseen.
+    if (this.buf !== null && this.left > 0 && this.type !== PUSH_PROMISE) {
+      const have = this.buf.subarray(0, this.length - this.left);
+      this.buf = null;
+      this.left = -1;
+      onFrame(this.type, this.flags, this.sid, this.length, have, true);
     }
     this.lost = true;
     return gap;
@@ -222,7 +231,7 @@ export class H2Session {
     this.endNs = endNs;
     const reader = this.readers[dir];
     const wasLost = reader.lost;
-    const hidden = reader.push(data, len, (type, flags, sid, length, payload) => this.frame(dir, type, flags, sid, length, payload));
+    const hidden = reader.push(data, len, (type, flags, sid, length, payload, cut) => this.frame(dir, type, flags, sid, length, payload, cut === true));
     if (reader.lost && !wasLost) this.lose(dir);
     if (hidden > 0) this.countHidden(dir, hidden);
   }
@@ -260,7 +269,7 @@ export class H2Session {
     this.sink.desync();
   }
 
-  private frame(dir: number, type: number, flags: number, sid: number, length: number, payload: Uint8Array | null): void {
+  private frame(dir: number, type: number, flags: number, sid: number, length: number, payload: Uint8Array | null, cut = false): void {
     if (this.broken) return;
     const pending = this.blocks[dir];
     if (pending && type !== CONTINUATION) return this.fail(); // a header block must not be interrupted
@@ -269,16 +278,17 @@ export class H2Session {
       let off = 0;
       let end = length;
       if (flags & PADDED) {
-        if (length < 1) return this.fail();
+        if (payload!.length < 1) return cut ? undefined : this.fail();
         const pad = payload![0];
         off = 1;
         end -= pad;
       }
       if (type === HEADERS && flags & PRIORITY) off += 5;
       if (type === PUSH_PROMISE) off += 4;
-      if (off > end) return this.fail();
+      if (cut) end = Math.min(end, payload!.length);
+      if (off > end) return cut ? undefined : this.fail();
       const block: PendingBlock = { sid, endStream: (flags & END_STREAM) !== 0, promise: type === PUSH_PROMISE, parts: [payload!.subarray(off, end)], bytes: FRAME_HEADER + length };
-      if (flags & END_HEADERS) this.headerBlock(dir, block);
+      if (flags & END_HEADERS || cut) this.headerBlock(dir, block, cut);
       else this.blocks[dir] = block;
       return;
     }
@@ -287,9 +297,9 @@ export class H2Session {
       pending.parts.push(payload!);
       pending.bytes += FRAME_HEADER + length;
       if (pending.bytes > MAX_BLOCK) return this.fail(); // frame headers counted too: a bound, not a measure
-      if (flags & END_HEADERS) {
+      if (flags & END_HEADERS || cut) {
         this.blocks[dir] = null;
-        this.headerBlock(dir, pending);
+        this.headerBlock(dir, pending, cut);
       }
       return;
     }
@@ -310,9 +320,10 @@ export class H2Session {
     }
   }
 
-  private headerBlock(dir: number, block: PendingBlock): void {
+  /** cut: only the block's first bytes were captured (the reader is lost right after: the table gets a gap). */
+  private headerBlock(dir: number, block: PendingBlock, cut = false): void {
     const whole = block.parts.length === 1 ? block.parts[0] : Buffer.concat(block.parts);
-    const fields = this.decoders[dir].decode(whole);
+    const fields = this.decoders[dir].decode(whole, 0, whole.length, cut);
     if (fields === null) return this.fail();
     if (block.promise) return; // server push: decoded only to keep the table in step
     const st = this.open.get(block.sid);
@@ -325,6 +336,7 @@ export class H2Session {
           this.finish(oldest, s);
         }
         const req = this.message(fields, 'request', block.bytes);
+        req.framingLost = cut; // its sample lacks the fields past the window
         const timeout = fields.find((f) => f.name === 'grpc-timeout');
         this.open.set(block.sid, { req, reqEndNs: null, res: null, grpc: req.head!.contentType.startsWith('application/grpc'), timeoutNs: timeout ? grpcTimeoutNs(timeout.value) : -1, rst: -1 });
       }
@@ -340,7 +352,10 @@ export class H2Session {
       const code = Number(status.value);
       if (code >= 100 && code < 200) {
         st.req.lastNs = this.endNs; // interim: the final response follows
-      } else st.res = this.message(fields, 'response', block.bytes);
+      } else {
+        st.res = this.message(fields, 'response', block.bytes);
+        st.res.framingLost = cut;
+      }
     } else if (st.res) {
       st.res.bytes += block.bytes; // trailers: gRPC's status is there
       const g = fields.find((f) => f.name === 'grpc-status');

@@ -118,31 +118,36 @@ export class HpackDecoder {
     this.afterGap = true;
   }
 
-  /** The fields of one complete header block, or null when it cannot be decoded. */
-  decode(b: Uint8Array, start = 0, end = b.length): HeaderField[] | null {
+  /**
+   * The fields of one complete header block, or null when it cannot be decoded. prefix: b holds
+   * only the block's first bytes (the capture cut it): the fields before the first one that
+   * does not fit are returned (the caller then treats the table as after a gap()).
+   */
+  decode(b: Uint8Array, start = 0, end = b.length, prefix = false): HeaderField[] | null {
     const out: HeaderField[] = [];
+    const fail = prefix ? out : null;
     const r = { p: start };
     while (r.p < end) {
       const c = b[r.p];
       if (c & 0x80) {
         const idx = readInt(b, r, end, 7);
         const f = idx === null ? null : this.field(idx);
-        if (!f) return null;
+        if (!f) return fail;
         out.push(f);
       } else if (c & 0x40) {
         const f = this.literal(b, r, end, 6);
-        if (!f) return null;
+        if (!f) return fail;
         out.push(f);
         this.insert(f);
       } else if (c & 0x20) {
         const size = readInt(b, r, end, 5);
-        if (size === null || size > MAX_TABLE_SIZE) return null;
+        if (size === null || size > MAX_TABLE_SIZE) return fail;
         this.maxSize = size;
         this.evict(0);
       } else {
         // Without indexing (0000) or never indexed (0001): the table does not change.
         const f = this.literal(b, r, end, 4);
-        if (!f) return null;
+        if (!f) return fail;
         out.push(f);
       }
     }
