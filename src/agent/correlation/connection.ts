@@ -240,12 +240,20 @@ export class Connection {
     if (cur && resp.openMode === 'unknown' && cur.lastNs < cutoffNs) resp.finishOpen();
   }
 
-  /** Connection closed: read-until-close bodies end here; what never got a response is unmatched. */
+  /**
+   * Connection closed: read-until-close bodies end here. A response cut short (a client that
+   * gave up on a download, a server that died mid-body) is reported with what was sent of it,
+   * marked truncated; what never got a response is unmatched.
+   */
   close(ns: number): void {
     this.h2?.close();
     for (const s of this.streams) s.finishOpen(undefined);
+    const cut = this.role === null ? null : this.streams[1 - this.reqDir].current;
     for (const p of this.pending) {
-      if (!p.ghost) this.sink.exchange({ conn: this, role: this.role ?? 'server', request: p.msg, requestEndNs: p.endNs, response: null, responseEndNs: ns });
+      if (p.ghost) continue;
+      const partial = this.respTarget === p && cut?.head ? cut : null;
+      if (partial) partial.framingLost = true;
+      this.sink.exchange({ conn: this, role: this.role ?? 'server', request: p.msg, requestEndNs: p.endNs, response: partial, responseEndNs: partial ? partial.lastNs : ns });
     }
     this.pending.length = 0;
   }

@@ -127,6 +127,19 @@ test('HTTP/1.0 response without length ends at close', () => {
   assert.equal(h.out[0].host, '127.0.0.1:8080');
 });
 
+test('a response cut short by a close is recorded with its status, marked truncated; a request never answered is unmatched', () => {
+  const h = harness();
+  h.send(IN, 'GET /download HTTP/1.1\r\nHost: a\r\n\r\n');
+  h.send(OUT, 'HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n', {});
+  h.send(OUT, Buffer.alloc(4000, 0x61)); // then the client gave up
+  h.c.onClose(h.key(7n), h.now() + 10);
+  h.send(IN, 'GET /never HTTP/1.1\r\nHost: a\r\n\r\n', { sock: 8n });
+  h.c.onClose(h.key(8n), h.now() + 10);
+  assert.deepEqual(h.out.map((x) => [x.path, x.status, x.unmatched, x.responseTruncated]), [['/download', 200, false, true], ['/never', 0, true, false]]);
+  assert.ok(h.out[0].responseBytes > 4000 && h.out[0].responseBytes < 5000, `${h.out[0].responseBytes} response bytes`);
+  assert.ok(h.out[0].durationNs > 0);
+});
+
 test('a request with no response becomes unmatched after the TTL; its late response does not shift pairing', () => {
   const h = harness({ ttlMs: 1 });
   h.send(IN, 'GET /slow HTTP/1.1\r\nHost: a\r\n\r\n');
