@@ -406,8 +406,12 @@ export class H2Session {
     }
   }
 
+  /** The connection closed: streams still open never ended, a response among them was cut short. */
   close(): void {
-    for (const [sid, st] of [...this.open]) this.finish(sid, st);
+    for (const [sid, st] of [...this.open]) {
+      if (st.res) st.res.framingLost = true;
+      this.finish(sid, st);
+    }
   }
 
   /** A stream's headers as the Message the correlator turns into a record (samples as HTTP/1-style text). */
