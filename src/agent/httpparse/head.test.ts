@@ -152,3 +152,12 @@ test('raw UTF-8 in the target, Host and User-Agent reads as UTF-8; other bytes s
     assert.equal(r.head.userAgent, 'agent\xe9');
   }
 });
+
+test('a header named like a credential marks the head sensitive (its sample is redacted)', () => {
+  for (const name of ['X-Vault-Token', 'PRIVATE-TOKEN', 'X-Goog-Api-Key', 'x-amz-security-token', 'X-Client-Secret']) {
+    const r = parseHead(Buffer.from(`GET / HTTP/1.1\r\nHost: h\r\n${name}: v\r\n\r\n`, 'latin1'), false);
+    assert.equal(r.status === 'ok' && r.head.sensitive, true, name);
+  }
+  const plain = parseHead(Buffer.from('GET / HTTP/1.1\r\nHost: h\r\nX-Token-Count: 5\r\nAccept: */*\r\n\r\n', 'latin1'), false);
+  assert.equal(plain.status === 'ok' && plain.head.sensitive, false);
+});

@@ -3,6 +3,7 @@
 // captured message, so it scans bytes and decodes only the headers it needs.
 import { Buffer } from 'node:buffer';
 import { u32le } from '../../shared/bytes/byte-buffer.ts';
+import { SENSITIVE_HEADER_SUFFIXES } from './redact.ts';
 
 export interface HttpHead {
   kind: 'request' | 'response';
@@ -54,6 +55,28 @@ function wantedHeader(b: Uint8Array, pos: number, len: number): WantedHeader | n
   return null;
 }
 const isBlank = (c: number) => c === 0x20 || c === 0x09;
+
+/** SENSITIVE_HEADER_SUFFIXES as bytes, grouped by their last byte: most names end otherwise. */
+const SUFFIXES_BY_LAST: (Buffer[] | undefined)[] = [];
+for (const sfx of SENSITIVE_HEADER_SUFFIXES) (SUFFIXES_BY_LAST[sfx.charCodeAt(sfx.length - 1)] ??= []).push(Buffer.from(sfx, 'latin1'));
+
+/** Does the header name b[s..e) end like a credential's (case-insensitive)? */
+function sensitiveSuffix(b: Uint8Array, s: number, e: number): boolean {
+  while (e > s && isBlank(b[e - 1])) e--;
+  const last = b[e - 1];
+  const list = SUFFIXES_BY_LAST[last >= 0x41 && last <= 0x5a ? last | 0x20 : last];
+  if (!list) return false;
+  outer: for (const sfx of list) {
+    const n = sfx.length;
+    if (e - s < n) continue;
+    for (let i = 0; i < n; i++) {
+      const x = b[e - n + i];
+      if ((x >= 0x41 && x <= 0x5a ? x | 0x20 : x) !== sfx[i]) continue outer;
+    }
+    return true;
+  }
+  return false;
+}
 const NOT_HTTP_LINE: HeadResult = { status: 'not-http', reason: 'malformed start line' };
 
 function latin1(b: Uint8Array, start: number, end: number): string {
@@ -277,7 +300,7 @@ export function parseHead(b: Uint8Array, more: boolean, startChecked = false): H
       const wanted = wantedHeader(b, pos, colon - pos);
       // "Cookie : x" (blanks around the name, which RFC 9112 forbids) is still a credential:
       // samples are redacted by the same rule as heads with blanks (redactHeadText trims).
-      if (wanted === null && (isBlank(b[pos]) || isBlank(b[colon - 1])) && sensitiveTrimmed(b, pos, colon)) head.sensitive = true;
+      if (wanted === null && (((isBlank(b[pos]) || isBlank(b[colon - 1])) && sensitiveTrimmed(b, pos, colon)) || sensitiveSuffix(b, pos, colon))) head.sensitive = true;
       if (wanted !== null) {
         let vs = colon + 1;
         while (vs < le && isBlank(b[vs])) vs++;

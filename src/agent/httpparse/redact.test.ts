@@ -37,3 +37,11 @@ test('head redaction changes only what it replaces: line ends, other lines and c
   assert.equal(redactHeadText('GET http://h/p@q HTTP/1.1\r\n\r\n'), 'GET http://h/p@q HTTP/1.1\r\n\r\n');
   assert.equal(redactHeadText(''), '');
 });
+
+test('headers named like credentials are redacted whatever their prefix; others are not', () => {
+  const head = 'GET / HTTP/1.1\r\nX-Vault-Token: hvs.V1\r\nPRIVATE-TOKEN: glpat-V2\r\nX-Goog-Api-Key: V3\r\nx-amz-security-token: V4\r\nX-Client-Secret: V5\r\nX-Session-Id: V6\r\nX-Token-Count: 5\r\nKeep-Alive: timeout=5\r\n\r\n';
+  const out = redactHeadText(head);
+  assert.ok(!/V[1-6]/.test(out), out);
+  assert.match(out, /X-Token-Count: 5\r\n/);
+  assert.match(out, /Keep-Alive: timeout=5\r\n/);
+});

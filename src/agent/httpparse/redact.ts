@@ -5,7 +5,12 @@ export const REDACTED = 'REDACTED';
 const SENSITIVE_KEY = /pass(word|wd)?|pwd|secret|token|key|auth|session|sess_?id|sid$|signature|sig$|credential|jwt|cookie|otp|private/i;
 /** Unanchored superset of SENSITIVE_KEY: when it finds nothing in a whole query, no key can match. */
 const MAYBE_SENSITIVE = /pass|pwd|secret|token|key|auth|sess|sid|sig|credential|jwt|cookie|otp|private/i;
-const SENSITIVE_HEADER = /^(authorization|proxy-authorization|cookie|set-cookie|x-api-key|api-key|x-auth-token|x-csrf-token|x-xsrf-token)$/i;
+/**
+ * Header names ending like these carry credentials whatever their prefix (X-Vault-Token,
+ * PRIVATE-TOKEN, X-Goog-Api-Key, X-Amz-Security-Token, X-Client-Secret): values replaced.
+ */
+export const SENSITIVE_HEADER_SUFFIXES = ['token', 'secret', 'api-key', 'api_key', 'apikey', 'access-key', 'access_key', 'private-key', 'password', 'passwd', 'credential', 'credentials', 'session-id', 'session_id', 'sessionid'];
+const SENSITIVE_HEADER = new RegExp(`^(authorization|proxy-authorization|cookie|set-cookie|x-api-key|api-key|x-auth-token|x-csrf-token|x-xsrf-token|.*(${SENSITIVE_HEADER_SUFFIXES.join('|')}))$`, 'i');
 
 export function isSensitiveKey(key: string): boolean {
   let k = key;
