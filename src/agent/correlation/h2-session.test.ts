@@ -183,6 +183,35 @@ test('header blocks larger than the capture window: recorded from their first fi
   assert.ok(!Buffer.concat([big.requestSample, big.responseSample]).includes('COOKIESECRET'));
 });
 
+test('streams a GOAWAY says were never processed are not exchanges (clients send them again)', async () => {
+  const server = http2.createServer();
+  server.on('stream', (stream, headers) => {
+    stream.on('error', () => undefined); // the refused one is closed with REFUSED_STREAM
+    if (headers[':path'] === '/g/refused') stream.session!.goaway(http2.constants.NGHTTP2_NO_ERROR, 1); // stream 1 only was processed
+    else {
+      stream.respond({ ':status': 200 });
+      stream.end('ok');
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const relay = await recordingRelay((server.address() as net.AddressInfo).port);
+  const s = http2.connect(`http://127.0.0.1:${relay.port}`);
+  s.on('error', () => undefined);
+  const get = (path: string) => new Promise<void>((done) => {
+    const r = s.request({ ':path': path });
+    r.on('data', () => undefined).on('close', () => done()).on('error', () => undefined);
+    r.end();
+  });
+  await get('/g/ok');
+  await get('/g/refused');
+  await new Promise((r) => setTimeout(r, 100));
+  s.destroy();
+  relay.close();
+  server.close();
+  const xs = replay(relay.wire, 8192);
+  assert.deepEqual(xs.map((x) => `${x.path} ${x.status} ${x.unmatched}`), ['/g/ok 200 false']);
+});
+
 test('grpc-timeout values', () => {
   assert.equal(grpcTimeoutNs('100m'), 100e6);
   assert.equal(grpcTimeoutNs('5S'), 5e9);

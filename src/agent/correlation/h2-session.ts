@@ -18,7 +18,9 @@ import type { ConnectionSink, Pairing } from './connection.ts';
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 const FRAME_HEADER = 9;
-const DATA = 0, HEADERS = 1, RST_STREAM = 3, PUSH_PROMISE = 5, CONTINUATION = 9;
+const DATA = 0, HEADERS = 1, RST_STREAM = 3, PUSH_PROMISE = 5, GOAWAY = 7, CONTINUATION = 9;
+/** RST_STREAM's REFUSED_STREAM: the peer did not process the stream, and clients retry it. */
+const REFUSED_STREAM = 7;
 const END_STREAM = 0x1, END_HEADERS = 0x4, PADDED = 0x8, PRIORITY = 0x20;
 /** Larger header blocks than this end the decoding (nghttp2's default limit is 64 KiB too). */
 const MAX_BLOCK = 64 * 1024;
@@ -151,7 +153,7 @@ class FrameReader {
     this.flags = h[4];
     this.sid = ((h[5] & 0x7f) * 2 ** 24) + ((h[6] << 16) | (h[7] << 8) | h[8]);
     this.hdrHave = 0;
-    const keep = this.type === HEADERS || this.type === CONTINUATION || this.type === PUSH_PROMISE || this.type === RST_STREAM;
+    const keep = this.type === HEADERS || this.type === CONTINUATION || this.type === PUSH_PROMISE || this.type === RST_STREAM || this.type === GOAWAY;
     if (keep && this.length > MAX_BLOCK) {
       this.lost = true;
       return;
@@ -303,6 +305,13 @@ export class H2Session {
       }
       return;
     }
+    if (type === GOAWAY && sid === 0 && payload && payload.length >= 8) {
+      // Streams past the last one the sender processed never reached it: clients send them
+      // again (on another connection), so they are not exchanges of this one.
+      const last = ((payload[0] & 0x7f) * 2 ** 24) + ((payload[1] << 16) | (payload[2] << 8) | payload[3]);
+      if (dir !== this.reqDir) for (const id of [...this.open.keys()]) if (id > last) this.open.delete(id);
+      return;
+    }
     const st = this.open.get(sid);
     if (!st) return;
     if (type === DATA) {
@@ -316,7 +325,9 @@ export class H2Session {
     } else if (type === RST_STREAM) {
       if (st.res) st.res.framingLost = true;
       if (payload && payload.length >= 4) st.rst = ((payload[0] << 24) | (payload[1] << 16) | (payload[2] << 8) | payload[3]) >>> 0;
-      this.finish(sid, st);
+      // Refused before any processing (no response yet): retried by the client, like GOAWAY's.
+      if (st.rst === REFUSED_STREAM && !st.res) this.open.delete(sid);
+      else this.finish(sid, st);
     }
   }
 
