@@ -212,6 +212,38 @@ test('streams a GOAWAY says were never processed are not exchanges (clients send
   assert.deepEqual(xs.map((x) => `${x.path} ${x.status} ${x.unmatched}`), ['/g/ok 200 false']);
 });
 
+test('gRPC answers larger than the capture window keep their grpc-status: one at a time exactly, several at once never wrong', async () => {
+  const id = (b: Buffer) => b;
+  const svc = { get: { path: '/big.S/Get', requestStream: false, responseStream: false, requestSerialize: id, requestDeserialize: id, responseSerialize: id, responseDeserialize: id } } as unknown as grpc.ServiceDefinition;
+  const server = new grpc.Server();
+  // The request says the answer: its size in KB, and an error code for "e<code>".
+  server.addService(svc, { get: (call: { request: Buffer }, cb: grpc.sendUnaryData<Buffer>) => {
+    const r = call.request.toString();
+    if (r.startsWith('e')) cb({ code: Number(r.slice(1)), details: 'refused' });
+    else cb(null, Buffer.alloc(Number(r) * 1024, 7));
+  } });
+  const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+  const relay = await recordingRelay(port);
+  const Client = grpc.makeGenericClientConstructor(svc, 'S');
+  const c = new Client(`127.0.0.1:${relay.port}`, grpc.credentials.createInsecure()) as unknown as Record<string, (req: Buffer, cb: (e: grpc.ServiceError | null) => void) => void>;
+  const call = (r: string) => new Promise<number>((done) => c.get.call(c, Buffer.from(r), (e) => done(e?.code ?? 0)));
+  const sequential = ['200', 'e5', '100', '300', 'e3', '64', '1'];
+  for (const r of sequential) await call(r);
+  const together = ['200', 'e5', '150', 'e3', '100', '2'];
+  await Promise.all(together.map(call));
+  (c as unknown as grpc.Client).close();
+  server.forceShutdown();
+  relay.close();
+  const xs = replay(relay.wire, 8192);
+  assert.equal(xs.length, sequential.length + together.length);
+  const expected = (i: number) => { const r = [...sequential, ...together][i]; return r.startsWith('e') ? r.slice(1) : '0'; };
+  // Records come out in the order the calls ended: the first ones are the sequential calls.
+  assert.deepEqual(xs.slice(0, sequential.length).map((x) => x.grpcStatus), sequential.map((_, i) => expected(i)));
+  const concurrent = xs.slice(sequential.length).map((x) => x.grpcStatus);
+  for (const g of concurrent) assert.ok(g === '' || g === '0' || g === '5' || g === '3', `concurrent call: ${g}`);
+  assert.equal(concurrent.filter((g) => g === '5').length <= 1 && concurrent.filter((g) => g === '3').length <= 1, true);
+});
+
 test('grpc-timeout values', () => {
   assert.equal(grpcTimeoutNs('100m'), 100e6);
   assert.equal(grpcTimeoutNs('5S'), 5e9);

@@ -196,6 +196,10 @@ export class H2Session {
   private readonly readers: [FrameReader, FrameReader];
   private readonly decoders = [new HpackDecoder(), new HpackDecoder()];
   private readonly blocks: (PendingBlock | null)[] = [null, null];
+  /** Per direction: the block just decoded was cut by the window (its unseen rest may have changed the table). */
+  private readonly cutBlock = [false, false];
+  /** Per direction: frames went by unseen while this stream alone was answering (see lose()). */
+  private readonly tentative: (number | null)[] = [null, null];
   private readonly open = new Map<number, H2Stream>();
   private broken = false;
   private readonly reqDir: number;
@@ -266,13 +270,33 @@ export class H2Session {
    * ends may still be seen, or the TTL reports them as they are.
    */
   private lose(dir: number): void {
+    const safe = this.blocks[dir] === null && !this.cutBlock[dir] && dir !== this.reqDir ? this.soleAnswering() : null;
     this.blocks[dir] = null;
-    this.decoders[dir].gap();
+    this.cutBlock[dir] = false;
+    // A large response with nothing else open (a unary call's 200 KB answer): what went by can
+    // only be its own DATA (and control frames), unless its trailers did; which is told by
+    // the first frame seen again (see frame()). Otherwise the table is unknown from here on.
+    if (safe !== null) this.tentative[dir] = safe;
+    else this.decoders[dir].gap();
     this.sink.desync();
+  }
+
+  /** The one open stream, if it is the only one and its response has begun (no other can start one unseen). */
+  private soleAnswering(): number | null {
+    if (this.open.size !== 1) return null;
+    const [sid, st] = this.open.entries().next().value!;
+    return st.res !== null ? sid : null;
   }
 
   private frame(dir: number, type: number, flags: number, sid: number, length: number, payload: Uint8Array | null, cut = false): void {
     if (this.broken) return;
+    const tentative = this.tentative[dir];
+    if (tentative !== null && sid !== 0 && (type === DATA || type === HEADERS || type === PUSH_PROMISE || type === RST_STREAM)) {
+      // More of the stream that was alone: nothing but its DATA went by, and the table holds.
+      // Anything else means its end (with trailers that may have added entries) went by too.
+      this.tentative[dir] = null;
+      if (sid !== tentative || !this.open.has(sid)) this.decoders[dir].gap();
+    }
     const pending = this.blocks[dir];
     if (pending && type !== CONTINUATION) return this.fail(); // a header block must not be interrupted
     if (type === HEADERS || type === PUSH_PROMISE) {
@@ -335,6 +359,7 @@ export class H2Session {
   private headerBlock(dir: number, block: PendingBlock, cut = false): void {
     const whole = block.parts.length === 1 ? block.parts[0] : Buffer.concat(block.parts);
     const fields = this.decoders[dir].decode(whole, 0, whole.length, cut);
+    if (cut) this.cutBlock[dir] = true;
     if (fields === null) return this.fail();
     if (block.promise) return; // server push: decoded only to keep the table in step
     const st = this.open.get(block.sid);
