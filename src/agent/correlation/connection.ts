@@ -3,7 +3,8 @@
 // exchanges pair by position.
 import { startsHttpMessage } from '../httpparse/head.ts';
 import { MessageStream, type BodyMode, type Message } from '../httpparse/message-stream.ts';
-import { H2Session, midstreamClientDir, startsH2Preface } from './h2-session.ts';
+import { midstreamClientDir, startsH2Preface } from './h2-frames.ts';
+import { H2Session } from './h2-session.ts';
 
 export const DIR_INGRESS = 0;
 export const DIR_EGRESS = 1;

@@ -9,7 +9,8 @@ import { decodeFrame, type DataEvent } from '../capture/decode.ts';
 import { F_AFTER_LOSS } from '../capture/event-layout.ts';
 import type { ExchangeRecord } from '../exchange-record.ts';
 import { Correlator } from './correlator.ts';
-import { grpcTimeoutNs, midstreamClientDir } from './h2-session.ts';
+import { grpcTimeoutNs } from './grpc-status.ts';
+import { midstreamClientDir } from './h2-frames.ts';
 
 /** What went over the wire, chunk by chunk, as a client saw it: [egress?, bytes, when (ns)?]. */
 type Wire = [boolean, Buffer, number?][];
