@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, realpathSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -216,4 +216,13 @@ p.listen(0, '127.0.0.1', () => console.log(p.address().port));`;
   } finally {
     proxy.kill();
   }
+});
+
+test('HTTPS from a TLS library the agent cannot read (Chromium\'s BoringSSL): the server side is recorded, and the log says what went unread', { skip: ROOT_SKIP || (existsSync('/usr/bin/chromium') ? false : 'needs Debian\'s chromium (scripts/setup.sh --test installs it)'), timeout: 60_000 }, async () => {
+  const opaque = () => Math.max(0, ...[...stack.agent.output().matchAll(/tls_opaque=(\d+)/g)].map((m) => Number(m[1])));
+  const before = opaque();
+  await run('chromium', ['--headless', '--no-sandbox', '--ignore-certificate-errors', '--dump-dom', url('/t/chromium?via=boringssl')], { timeout: 30_000 });
+  const xs = await recordsWithQuery('path=/t/chromium', 'via=boringssl', 1, 'nginx\'s record of the request');
+  assert.deepEqual(xs.map((x) => `${x.role} ${x.process} ${x.status} tls=${x.tls}`), ['server nginx 200 tls=true']);
+  await waitFor(async () => opaque() > before || null, 10_000, 'tls_opaque to count Chromium\'s encrypted records');
 });

@@ -606,6 +606,10 @@ static __always_inline int exit_(long ret)
 			mark_http(s, head);
 		else if (!h2_midstream(s, head, (void *)first, first_len, (__u64)ret, 0)) {
 			count(HD_STAT_SKIPPED);
+			/* A TLS application-data record (17 03 0x) outside any hooked SSL call: HTTPS,
+			 * perhaps, through a library the agent cannot read (said in its log line). */
+			if (!s->tls && (head & 0xffff) == 0x0317 && ((head >> 16) & 0xff) <= 4)
+				count(HD_STAT_TLS_OPAQUE);
 			return 0;
 		}
 	}

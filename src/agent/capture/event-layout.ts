@@ -13,10 +13,10 @@ export const EVENT = {
 
 export const HELLO = { size: 24, kind: 0, version: 4, realtime_offset_ns: 8, capture_bytes: 16, ncpus: 20 } as const;
 
-export const STATS = { size: 80, kind: 0, nprogs: 4, counters: 8, prog_run_ns: 56, prog_run_cnt: 64, realtime_offset_ns: 72 } as const;
+export const STATS = { size: 88, kind: 0, nprogs: 4, counters: 8, prog_run_ns: 64, prog_run_cnt: 72, realtime_offset_ns: 80 } as const;
 
 /** enum hd_stat order. */
-export const STAT_NAMES = ['events', 'ringbuf_full', 'skipped_non_http', 'args_full', 'tls_events', 'tls_no_socket'] as const;
+export const STAT_NAMES = ['events', 'ringbuf_full', 'skipped_non_http', 'args_full', 'tls_events', 'tls_no_socket', 'tls_opaque'] as const;
 
 /** hd_event.flags */
 export const F_TLS = 2;
