@@ -147,7 +147,7 @@ export class Agent {
     }, 250);
     const reportEvery = this.cfg.diagnosticsIntervalMs || 15_000;
     const diag = setInterval(() => {
-      // tls_opaque: encrypted records on sockets no hooked TLS library decrypted (Go, Java, BoringSSL).
+      // tls_opaque: TLS connections no hooked library decrypted (Go, Java, BoringSSL).
       if (this.cfg.diagnosticsIntervalMs > 0) log.info('diagnostics', { ...this.counters(), connections: this.correlator.size, resyncs: this.correlator.stats.resyncs, tls_opaque: this.kernel?.counters.tls_opaque ?? 0, ...this.kernelTime() });
       this.report().catch((err: unknown) => log.debug('diagnostics report failed', { err: errorMessage(err) }));
     }, reportEvery);

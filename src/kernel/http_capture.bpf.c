@@ -96,6 +96,7 @@ struct sock_info {
 	__u8 lost;    /* a record of this socket was lost: the next one says so */
 	__u8 h2;      /* opened with HTTP/2's preface: frames of many streams share a syscall */
 	__u8 connect; /* a CONNECT went by: its 2xx turns the connection into a tunnel */
+	__u8 opaque;  /* TLS records seen outside any hooked SSL call (0xff: counted) */
 	__u16 family;
 	__u16 lport;
 	__u16 rport;
@@ -251,6 +252,21 @@ static __always_inline struct sock_info *sock_of(__u32 tgid, int fd)
 	if (!info.tcp)
 		return NULL;
 	return bpf_map_lookup_elem(&socks, &key);
+}
+
+/* TLS records (17 03 0x) on a socket no hooked SSL call has claimed: HTTPS through a library
+ * the agent cannot read (Go, Java, BoringSSL). A hooked library's TLS 1.3 handshake looks the
+ * same for a few records, so a connection counts once it is clearly more than a handshake, or
+ * at its close if no SSL call ever claimed it. Counted per connection, in tls_opaque. */
+#define HD_OPAQUE_SURE 8
+static __always_inline void note_opaque(struct sock_info *s)
+{
+	if (s->opaque == 0xff)
+		return;
+	if (++s->opaque >= HD_OPAQUE_SURE) {
+		s->opaque = 0xff;
+		count(HD_STAT_TLS_OPAQUE);
+	}
 }
 
 static __always_inline void emit_pending_write(struct ssl_args *t, int fd, struct sock_info *s, __u64 only_ssl);
@@ -606,10 +622,8 @@ static __always_inline int exit_(long ret)
 			mark_http(s, head);
 		else if (!h2_midstream(s, head, (void *)first, first_len, (__u64)ret, 0)) {
 			count(HD_STAT_SKIPPED);
-			/* A TLS application-data record (17 03 0x) outside any hooked SSL call: HTTPS,
-			 * perhaps, through a library the agent cannot read (said in its log line). */
 			if (!s->tls && (head & 0xffff) == 0x0317 && ((head >> 16) & 0xff) <= 4)
-				count(HD_STAT_TLS_OPAQUE);
+				note_opaque(s);
 			return 0;
 		}
 	}
@@ -717,6 +731,8 @@ int sys_enter_close(struct trace_event_raw_sys_enter *ctx)
 			count(HD_STAT_RINGBUF_FULL);
 		}
 	}
+	if (s->opaque && s->opaque != 0xff && !s->tls)
+		count(HD_STAT_TLS_OPAQUE);
 	bpf_map_delete_elem(&socks, &key);
 	return 0;
 }

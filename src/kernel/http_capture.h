@@ -30,7 +30,7 @@ enum hd_stat {
 	HD_STAT_ARGS_FULL = 3,     /* syscalls missed: no task storage for their arguments (memory) */
 	HD_STAT_TLS = 4,           /* TLS plaintext records (SSL_read/SSL_write uprobes) */
 	HD_STAT_TLS_NO_SOCKET = 5, /* TLS calls whose socket was never seen (no syscall inside yet) */
-	HD_STAT_TLS_OPAQUE = 6,    /* TLS application records no hooked library decrypted (Go, Java, BoringSSL) */
+	HD_STAT_TLS_OPAQUE = 6,    /* TLS connections no hooked library decrypted (Go, Java, BoringSSL) */
 	HD_STAT_MAX = 7,
 };
 
