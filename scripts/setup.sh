@@ -3,7 +3,7 @@
 # system Node is older than 22.18, npm dependencies, the eBPF probe + pump, and the UI.
 # Every step checks first, so a second run with nothing changed takes a second or two.
 #   scripts/setup.sh          what `npm start` needs
-#   scripts/setup.sh --test   also the test peers (nginx, wrk, chromium)
+#   scripts/setup.sh --test   also the test peers (nginx, wrk, chromium, apache2, …)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -14,7 +14,7 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 
 # --- system packages -------------------------------------------------------------
 pkgs=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool make gcc curl ca-certificates)
-[ $want_test = 1 ] && pkgs+=(nginx wrk chromium wget openssl python3 openjdk-17-jdk-headless)
+[ $want_test = 1 ] && pkgs+=(nginx wrk chromium wget openssl python3 openjdk-17-jdk-headless apache2)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -28,9 +28,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # nginx starts itself as a service on install; tests start their own instances.
-  if [ $want_test = 1 ] && command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+  # nginx and apache2 start themselves as services on install; tests start their own instances.
+  if [ $want_test = 1 ] && command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx apache2 >/dev/null 2>&1 || true; fi
   pkill -x nginx >/dev/null 2>&1 || true
+  pkill -x apache2 >/dev/null 2>&1 || true
 fi
 
 # --- Node.js ---------------------------------------------------------------------

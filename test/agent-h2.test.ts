@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import http2 from 'node:http2';
@@ -228,5 +228,36 @@ test('HTTP/2 over TLS in Node (OpenSSL inside node, encrypting in memory): strea
     assert.equal(x.status, x.path.endsWith('/missing') ? 404 : 200, x.path);
     assert.equal(x.http_version, '2');
     assert.equal(x.tls, true);
+  }
+});
+
+test('h2c upgrade (curl --http2 to Apache): each upgraded request is recorded once, as HTTP/2 with its real status, not as a 101', { skip: ROOT_SKIP || (existsSync('/usr/sbin/apache2') ? false : 'needs Debian\'s apache2 (scripts/setup.sh --test installs it)'), timeout: 60_000 }, async () => {
+  const { freePort } = await import('./helpers/nginx.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'heimdall-apache-'));
+  const www = join(dir, 'www');
+  mkdirSync(join(www, 'h2c'), { recursive: true });
+  writeFileSync(join(www, 'h2c', 'index.html'), 'upgraded\n');
+  // curl 7.88 keeps what follows a 101 in a 32 KiB buffer: a larger body sent at once fails it.
+  writeFileSync(join(www, 'h2c', 'big.bin'), Buffer.alloc(30_000, 7));
+  chmodSync(dir, 0o755);
+  const port = await freePort();
+  const mods = ['mpm_event', 'authz_core', 'dir', 'mime', 'http2'].map((m) => `LoadModule ${m}_module /usr/lib/apache2/modules/mod_${m}.so`).join('\n');
+  writeFileSync(join(dir, 'httpd.conf'), `ServerRoot /etc/apache2\nServerName localhost\n${mods}\nTypesConfig /etc/mime.types\nPidFile ${dir}/httpd.pid\nErrorLog ${dir}/error.log\nListen 127.0.0.1:${port}\nUser www-data\nGroup www-data\nDocumentRoot ${www}\n<Directory ${www}>\n  Require all granted\n</Directory>\nProtocols h2c http/1.1\nH2Upgrade on\n`);
+  execFileSync('/usr/sbin/apache2', ['-f', join(dir, 'httpd.conf'), '-k', 'start']);
+  try {
+    const base = `http://127.0.0.1:${port}/h2c`;
+    for (const path of ['/index.html?via=h2c', '/missing?via=h2c', '/big.bin?via=h2c']) {
+      const { stdout } = await run('curl', ['-sS', '--http2', '-o', '/dev/null', '-w', '%{http_version} %{http_code}', base + path]);
+      assert.match(stdout, /^2 (200|404)$/, `curl upgraded: ${stdout}`);
+    }
+    const xs = (await records('path=%2Fh2c%2F', 6, 'both sides of three upgraded requests')).filter((x) => x.query === 'via=h2c');
+    assert.deepEqual(xs.map((x) => `${x.role} ${x.process} ${x.method} ${x.path} ${x.status} ${x.http_version}`).sort(), [
+      'client curl GET /h2c/big.bin 200 2', 'client curl GET /h2c/index.html 200 2', 'client curl GET /h2c/missing 404 2',
+      'server apache2 GET /h2c/big.bin 200 2', 'server apache2 GET /h2c/index.html 200 2', 'server apache2 GET /h2c/missing 404 2',
+    ]);
+    for (const x of xs) assert.equal(x.unmatched, false);
+    for (const big of xs.filter((x) => x.path === '/h2c/big.bin')) assert.ok(big.response_bytes >= 30_000, `${big.role}: ${big.response_bytes} bytes`);
+  } finally {
+    execFileSync('/usr/sbin/apache2', ['-f', join(dir, 'httpd.conf'), '-k', 'stop']);
   }
 });

@@ -431,6 +431,28 @@ static long copy_more_iov(__u32 j, void *c)
 	return 0;
 }
 
+/* Is "h2c" (any case) in the first n bytes of the record just copied? A 101 that carries it
+ * is an upgrade to HTTP/2, whose frames follow on the same socket (rare: one search per 101). */
+struct h2c_ctx {
+	__u32 n;
+	int found;
+};
+
+static long find_h2c(__u32 i, void *c)
+{
+	struct h2c_ctx *x = c;
+	__u32 zero = 0;
+	struct scratch *sc = bpf_map_lookup_elem(&scratch_map, &zero);
+	if (!sc || i + 3 > x->n)
+		return 1;
+	__u32 j = i & (HD_MAX_CAPTURE - 1);
+	if ((sc->data[j] | 0x20) == 'h' && sc->data[j + 1] == '2' && (sc->data[j + 2] | 0x20) == 'c') {
+		x->found = 1;
+		return 1;
+	}
+	return 0;
+}
+
 /* Copies the head of the payload (buffer or iovecs) into a ring-buffer record. */
 static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s, long ret, struct iovec iov0, __u8 extra_flags)
 {
@@ -533,7 +555,12 @@ static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s,
 			s->connect = 1;
 		} else if (w0 == 0x50545448 /* "HTTP" */ && (w1 & 0xffffff) == 0x2e312f /* "/1." */ && sc->data[8] == ' ' && (sc->data[12] == ' ' || sc->data[12] == '\r')) {
 			__u8 c = sc->data[9];
-			if ((c == '1' && sc->data[10] == '0' && sc->data[11] == '1') || (c == '2' && s->connect)) {
+			if (c == '1' && sc->data[10] == '0' && sc->data[11] == '1') {
+				struct h2c_ctx x = { .n = got < 512 ? got : 512 };
+				bpf_loop(512, find_h2c, &x, 0);
+				s->h2 = x.found; /* h2c: HTTP/2 from here on, with its capture window */
+				s->http = x.found;
+			} else if (c == '2' && s->connect) {
 				s->http = 0;
 				s->h2 = 0;
 			}

@@ -54,6 +54,7 @@ export class Connection {
   readonly meta: ConnMeta;
   role: 'server' | 'client' | null = null;
   lastNs = 0;
+  private lastStartNs = 0;
   upgraded = false;
   /** A CONNECT was answered 2xx: the bytes that follow are the tunnel's (TLS to the target, often). */
   tunnel = false;
@@ -82,6 +83,8 @@ export class Connection {
         this.onHidden(dir, true);
       },
       onHidden: (certain: boolean) => this.onHidden(dir, certain),
+      // After an h2c upgrade's 101, what follows in the same payload is HTTP/2 already.
+      switchedTo: () => (this.h2 ? (data: Uint8Array, len: number) => this.h2!.push(dir, data, len, this.lastStartNs, this.lastNs) : null),
     });
     this.streams = [new MessageStream(hooks(DIR_INGRESS), keepBytes, false), new MessageStream(hooks(DIR_EGRESS), keepBytes, true)];
   }
@@ -102,6 +105,7 @@ export class Connection {
 
   push(dir: number, data: Uint8Array, len: number, startNs: number, endNs: number): void {
     this.lastNs = endNs;
+    this.lastStartNs = startNs;
     if (this.h2) {
       this.h2.push(dir, data, len, startNs, endNs);
       return;
@@ -179,6 +183,13 @@ export class Connection {
     if (this.unaligned && this.pending.length === 0) return;
     const req = this.respTarget && this.pending[0] === this.respTarget ? this.pending.shift()! : null;
     this.respTarget = null;
+    if (head.status === 101 && head.h2c && req && !req.ghost && req.msg.head?.h2c) {
+      // h2c upgrade (RFC 7540 3.2): the request becomes stream 1, answered in HTTP/2; its
+      // exchange is recorded when that answer ends, not as a 101.
+      this.h2 = new H2Session(this, this.role, this.sink, this.keepBytes, this.reqDir);
+      this.h2.adoptUpgrade(req.msg, req.endNs);
+      return;
+    }
     const tunnel = req?.msg.head?.method === 'CONNECT' && head.status >= 200 && head.status < 300;
     if (head.status === 101 || tunnel) this.upgraded = true;
     if (tunnel) this.tunnel = true;

@@ -127,8 +127,10 @@ export class FrameReader {
       this.left = -1;
       onFrame(this.type, this.flags, this.sid, this.length, have, true);
     }
+    // A DATA frame the gap ran past is never delivered: what was read of it is hidden too.
+    const partial = this.buf === null && this.left > 0 ? FRAME_HEADER + this.length - this.left : 0;
     this.lost = true;
-    return gap;
+    return gap + partial;
   }
 
   private begin(onFrame: FrameSink): void {

@@ -54,6 +54,8 @@ export class H2Session {
   /** Per direction: frames went by unseen while this stream alone was answering (see lose()). */
   private readonly tentative: (number | null)[] = [null, null];
   private readonly open = new Map<number, H2Stream>();
+  /** The server's GOAWAY said streams above this id are not processed. */
+  private refusedAbove = Infinity;
   private broken = false;
   private readonly reqDir: number;
   private readonly conn: Pairing['conn'];
@@ -76,6 +78,15 @@ export class H2Session {
     const reader = (dir: number) => new FrameReader(!midstream && dir === clientDir, midstream);
     this.readers = [reader(0), reader(1)];
     if (midstream) for (const d of this.decoders) d.gap();
+  }
+
+  /**
+   * An h2c upgrade: the HTTP/1.1 request that asked for it is stream 1 (RFC 7540 3.2), already
+   * sent whole; its answer comes as HTTP/2 frames, so the exchange is recorded as HTTP/2.
+   */
+  adoptUpgrade(req: Message, reqEndNs: number | null): void {
+    req.head!.version = '2';
+    this.open.set(1, { req, reqEndNs: reqEndNs ?? req.lastNs, res: null, grpc: false, timeoutNs: -1, rst: -1 });
   }
 
   /** Decoding goes on (false once something unseen made the header tables unreliable). */
@@ -186,7 +197,10 @@ export class H2Session {
       // Streams past the last one the sender processed never reached it: clients send them
       // again (on another connection), so they are not exchanges of this one.
       const last = ((payload[0] & 0x7f) * 2 ** 24) + ((payload[1] << 16) | (payload[2] << 8) | payload[3]);
-      if (dir !== this.reqDir) for (const id of [...this.open.keys()]) if (id > last) this.open.delete(id);
+      if (dir !== this.reqDir) {
+        for (const id of [...this.open.keys()]) if (id > last) this.open.delete(id);
+        this.refusedAbove = Math.min(this.refusedAbove, last); // and those the client opens after it
+      }
       return;
     }
     const st = this.open.get(sid);
@@ -219,6 +233,8 @@ export class H2Session {
     if (dir === this.reqDir) {
       if (st) {
         st.req.bytes += block.bytes; // trailers
+      } else if (block.sid > this.refusedAbove) {
+        return; // sent after the server's GOAWAY: never processed (decoded only to keep the table in step)
       } else {
         if (this.open.size >= MAX_STREAMS) {
           const [oldest, s] = this.open.entries().next().value!;
@@ -307,7 +323,7 @@ export class H2Session {
   private message(fields: HeaderField[], kind: 'request' | 'response', bytes: number): Message {
     const head: HttpHead = {
       kind, method: '', target: '', status: 0, version: '2', host: '', userAgent: '', traceparent: '', contentType: '',
-      contentLength: null, chunked: false, connectionClose: false, upgrade: false, heimdallUi: false, sensitive: false, grpcStatus: '', headLength: 0, complete: true,
+      contentLength: null, chunked: false, connectionClose: false, upgrade: false, h2c: false, heimdallUi: false, sensitive: false, grpcStatus: '', headLength: 0, complete: true,
     };
     let authority = '';
     let lines = '';

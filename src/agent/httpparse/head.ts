@@ -19,6 +19,8 @@ export interface HttpHead {
   chunked: boolean;
   connectionClose: boolean;
   upgrade: boolean;
+  /** Upgrade: h2c (a request asking to go on in HTTP/2 cleartext, or the 101 agreeing). */
+  h2c: boolean;
   /** Sent by Heimdall's own UI (X-Heimdall-UI): the agent does not record its polling. */
   heimdallUi: boolean;
   /** A credential header was present: samples must be redacted. */
@@ -35,7 +37,7 @@ export type HeadResult = { status: 'ok'; head: HttpHead } | { status: 'need-more
 const MAX_HEAD = 64 * 1024;
 export const METHODS: ReadonlySet<string> = new Set(['GET', 'POST', 'PUT', 'HEAD', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'SEARCH', 'PURGE', 'REPORT', 'MKCALENDAR']);
 const SENSITIVE = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'api-key', 'x-auth-token', 'x-csrf-token', 'x-xsrf-token']);
-const WANTED = ['host', 'user-agent', 'traceparent', 'content-type', 'content-length', 'transfer-encoding', 'connection', 'x-heimdall-ui', ...SENSITIVE];
+const WANTED = ['host', 'user-agent', 'traceparent', 'content-type', 'content-length', 'transfer-encoding', 'connection', 'upgrade', 'x-heimdall-ui', ...SENSITIVE];
 /** Header names we look at, by length, as bytes: other lines are skipped without making strings. */
 interface WantedHeader { name: string; bytes: Buffer; sensitive: boolean }
 const BY_LENGTH: (WantedHeader[] | undefined)[] = [];
@@ -241,7 +243,7 @@ export function parseHead(b: Uint8Array, more: boolean, startChecked = false): H
   const lineCut = eol === limit;
   const head: HttpHead = {
     kind: 'request', method: '', target: '', status: 0, version: '', host: '', userAgent: '', traceparent: '',
-    contentType: '', contentLength: null, chunked: false, connectionClose: false, upgrade: false, heimdallUi: false, sensitive: false, grpcStatus: '',
+    contentType: '', contentLength: null, chunked: false, connectionClose: false, upgrade: false, h2c: false, heimdallUi: false, sensitive: false, grpcStatus: '',
     headLength: b.length, complete: false,
   };
   if (b[0] === 0x48 && b[4] === 0x2f) {
@@ -336,6 +338,7 @@ function header(head: HttpHead, name: string, b: Uint8Array, vs: number, ve: num
     }
     case 'transfer-encoding': if (endsWithChunked(b, vs, ve)) head.chunked = true; break;
     case 'x-heimdall-ui': head.heimdallUi = true; break;
+    case 'upgrade': if (containsToken(b, vs, ve, 'h2c')) head.h2c = true; break;
     case 'connection': {
       // The usual values whole, before the token scans.
       if (ve - vs === 10 && sameText(b, vs, 'keep-alive', true)) {

@@ -33,6 +33,12 @@ export interface StreamHooks {
    * seen) or perhaps (they follow a message whose end is unknown). How many is unknown.
    */
   onHidden(certain: boolean): void;
+  /**
+   * The message that just ended switched the connection to another protocol this stream does
+   * not frame (an h2c upgrade's 101): the rest of the payload, captured and not, is handed
+   * over instead of being read as HTTP/1.
+   */
+  switchedTo?(): ((data: Uint8Array, len: number) => void) | null;
 }
 
 const MAX_HEAD_BUFFER = 16 * 1024;
@@ -137,6 +143,11 @@ export class MessageStream {
         off += used;
         this.headParts = null;
         this.enterBody(r.head.complete);
+        const next = this.hooks.switchedTo?.();
+        if (next) {
+          if (len > off) next(data.subarray(off), len - off);
+          return;
+        }
         if ((this.mode as string) === 'idle') continue;
         if (!r.head.complete) {
           break;
