@@ -185,9 +185,10 @@ test('gRPC: unary calls are HTTP/2 exchanges with their grpc-status, OK, failed 
   }
   const xs = await records('path=%2Fheimdall.v1.IngestService%2F', 6, 'both sides of three gRPC calls');
   // The deadline call: the client resets the stream, so it saw no response (status 0, its status
-  // from the reset); the server's own deadline timer may answer first (trailers-only, 200 + 4).
+  // from the reset); or the server's own deadline timer answered first (trailers-only, 200 + 4),
+  // which the client may also have read before its timer fired. Either way both sides say 4.
   const deadline = xs.filter((x) => x.grpc_status === '4');
-  assert.ok(deadline.every((x) => x.status === 0 || (x.role === 'server' && x.status === 200)), JSON.stringify(deadline.map((x) => [x.role, x.status])));
+  assert.ok(deadline.every((x) => x.status === 0 || x.status === 200), JSON.stringify(deadline.map((x) => [x.role, x.status])));
   assert.deepEqual(xs.map((x) => `${x.role} ${x.method} ${x.path} ${x.grpc_status === '4' ? '-' : x.status} ${x.http_version} grpc=${x.grpc_status}`).sort(), [
     'client POST /heimdall.v1.IngestService/Export 200 2 grpc=3',
     'client POST /heimdall.v1.IngestService/ReportDiagnostics - 2 grpc=4',
