@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { fetchAll, ROOT_SKIP, startStack } from './helpers/stack.ts';
+import { fetchAll, ROOT_SKIP, startStack, type Item } from './helpers/stack.ts';
 import { waitFor } from './helpers/server.ts';
 
 // Server and client in their own process, so their connection predates the agent. Bodies
@@ -27,17 +27,22 @@ srv.listen(0, '127.0.0.1', () => {
   tick();
 });`;
 
-test('an agent started mid-connection records every exchange after its first', { skip: ROOT_SKIP, timeout: 120_000 }, async () => {
-  const total = 300;
-  const traffic = spawn(process.execPath, ['-e', TRAFFIC, String(total)], { stdio: 'inherit' });
+/**
+ * Runs `script` (its own process, so its connection predates the agent) for `total` requests
+ * under `/<prefix>/<n>`, starts the agent a second in, and checks that each side recorded every
+ * request from its first one seen, contiguously and once. Returns the records.
+ */
+async function midstream(script: string, prefix: string, total: number): Promise<Item[]> {
+  const traffic = spawn(process.execPath, ['-e', script, String(total)], { stdio: 'inherit' });
   const exited = new Promise((r) => traffic.on('exit', r));
   await new Promise((r) => setTimeout(r, 1000)); // ~40 exchanges before the agent exists
   const stack = await startStack();
   try {
     await exited;
+    const last = `/${prefix}/${total - 1}`;
     const xs = await waitFor(async () => {
-      const got = await fetchAll(stack.base, 'path=/midstream/');
-      return got.some((x) => x.path === `/midstream/${total - 1}` && x.role === 'server') && got.some((x) => x.path === `/midstream/${total - 1}` && x.role === 'client') ? got : null;
+      const got = await fetchAll(stack.base, `path=/${prefix}/`);
+      return got.some((x) => x.path === last && x.role === 'server') && got.some((x) => x.path === last && x.role === 'client') ? got : null;
     }, 20_000, 'the last exchange on both sides');
     for (const role of ['server', 'client']) {
       const seen = xs.filter((x) => x.role === role).map((x) => Number(x.path.split('/')[2])).sort((a, b) => a - b);
@@ -45,14 +50,18 @@ test('an agent started mid-connection records every exchange after its first', {
       const first = seen[0];
       assert.deepEqual(seen, Array.from({ length: total - first }, (_, i) => first + i), `${role}: contiguous from ${first}, each once`);
     }
-    for (const x of xs) {
-      assert.equal(x.status, 200, x.path);
-      assert.equal(x.unmatched, false, x.path);
-      assert.equal(x.method, Number(x.path.split('/')[2]) % 3 ? 'GET' : 'POST', x.path);
-    }
+    return xs;
   } finally {
     traffic.kill();
     await stack.stop();
+  }
+}
+
+test('an agent started mid-connection records every exchange after its first', { skip: ROOT_SKIP, timeout: 120_000 }, async () => {
+  for (const x of await midstream(TRAFFIC, 'midstream', 300)) {
+    assert.equal(x.status, 200, x.path);
+    assert.equal(x.unmatched, false, x.path);
+    assert.equal(x.method, Number(x.path.split('/')[2]) % 3 ? 'GET' : 'POST', x.path);
   }
 });
 
@@ -78,32 +87,11 @@ srv.listen(0, '127.0.0.1', () => {
 });`;
 
 test('HTTP/2 opened before the agent: picked up at a request\'s headers, every exchange after it recorded', { skip: ROOT_SKIP, timeout: 120_000 }, async () => {
-  const total = 300;
-  const traffic = spawn(process.execPath, ['-e', H2_TRAFFIC, String(total)], { stdio: 'inherit' });
-  const exited = new Promise((r) => traffic.on('exit', r));
-  await new Promise((r) => setTimeout(r, 1000));
-  const stack = await startStack();
-  try {
-    await exited;
-    const xs = await waitFor(async () => {
-      const got = await fetchAll(stack.base, 'path=/h2mid/');
-      return got.some((x) => x.path === `/h2mid/${total - 1}` && x.role === 'server') && got.some((x) => x.path === `/h2mid/${total - 1}` && x.role === 'client') ? got : null;
-    }, 20_000, 'the last exchange on both sides');
-    for (const role of ['server', 'client']) {
-      const seen = xs.filter((x) => x.role === role).map((x) => Number(x.path.split('/')[2])).sort((a, b) => a - b);
-      assert.ok(seen.length > 50, `${role}: ${seen.length} records`);
-      const first = seen[0];
-      assert.deepEqual(seen, Array.from({ length: total - first }, (_, i) => first + i), `${role}: contiguous from ${first}, each once`);
-    }
-    for (const x of xs) {
-      const n = Number(x.path.split('/')[2]);
-      assert.equal(x.http_version, '2', x.path);
-      assert.equal(x.status, [200, 204, 404, 500][n % 4], x.path);
-      assert.equal(x.unmatched, false, x.path);
-      assert.equal(x.method, n % 3 ? 'GET' : 'POST', x.path);
-    }
-  } finally {
-    traffic.kill();
-    await stack.stop();
+  for (const x of await midstream(H2_TRAFFIC, 'h2mid', 300)) {
+    const n = Number(x.path.split('/')[2]);
+    assert.equal(x.http_version, '2', x.path);
+    assert.equal(x.status, [200, 204, 404, 500][n % 4], x.path);
+    assert.equal(x.unmatched, false, x.path);
+    assert.equal(x.method, n % 3 ? 'GET' : 'POST', x.path);
   }
 });
