@@ -369,6 +369,17 @@ static __always_inline int h2_midstream(struct sock_info *s, __u32 head, const v
 	return 1;
 }
 
+/* Does a socket's first payload start HTTP (a request or status line, HTTP/2's preface, or a
+ * joinable HTTP/2 HEADERS frame)? Marks the socket when it does. */
+static __always_inline int starts_http(struct sock_info *s, __u32 head, const void *buf, __u64 first_len, __u64 total, int kernel)
+{
+	if (looks_http(head)) {
+		mark_http(s, head);
+		return 1;
+	}
+	return h2_midstream(s, head, buf, first_len, total, kernel);
+}
+
 /* Node 24 names its main thread "MainThread", which says nothing: name the executable
  * instead (a process that exits before the agent reads /proc keeps this name). */
 static __always_inline void name_generic_thread(char *comm)
@@ -587,9 +598,7 @@ static __always_inline void emit_pending_write(struct ssl_args *t, int fd, struc
 	if (!s->http) {
 		__u32 head = 0;
 		__builtin_memcpy(&head, p->data, 4);
-		if (p->copied >= 4 && looks_http(head))
-			mark_http(s, head);
-		else if (p->copied < 4 || !h2_midstream(s, head, p->data, p->copied, p->len, 1)) {
+		if (p->copied < 4 || !starts_http(s, head, p->data, p->copied, p->len, 1)) {
 			count(HD_STAT_SKIPPED);
 			return;
 		}
@@ -645,9 +654,7 @@ static __always_inline int exit_(long ret)
 			count(HD_STAT_SKIPPED);
 			return 0;
 		}
-		if (looks_http(head))
-			mark_http(s, head);
-		else if (!h2_midstream(s, head, (void *)first, first_len, (__u64)ret, 0)) {
+		if (!starts_http(s, head, (void *)first, first_len, (__u64)ret, 0)) {
 			count(HD_STAT_SKIPPED);
 			if (!s->tls && (head & 0xffff) == 0x0317 && ((head >> 16) & 0xff) <= 4)
 				note_opaque(s);
@@ -878,9 +885,7 @@ static __always_inline int ssl_exit(long ret)
 			count(HD_STAT_SKIPPED);
 			return 0;
 		}
-		if (looks_http(head))
-			mark_http(s, head);
-		else if (!h2_midstream(s, head, (void *)t.buf, (__u64)n, (__u64)n, 0)) {
+		if (!starts_http(s, head, (void *)t.buf, (__u64)n, (__u64)n, 0)) {
 			count(HD_STAT_SKIPPED); /* not HTTP (another protocol inside TLS) */
 			return 0;
 		}

@@ -54,7 +54,6 @@ export class Connection {
   readonly meta: ConnMeta;
   role: 'server' | 'client' | null = null;
   lastNs = 0;
-  private lastStartNs = 0;
   upgraded = false;
   /** A CONNECT was answered 2xx: the bytes that follow are the tunnel's (TLS to the target, often). */
   tunnel = false;
@@ -84,7 +83,7 @@ export class Connection {
       },
       onHidden: (certain: boolean) => this.onHidden(dir, certain),
       // After an h2c upgrade's 101, what follows in the same payload is HTTP/2 already.
-      switchedTo: () => (this.h2 ? (data: Uint8Array, len: number) => this.h2!.push(dir, data, len, this.lastStartNs, this.lastNs) : null),
+      switchedTo: () => (this.h2 ? (data: Uint8Array, len: number, startNs: number, endNs: number) => this.h2!.push(dir, data, len, startNs, endNs) : null),
     });
     this.streams = [new MessageStream(hooks(DIR_INGRESS), keepBytes, false), new MessageStream(hooks(DIR_EGRESS), keepBytes, true)];
   }
@@ -105,23 +104,18 @@ export class Connection {
 
   push(dir: number, data: Uint8Array, len: number, startNs: number, endNs: number): void {
     this.lastNs = endNs;
-    this.lastStartNs = startNs;
     if (this.h2) {
       this.h2.push(dir, data, len, startNs, endNs);
       return;
     }
     if (this.upgraded) return;
-    if (this.role === null && this.pending.length === 0 && this.streams[dir].openMode === 'idle' && startsH2Preface(data)) {
-      this.role = dir === DIR_EGRESS ? 'client' : 'server';
-      this.h2 = new H2Session(this, this.role, this.sink, this.keepBytes, dir);
-      this.h2.push(dir, data, len, startNs, endNs);
-      return;
-    }
-    if (this.role === null && this.pending.length === 0 && this.streams[dir].openMode === 'idle' && !startsHttpMessage(data)) {
-      const clientDir = midstreamClientDir(dir, data);
+    if (this.role === null && this.pending.length === 0 && this.streams[dir].openMode === 'idle') {
+      // HTTP/2 from its preface, or joined mid-way at a whole HEADERS frame (opened before the agent).
+      const preface = startsH2Preface(data);
+      const clientDir = preface ? dir : startsHttpMessage(data) ? null : midstreamClientDir(dir, data);
       if (clientDir !== null) {
         this.role = clientDir === DIR_EGRESS ? 'client' : 'server';
-        this.h2 = new H2Session(this, this.role, this.sink, this.keepBytes, clientDir, true);
+        this.h2 = new H2Session(this, this.role, this.sink, this.keepBytes, clientDir, !preface);
         this.h2.push(dir, data, len, startNs, endNs);
         return;
       }

@@ -302,7 +302,7 @@ export function parseHead(b: Uint8Array, more: boolean, startChecked = false): H
       const wanted = wantedHeader(b, pos, colon - pos);
       // "Cookie : x" (blanks around the name, which RFC 9112 forbids) is still a credential:
       // samples are redacted by the same rule as heads with blanks (redactHeadText trims).
-      if (wanted === null && (((isBlank(b[pos]) || isBlank(b[colon - 1])) && sensitiveTrimmed(b, pos, colon)) || sensitiveSuffix(b, pos, colon))) head.sensitive = true;
+      if (wanted === null && !head.sensitive && (((isBlank(b[pos]) || isBlank(b[colon - 1])) && sensitiveTrimmed(b, pos, colon)) || sensitiveSuffix(b, pos, colon))) head.sensitive = true;
       if (wanted !== null) {
         let vs = colon + 1;
         while (vs < le && isBlank(b[vs])) vs++;

@@ -38,7 +38,7 @@ export interface StreamHooks {
    * not frame (an h2c upgrade's 101): the rest of the payload, captured and not, is handed
    * over instead of being read as HTTP/1.
    */
-  switchedTo?(): ((data: Uint8Array, len: number) => void) | null;
+  switchedTo?(): ((data: Uint8Array, len: number, startNs: number, endNs: number) => void) | null;
 }
 
 const MAX_HEAD_BUFFER = 16 * 1024;
@@ -143,9 +143,9 @@ export class MessageStream {
         off += used;
         this.headParts = null;
         this.enterBody(r.head.complete);
-        const next = this.hooks.switchedTo?.();
+        const next = r.head.status === 101 ? this.hooks.switchedTo?.() : null; // only a 101 switches
         if (next) {
-          if (len > off) next(data.subarray(off), len - off);
+          if (len > off) next(data.subarray(off), len - off, startNs, endNs);
           return;
         }
         if ((this.mode as string) === 'idle') continue;
