@@ -56,6 +56,7 @@ export class Agent {
     this.correlator = new Correlator(
       { ttlMs: cfg.correlatorTtlMs, sampleBytes: cfg.httpSampleBytes, maxConnections: cfg.maxConnections, wallOffsetNs: 0n },
       (x) => this.batcher.push(this.enrich(x)),
+      () => !this.batcher.full,
     );
   }
 
@@ -69,7 +70,7 @@ export class Agent {
       events: this.events,
       matched: c.matched,
       unmatched: c.unmatched,
-      drops: this.batcher.drops + this.sender.stats.rejected,
+      drops: this.batcher.drops + c.shed + this.sender.stats.rejected,
       send_failures: this.sender.stats.sendFailures,
       kernel_drops: (this.kernel?.counters.ringbuf_full ?? 0) + (this.kernel?.counters.args_full ?? 0),
       queue_length: this.batcher.length,

@@ -9,9 +9,9 @@ import { F_AFTER_LOSS } from '../capture/event-layout.ts';
 const IN = 0;
 const OUT = 1;
 
-function harness(opts: { ttlMs?: number; sampleBytes?: number; capture?: number } = {}) {
+function harness(opts: { ttlMs?: number; sampleBytes?: number; capture?: number; accepting?: () => boolean } = {}) {
   const out: ExchangeRecord[] = [];
-  const c = new Correlator({ ttlMs: opts.ttlMs ?? 30_000, sampleBytes: opts.sampleBytes ?? 128, maxConnections: 100, wallOffsetNs: 1_700_000_000_000_000_000n }, (x) => out.push(x));
+  const c = new Correlator({ ttlMs: opts.ttlMs ?? 30_000, sampleBytes: opts.sampleBytes ?? 128, maxConnections: 100, wallOffsetNs: 1_700_000_000_000_000_000n }, (x) => out.push(x), opts.accepting);
   let t = 1_000_000;
   const cap = opts.capture ?? 2048;
   // Real records as the pump delivers them, decoded by the real decoder.
@@ -43,6 +43,19 @@ test('keep-alive: sequential exchanges pair in order with the server role', () =
   assert.ok(h.out.every((x) => x.durationNs > 0 && !x.unmatched));
   assert.equal(h.out[0].srcPort, 50000);
   assert.equal(h.out[0].dstPort, 8080);
+});
+
+test('a full queue downstream: exchanges are shed and counted, and pairing goes on in order', () => {
+  let room = true;
+  const h = harness({ accepting: () => room });
+  for (let i = 0; i < 6; i++) {
+    room = i < 2 || i >= 4;
+    h.send(IN, `GET /item/${i} HTTP/1.1\r\nHost: a\r\n\r\n`);
+    h.send(OUT, resp(200 + i, 'ok'));
+  }
+  assert.deepEqual(h.out.map((x) => [x.path, x.status]), [['/item/0', 200], ['/item/1', 201], ['/item/4', 204], ['/item/5', 205]]);
+  assert.equal(h.c.stats.shed, 2);
+  assert.equal(h.c.stats.matched, 6);
 });
 
 test('records lost in the kernel: no pairing across the hole', () => {

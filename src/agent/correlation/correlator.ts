@@ -30,6 +30,8 @@ export interface CorrelatorStats {
   resyncs: number;
   /** Exchanges of Heimdall's own UI (its API polling), not recorded. */
   ownUi: number;
+  /** Exchanges left out because the queue downstream was full (counted before any record was built). */
+  shed: number;
 }
 
 /** Shared and frozen: one object for every exchange without labels (the encoder compares by identity). */
@@ -39,17 +41,20 @@ const ROLE_SERVER = 1;
 const ROLE_CLIENT = 2;
 
 export class Correlator {
-  readonly stats: CorrelatorStats = { matched: 0, unmatched: 0, orphanResponses: 0, noiseBytes: 0, connections: 0, evicted: 0, resyncs: 0, ownUi: 0 };
+  readonly stats: CorrelatorStats = { matched: 0, unmatched: 0, orphanResponses: 0, noiseBytes: 0, connections: 0, evicted: 0, resyncs: 0, ownUi: 0, shed: 0 };
   private readonly conns = new ConnectionTable<Connection>();
   private readonly opts: CorrelatorOptions;
   private readonly out: (x: ExchangeRecord) => void;
   private readonly clock: WallClock;
   private readonly sink: ConnectionSink;
   private readonly ids = new ExchangeIds();
+  private readonly accepting: () => boolean;
 
-  constructor(opts: CorrelatorOptions, out: (x: ExchangeRecord) => void) {
+  /** accepting: whether `out` has room; when it has none a record would be built only to be dropped. */
+  constructor(opts: CorrelatorOptions, out: (x: ExchangeRecord) => void, accepting: () => boolean = () => true) {
     this.opts = opts;
     this.out = out;
+    this.accepting = accepting;
     this.clock = new WallClock(opts.wallOffsetNs);
     this.sink = {
       exchange: (p) => this.emit(p),
@@ -157,6 +162,12 @@ export class Correlator {
     const unmatched = res === null || !res.head;
     if (unmatched) this.stats.unmatched++;
     else this.stats.matched++;
+    if (!this.accepting()) {
+      // Overload (the server is slower than the traffic): shed before sampling, redaction,
+      // enrichment and encoding, which were half the agent's work at saturation.
+      this.stats.shed++;
+      return;
+    }
     const reqSample = sample(req, this.opts.sampleBytes, t.secret);
     const resSample = res ? sample(res, this.opts.sampleBytes) : { bytes: EMPTY, truncated: false };
     const endNs = res ? p.responseEndNs : 0;

@@ -45,6 +45,11 @@ export class Batcher {
     this.timer.unref();
   }
 
+  /** Whether push would drop (the queue is full or shut). */
+  get full(): boolean {
+    return this.stopped || this.queued >= this.opts.maxQueue;
+  }
+
   /** false when the queue is full and the record was dropped. */
   push(x: ExchangeRecord): boolean {
     if (this.stopped || this.queued >= this.opts.maxQueue) {
