@@ -97,6 +97,10 @@ struct sock_info {
 	__u8 h2;      /* opened with HTTP/2's preface: frames of many streams share a syscall */
 	__u8 connect; /* a CONNECT went by: its 2xx turns the connection into a tunnel */
 	__u8 opaque;  /* TLS records seen outside any hooked SSL call (0xff: counted) */
+	__u8 h2_sync[2]; /* HTTP/2, per direction: frames followed, h2_next is known (h2_walk.bpf.h) */
+	__u8 h2_have[2]; /* ...a frame header cut by the last syscall's end: its bytes seen */
+	__u8 h2_hdr[2][4]; /* ...and the first of them (length, type) */
+	__u32 h2_next[2]; /* ...where the next frame header starts in the next syscall's bytes */
 	__u16 family;
 	__u16 lport;
 	__u16 rport;
@@ -163,9 +167,33 @@ struct {
 	__type(value, __s32);
 } ssl_fds SEC(".maps");
 
+/* HTTP/2 frames past the capture window (h2_walk.bpf.h): one walk per CPU at a time. */
+struct h2_walk {
+	__u64 buf;      /* user buffer, iovec array, or kernel copy (BUF_KERNEL) */
+	__u32 iovcnt;
+	__u32 kind;     /* enum hd_buf_kind */
+	__u32 ret;      /* bytes of the syscall */
+	__u32 avail;    /* bytes that can be read (BUF_KERNEL: only what was copied) */
+	__u32 head;     /* P: contiguous head in data[] */
+	__u32 pos;      /* next frame header, from the syscall's first byte */
+	__u32 out;      /* end of what data[] holds */
+	__u32 appended; /* frames appended */
+	__u32 cut_have; /* a frame header cut by the syscall's end: its bytes here */
+	__u8 cut_hdr[4];
+	int desync;
+	/* iovec cursor: iov_i covers [iov_start, iov_start + iov_len) of the payload */
+	__u32 iov_i;
+	__u32 iov_start;
+	__u32 iov_len;
+	__u64 iov_base;
+	__u32 seek_pos; /* h2_seek's target */
+	__u32 seek_found;
+};
+
 struct scratch {
 	struct hd_event ev;
 	__u8 data[HD_MAX_CAPTURE * 3]; /* off < MAX plus a masked length < 2*MAX always fits */
+	struct h2_walk walk;
 };
 
 struct {
@@ -174,6 +202,12 @@ struct {
 	__type(key, __u32);
 	__type(value, struct scratch);
 } scratch_map SEC(".maps");
+
+static __always_inline struct scratch *scratch_get(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&scratch_map, &zero);
+}
 
 static __always_inline void count(__u32 stat)
 {
@@ -380,6 +414,8 @@ static __always_inline int starts_http(struct sock_info *s, __u32 head, const vo
 	return h2_midstream(s, head, buf, first_len, total, kernel);
 }
 
+#include "h2_walk.bpf.h"
+
 /* Node 24 names its main thread "MainThread", which says nothing: name the executable
  * instead (a process that exits before the agent reads /proc keeps this name). */
 static __always_inline void name_generic_thread(char *comm)
@@ -428,8 +464,7 @@ static long copy_more_iov(__u32 j, void *c)
 {
 	struct iov_ctx *x = c;
 	__u32 i = j + HD_MAX_IOV;
-	__u32 zero = 0;
-	struct scratch *sc = bpf_map_lookup_elem(&scratch_map, &zero);
+	struct scratch *sc = scratch_get();
 	struct iovec iov = {};
 	if (!sc || i >= x->iovcnt || x->got >= x->want)
 		return 1;
@@ -452,8 +487,7 @@ struct h2c_ctx {
 static long find_h2c(__u32 i, void *c)
 {
 	struct h2c_ctx *x = c;
-	__u32 zero = 0;
-	struct scratch *sc = bpf_map_lookup_elem(&scratch_map, &zero);
+	struct scratch *sc = scratch_get();
 	if (!sc || i + 3 > x->n)
 		return 1;
 	__u32 j = i & (HD_MAX_CAPTURE - 1);
@@ -468,8 +502,7 @@ static long find_h2c(__u32 i, void *c)
 static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s, long ret, struct iovec iov0, __u8 extra_flags)
 {
 	__u32 tgid = id >> 32;
-	__u32 zero = 0;
-	struct scratch *sc = bpf_map_lookup_elem(&scratch_map, &zero);
+	struct scratch *sc = scratch_get();
 	if (!sc)
 		return 0;
 	struct hd_event *ev = &sc->ev;
@@ -537,6 +570,11 @@ static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s,
 	}
 	if (got > HD_MAX_CAPTURE)
 		got = HD_MAX_CAPTURE;
+	int framed = 0;
+	if (s->h2)
+		got = h2_frames(sc, s, &a, &iov0, (__u32)ret, got, &framed);
+	if (framed)
+		ev->flags |= HD_F_H2_FRAMES;
 	ev->captured = got;
 
 	/* Wake the reader only when a batch is waiting: per-event wakeups cost more than the capture. */

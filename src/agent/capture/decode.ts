@@ -88,6 +88,40 @@ export function decodeFrame(b: Buffer, at = 0, end = b.length): Frame | null {
   return null;
 }
 
+/** A stretch of a syscall's bytes: what was captured of it (from its start) and how long it was. */
+export interface Piece { data: Uint8Array; len: number }
+
+/**
+ * An HD_F_H2_FRAMES record's payload as pieces in syscall order: the head, then each HTTP/2
+ * frame the kernel found past it (header, and the payload of header blocks and control frames),
+ * each piece running to where the next begins (src/kernel/h2_walk.bpf.h):
+ *   head[P] { u32 offset, u32 n, n bytes }* u32 P
+ * null when the layout does not hold; the caller then keeps what is surely the head.
+ */
+export function h2Pieces(data: Uint8Array, len: number): Piece[] | null {
+  const end = data.length - 4;
+  if (end < 0) return null;
+  const head = u32(data, end);
+  if (head > end || head > len) return null;
+  const pieces: Piece[] = [];
+  let at = head;
+  let regionStart = 0;
+  let captured = data.subarray(0, head);
+  while (at < end) {
+    if (end - at < 8) return null;
+    const off = u32(data, at);
+    const n = u32(data, at + 4);
+    // Offsets rise, each past the bytes already accounted for, and stay inside the syscall.
+    if (off < regionStart + captured.length || off > len || n > end - at - 8 || n > len - off) return null;
+    pieces.push({ data: captured, len: off - regionStart });
+    regionStart = off;
+    captured = data.subarray(at + 8, at + 8 + n);
+    at += 8 + n;
+  }
+  pieces.push({ data: captured, len: len - regionStart });
+  return pieces;
+}
+
 /** Socket address bytes → text; IPv4-mapped IPv6 becomes dotted IPv4. */
 export function formatIp(family: number, a: Uint8Array): string {
   if (family === AF_INET) return `${a[0]}.${a[1]}.${a[2]}.${a[3]}`;

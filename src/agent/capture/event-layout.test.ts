@@ -6,8 +6,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EVENT, HELLO, MAX_CAPTURE, STATS, STAT_NAMES } from './event-layout.ts';
-import { decodeFrame, eventComm, formatIp, FrameSplitter } from './decode.ts';
+import { EVENT, F_AFTER_LOSS, F_H2_FRAMES, F_TLS, HELLO, MAX_CAPTURE, STATS, STAT_NAMES } from './event-layout.ts';
+import { decodeFrame, eventComm, formatIp, FrameSplitter, h2Pieces } from './decode.ts';
 
 const header = fileURLToPath(new URL('../../kernel/http_capture.h', import.meta.url));
 
@@ -20,18 +20,19 @@ test('event layout mirrors src/kernel/http_capture.h', () => {
 #include <linux/types.h>
 #include "${header}"
 int main(void) {
-printf("hd_event.size=%zu\\nhd_hello.size=%zu\\nhd_stats.size=%zu\\nmax=%d\\nstats=%d\\n", sizeof(struct hd_event), sizeof(struct hd_hello), sizeof(struct hd_stats), HD_MAX_CAPTURE, HD_STAT_MAX);
+printf("hd_event.size=%zu\\nhd_hello.size=%zu\\nhd_stats.size=%zu\\nmax=%d\\nstats=%d\\nflags=%d,%d,%d\\n", sizeof(struct hd_event), sizeof(struct hd_hello), sizeof(struct hd_stats), HD_MAX_CAPTURE, HD_STAT_MAX, HD_F_TLS, HD_F_AFTER_LOSS, HD_F_H2_FRAMES);
 ${fields('hd_event', EVENT)}
 ${fields('hd_hello', HELLO)}
 ${fields('hd_stats', STATS)}
 return 0; }`);
   execFileSync('cc', ['-o', join(dir, 'l'), join(dir, 'l.c')]);
-  const out = Object.fromEntries(execFileSync(join(dir, 'l'), { encoding: 'utf8' }).trim().split('\n').map((l) => l.split('=')).map(([k, v]) => [k, Number(v)]));
+  const out = Object.fromEntries(execFileSync(join(dir, 'l'), { encoding: 'utf8' }).trim().split('\n').map((l) => l.split('=')).map(([k, v]) => [k, k === 'flags' ? v : Number(v)]));
   assert.equal(out['hd_event.size'], EVENT.size);
   assert.equal(out['hd_hello.size'], HELLO.size);
   assert.equal(out['hd_stats.size'], STATS.size);
   assert.equal(out.max, MAX_CAPTURE);
   assert.equal(out.stats, STAT_NAMES.length);
+  assert.equal(out.flags, `${F_TLS},${F_AFTER_LOSS},${F_H2_FRAMES}`);
   for (const [k, v] of Object.entries(EVENT)) if (k !== 'size') assert.equal(out[`hd_event.${k}`], v, k);
   for (const [k, v] of Object.entries(HELLO)) if (k !== 'size') assert.equal(out[`hd_hello.${k}`], v, k);
   for (const [k, v] of Object.entries(STATS)) if (k !== 'size') assert.equal(out[`hd_stats.${k}`], v, k);
@@ -68,4 +69,39 @@ test('addresses format as IPv4, mapped IPv4 and compressed IPv6', () => {
   assert.equal(formatIp(10, Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 127, 0, 0, 1])), '127.0.0.1');
   assert.equal(formatIp(10, Uint8Array.from([...new Array(15).fill(0), 1])), '::1');
   assert.equal(formatIp(10, Uint8Array.from([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])), '2001:db8::1');
+});
+
+/** What h2_walk.bpf.h writes: the head, then { u32 offset, u32 n, bytes }, then u32 head length. */
+function framed(head: Buffer, extents: [number, Buffer][]): Buffer {
+  const parts: Buffer[] = [head];
+  for (const [off, b] of extents) {
+    const h = Buffer.alloc(8);
+    h.writeUInt32LE(off, 0);
+    h.writeUInt32LE(b.length, 4);
+    parts.push(h, b);
+  }
+  const tail = Buffer.alloc(4);
+  tail.writeUInt32LE(head.length, 0);
+  return Buffer.concat([...parts, tail]);
+}
+
+test('HTTP/2 frames past the capture window: pieces in syscall order; malformed layouts refused, never thrown', () => {
+  const head = Buffer.from('head-bytes');
+  const a = Buffer.from('frame-a');
+  const b = Buffer.from('frame-b!!');
+  const pieces = h2Pieces(framed(head, [[100, a], [16_500, b]]), 20_000);
+  assert.deepEqual(pieces?.map((p) => [Buffer.from(p.data).toString(), p.len]), [['head-bytes', 100], ['frame-a', 16_400], ['frame-b!!', 3_500]]);
+  assert.deepEqual(h2Pieces(framed(head, []), 50)?.map((p) => p.len), [50]);
+  // Offsets that go back, overlap what was captured, or leave the syscall.
+  assert.equal(h2Pieces(framed(head, [[100, a], [90, b]]), 20_000), null);
+  assert.equal(h2Pieces(framed(head, [[5, a]]), 20_000), null);
+  assert.equal(h2Pieces(framed(head, [[19_998, a]]), 20_000), null);
+  assert.equal(h2Pieces(Buffer.from([1, 2]), 10), null);
+  for (let i = 0; i < 20_000; i++) {
+    const junk = Buffer.alloc(Math.floor(Math.random() * 64));
+    for (let j = 0; j < junk.length; j++) junk[j] = Math.random() < 0.3 ? 0 : Math.floor(Math.random() * 256);
+    const len = Math.floor(Math.random() * 100_000);
+    const ps = h2Pieces(junk, len);
+    if (ps) assert.equal(ps.reduce((n, p) => n + p.len, 0), len);
+  }
 });

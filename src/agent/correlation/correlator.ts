@@ -2,8 +2,8 @@
 // exchange records, and bounds memory: at most maxConnections live connections (least
 // idle evicted first), idle ones dropped after the TTL.
 import { Buffer } from 'node:buffer';
-import { eventAddrs, eventComm, type DataEvent } from '../capture/decode.ts';
-import { F_AFTER_LOSS, F_TLS } from '../capture/event-layout.ts';
+import { eventAddrs, eventComm, h2Pieces, type DataEvent } from '../capture/decode.ts';
+import { F_AFTER_LOSS, F_H2_FRAMES, F_TLS } from '../capture/event-layout.ts';
 import { splitTarget } from '../httpparse/head.ts';
 import type { Message } from '../httpparse/message-stream.ts';
 import { bodyMayNeedRedaction, redactBodyText, redactHeadText, redactQuery } from '../httpparse/redact.ts';
@@ -100,7 +100,19 @@ export class Correlator {
       this.stats.connections++;
     }
     if (ev.flags & F_TLS) conn.meta.tls = true;
-    conn.push(ev.direction, ev.data, ev.len, ev.startNs, ev.endNs);
+    if (ev.flags & F_H2_FRAMES) this.pushFrames(conn, ev);
+    else conn.push(ev.direction, ev.data, ev.len, ev.startNs, ev.endNs);
+  }
+
+  /** HTTP/2 frames the kernel found past the capture window: each handed over where it starts in the syscall. */
+  private pushFrames(conn: Connection, ev: DataEvent): void {
+    const pieces = h2Pieces(ev.data, ev.len);
+    if (pieces === null) {
+      // Not as the kernel writes it: nothing but a gap can be trusted (the reader resyncs later).
+      conn.push(ev.direction, ev.data.subarray(0, 0), ev.len, ev.startNs, ev.endNs);
+      return;
+    }
+    for (const p of pieces) if (p.len > 0) conn.push(ev.direction, p.data, p.len, ev.startNs, ev.endNs);
   }
 
   onClose(socket: SocketOf, ns: number): void {
