@@ -226,14 +226,16 @@ static __always_inline __u32 h2_frames(struct scratch *sc, struct sock_info *s, 
 	w->iov_len = (__u32)iov0->iov_len;
 	w->iov_base = (__u64)iov0->iov_base;
 	*framed = 0;
-	if (a->buf_kind == BUF_NONE || got < 4)
+	if (a->buf_kind == BUF_NONE)
 		goto lost;
 	if (!s->h2_sync[d]) {
 		__u32 w0;
+		if (got < H2_HDR)
+			goto lost;
 		__builtin_memcpy(&w0, sc->data, 4);
 		if (w0 == 0x20495250 /* "PRI " */)
 			w->pos = 24;
-		else if (got >= H2_HDR && h2_sane(sc, 0, 1))
+		else if (h2_sane(sc, 0, 1))
 			w->pos = 0;
 		else
 			goto lost;
@@ -241,6 +243,8 @@ static __always_inline __u32 h2_frames(struct scratch *sc, struct sock_info *s, 
 		/* The last syscall ended inside a frame header: its first bytes are in h2_hdr. */
 		__u32 have = s->h2_have[d] & 7;
 		__u8 h[4];
+		if (got < 4)
+			goto lost;
 		__builtin_memcpy(h, s->h2_hdr[d], 4);
 		for (__u32 k = 0; k < 4; k++)
 			if (k >= have)
@@ -277,7 +281,7 @@ lost:
 	 * syscall that starts at a frame boundary picks the frames up again. */
 	s->h2_sync[d] = 0;
 	s->h2_have[d] = 0;
-	return got;
+	return w->head; /* past it, data[] may hold appended frames now */
 }
 
 #endif
