@@ -52,7 +52,7 @@ export class Batcher {
 
   /** false when the queue is full and the record was dropped. */
   push(x: ExchangeRecord): boolean {
-    if (this.stopped || this.queued >= this.opts.maxQueue) {
+    if (this.full) {
       this.drops++;
       return false;
     }
