@@ -199,6 +199,7 @@ static long h2_step(__u32 i, void *c)
 		w->pos = w->ret;
 		return 1;
 	}
+	w->last_kept = h2_kept(h[3]);
 	w->pos = pos + H2_HDR + len;
 	return 0;
 }
@@ -262,6 +263,7 @@ static __always_inline __u32 h2_frames(struct scratch *sc, struct sock_info *s, 
 		goto lost;
 	s->h2_sync[d] = 1;
 	s->h2_next[d] = w->pos - ret;
+	s->h2_kept[d] = w->pos > ret && w->last_kept;
 	if (w->cut_have) {
 		s->h2_have[d] = (__u8)w->cut_have;
 		__builtin_memcpy(s->h2_hdr[d], w->cut_hdr, 4);

@@ -36,6 +36,8 @@ const volatile __u32 capture_bytes = 1024;
 const volatile __u64 wakeup_bytes = 2 * 1024 * 1024;
 /* Off: the SSL uprobes are not attached, and syscalls skip the in-SSL-call lookup. */
 const volatile __u8 tls_enabled = 0;
+/* The ring's size (the loader sets both). */
+const volatile __u64 ring_bytes = 8 * 1024 * 1024;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -100,6 +102,7 @@ struct sock_info {
 	__u8 h2_sync[2]; /* HTTP/2, per direction: frames followed, h2_next is known (h2_walk.bpf.h) */
 	__u8 h2_have[2]; /* ...a frame header cut by the last syscall's end: its bytes seen */
 	__u8 h2_hdr[2][4]; /* ...and the first of them (length, type) */
+	__u8 h2_kept[2]; /* ...the frame going on into the next syscall is a header block or control frame */
 	__u32 h2_next[2]; /* ...where the next frame header starts in the next syscall's bytes */
 	__u16 family;
 	__u16 lport;
@@ -181,6 +184,7 @@ struct h2_walk {
 	__u32 cut_have; /* a frame header cut by the syscall's end: its bytes here */
 	__u8 cut_hdr[4];
 	int desync;
+	__u32 last_kept; /* the last frame's payload is one user space reads */
 	/* iovec cursor: iov_i covers [iov_start, iov_start + iov_len) of the payload */
 	__u32 iov_i;
 	__u32 iov_start;
@@ -529,6 +533,13 @@ static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s,
 	__u32 want = s->h2 ? HD_MAX_CAPTURE : capture_bytes;
 	if (want > HD_MAX_CAPTURE)
 		want = HD_MAX_CAPTURE;
+	/* Under ring pressure an HTTP/2 record whose frames are followed keeps just them (the walk
+	 * appends every frame header and header block): DATA payloads are most of its bytes, and a
+	 * lost HTTP/2 record costs its connection's header tables. */
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	__u8 dir = a.direction & 1;
+	if (s->h2 && a.buf_kind != BUF_KERNEL && avail > ring_bytes / 2 && s->h2_sync[dir] && !s->h2_have[dir])
+		want = s->h2_kept[dir] ? (s->h2_next[dir] < want ? s->h2_next[dir] : want) : 0;
 	if ((__u64)ret < want)
 		want = (__u32)ret;
 	__u32 got = 0;
@@ -578,7 +589,15 @@ static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s,
 	ev->captured = got;
 
 	/* Wake the reader only when a batch is waiting: per-event wakeups cost more than the capture. */
-	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	__u64 flags = avail >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	/* The ring's last quarter is kept for HTTP/2: a lost HTTP/1 record costs the exchanges it
+	 * touched, a lost HTTP/2 one the connection's header tables, so every later grpc-status
+	 * (a table entry) of a long-lived channel. */
+	if (!s->h2 && avail > ring_bytes - ring_bytes / 4) {
+		count(HD_STAT_RINGBUF_FULL);
+		s->lost = 1;
+		return 0;
+	}
 	__u64 size = sizeof(struct hd_event) + got;
 	asm volatile("" : "+r"(size));
 	if (size > sizeof(struct scratch))

@@ -349,6 +349,7 @@ int main(int argc, char **argv)
 	skel->rodata->wakeup_bytes = wakeup;
 	skel->rodata->tls_enabled = (__u8)tls;
 	bpf_map__set_max_entries(skel->maps.events, (__u32)ring_bytes);
+	skel->rodata->ring_bytes = ring_bytes;
 
 	err = http_capture__load(skel);
 	if (err) {
