@@ -593,18 +593,14 @@ static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s,
 	/* The ring's last quarter is kept for HTTP/2: a lost HTTP/1 record costs the exchanges it
 	 * touched, a lost HTTP/2 one the connection's header tables, so every later grpc-status
 	 * (a table entry) of a long-lived channel. */
-	if (!s->h2 && avail > ring_bytes - ring_bytes / 4) {
-		count(HD_STAT_RINGBUF_FULL);
-		s->lost = 1;
-		return 0;
-	}
+	int give_way = !s->h2 && avail > ring_bytes - ring_bytes / 4;
 	__u64 size = sizeof(struct hd_event) + got;
 	asm volatile("" : "+r"(size));
 	if (size > sizeof(struct scratch))
 		return 0;
 	/* A lost record leaves a hole in the connection's byte stream: user space must not pair
 	 * across it, so the socket's next record carries HD_F_AFTER_LOSS. */
-	if (bpf_ringbuf_output(&events, sc, size, flags)) {
+	if (give_way || bpf_ringbuf_output(&events, sc, size, flags)) {
 		count(HD_STAT_RINGBUF_FULL);
 		s->lost = 1;
 	} else {
