@@ -280,6 +280,45 @@ print(ended)
   assert.equal(bytes('client'), bytes('server'));
 });
 
+test('HTTP/2: 12 KB header blocks both ways among streams at once keep the header tables (201 is only in the table)', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+  // A header block past the capture window used to be cut, and the table cleared: every later
+  // status that is not in HPACK's static table (201 here) then went unknown on that connection.
+  const srv = http2.createServer((req, res) => {
+    const n = Number(req.url.split('/')[2]);
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(n % 6 === 5 ? 404 : 201, { 'content-type': 'text/plain', ...(n % 4 === 1 ? { 'x-big': 'b'.repeat(12_000 + n) } : {}) });
+      res.end(`created ${n}\n`);
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const s = http2.connect(`http://127.0.0.1:${(srv.address() as AddressInfo).port}`);
+  const seen: number[] = [];
+  try {
+    for (let round = 0; round < 4; round++) {
+      await Promise.all(Array.from({ length: 20 }, (_, i) => new Promise<void>((resolve, reject) => {
+        const n = round * 20 + i;
+        const req = s.request({ ':path': `/bighdr/${n}`, ...(n % 5 === 2 ? { 'x-req-big': 'q'.repeat(12_000) } : {}) });
+        req.on('response', (h) => seen.push(Number(h[':status'])));
+        req.on('data', () => undefined);
+        req.on('end', resolve);
+        req.on('error', reject);
+        req.end();
+      })));
+    }
+  } finally {
+    s.close();
+    srv.close();
+  }
+  assert.equal(seen.length, 80);
+  const xs = await records('path=%2Fbighdr%2F', 160, 'both sides of 80 HTTP/2 requests');
+  for (const role of ['client', 'server']) {
+    const wrong = xs.filter((x) => x.role === role && x.status !== (Number(x.path.split('/')[2]) % 6 === 5 ? 404 : 201));
+    assert.deepEqual(wrong.map((x) => `${x.path} ${x.status}`), [], role);
+    assert.equal(xs.filter((x) => x.role === role).length, 80, role);
+  }
+});
+
 test('HTTP/2 over TLS in Node (OpenSSL inside node, encrypting in memory): streams at once and one by one, both sides', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'heimdall-h2tls-'));
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });

@@ -16,8 +16,12 @@
 
 #define H2_HDR 9
 #define H2_MAX_FRAMES 512
-/* Room for appended frames: data[] holds 3 * HD_MAX_CAPTURE and the head takes at most one. */
-#define H2_OUT_END (HD_MAX_CAPTURE * 2 - 16)
+/* data[] is 2 * H2_OUT bytes: the head (at most HD_MAX_CAPTURE) and appended frames end below
+ * H2_OUT (offsets are masked with H2_OUT - 1), and one copy is under H2_OUT bytes (a header
+ * block of the default largest frame, 16 KiB, fits whole). */
+#define H2_OUT (HD_MAX_CAPTURE * 4)
+#define H2_OUT_END (H2_OUT - 16)
+#define H2_MAX_COPY (HD_MAX_CAPTURE * 2)
 
 
 static long h2_seek_step(__u32 k, void *c)
@@ -52,15 +56,15 @@ static __always_inline int h2_seek(struct h2_walk *w, __u32 pos)
 	return w->seek_found ? 0 : -1;
 }
 
-/* Copies n (< HD_MAX_CAPTURE) payload bytes from `pos` to data[at]; the bytes copied, or -1.
+/* Copies n (<= H2_MAX_COPY) payload bytes from `pos` to data[at]; the bytes copied, or -1.
  * An iovec boundary inside the range is crossed once (Node hands a frame's header and payload
  * over as two iovecs). */
 static __always_inline long h2_read(struct h2_walk *w, struct scratch *sc, __u32 at, __u32 pos, __u32 n)
 {
 	/* The barriers keep clang from dropping masks it proves redundant: the verifier needs them. */
 	asm volatile("" : "+r"(at), "+r"(n));
-	at &= (HD_MAX_CAPTURE * 2 - 1);
-	n &= (HD_MAX_CAPTURE - 1);
+	at &= (H2_OUT - 1);
+	n &= (H2_OUT - 1);
 	if (w->kind == BUF_PLAIN)
 		return bpf_probe_read_user(sc->data + at, n, (void *)(w->buf + pos)) ? -1 : n;
 	if (w->kind == BUF_KERNEL) {
@@ -74,7 +78,7 @@ static __always_inline long h2_read(struct h2_walk *w, struct scratch *sc, __u32
 	if (first > n)
 		first = n;
 	asm volatile("" : "+r"(first));
-	first &= (HD_MAX_CAPTURE - 1);
+	first &= (H2_OUT - 1);
 	if (bpf_probe_read_user(sc->data + at, first, (void *)(w->iov_base + (pos - w->iov_start))))
 		return -1;
 	if (first == n)
@@ -86,8 +90,8 @@ static __always_inline long h2_read(struct h2_walk *w, struct scratch *sc, __u32
 		rest = w->iov_len;
 	__u32 at2 = at + first;
 	asm volatile("" : "+r"(rest), "+r"(at2));
-	rest &= (HD_MAX_CAPTURE - 1);
-	at2 &= (HD_MAX_CAPTURE * 2 - 1);
+	rest &= (H2_OUT - 1);
+	at2 &= (H2_OUT - 1);
 	if (bpf_probe_read_user(sc->data + at2, rest, (void *)w->iov_base))
 		return first;
 	return first + rest;
@@ -101,7 +105,7 @@ static __always_inline int h2_sane(struct scratch *sc, __u32 at, int fresh)
 {
 	__u8 h[H2_HDR];
 	for (__u32 k = 0; k < H2_HDR; k++)
-		h[k] = sc->data[(at + k) & (HD_MAX_CAPTURE * 2 - 1)];
+		h[k] = sc->data[(at + k) & (H2_OUT - 1)];
 	__u32 len = ((__u32)h[0] << 16) | ((__u32)h[1] << 8) | h[2];
 	__u8 type = h[3];
 	int sid_zero = (h[5] & 0x7f) == 0 && h[6] == 0 && h[7] == 0 && h[8] == 0;
@@ -124,6 +128,45 @@ static __always_inline int h2_kept(__u8 type)
 	return type == 1 || type == 3 || type == 5 || type == 7 || type == 9;
 }
 
+/* Appends { offset from the part's start, n } for n bytes already at data[out + 8]. */
+static __always_inline void h2_extent(struct h2_walk *w, struct scratch *sc, __u32 pos, __u32 n)
+{
+	__u32 oo = w->out & (H2_OUT - 1);
+	__u32 off = pos - w->base;
+	__builtin_memcpy(sc->data + oo, &off, 4);
+	__builtin_memcpy(sc->data + oo + 4, &n, 4);
+	w->out += 8 + n;
+	w->appended++;
+}
+
+/* The record built so far goes out as one covering the syscall's bytes [base, pos); what
+ * follows `pos` (a frame boundary) becomes the next record: a syscall that carries more header
+ * blocks than one record holds (20 streams with 12 KB headers) is shipped as several. */
+static __always_inline void h2_flush(struct h2_walk *w, struct scratch *sc, __u32 pos)
+{
+	__u32 end = w->out;
+	asm volatile("" : "+r"(end));
+	end &= (H2_OUT - 1);
+	__u32 head = w->base == 0 ? w->head : 0; /* later parts carry no head */
+	__builtin_memcpy(sc->data + end, &head, 4);
+	sc->ev.len = pos - w->base;
+	sc->ev.captured = end + 4;
+	sc->ev.flags |= HD_F_H2_FRAMES;
+	__u64 size = sizeof(struct hd_event) + end + 4;
+	asm volatile("" : "+r"(size));
+	if (size <= sizeof(struct hd_event) + H2_OUT + 4 && bpf_ringbuf_output(&events, sc, size, BPF_RB_NO_WAKEUP) == 0) {
+		count(HD_STAT_EVENTS);
+		sc->ev.flags &= ~HD_F_AFTER_LOSS;
+	} else {
+		count(HD_STAT_RINGBUF_FULL);
+		sc->ev.flags |= HD_F_AFTER_LOSS; /* the next part says bytes before it went missing */
+	}
+	w->base = pos;
+	w->head = pos; /* where data[] stops holding the syscall's bytes from their start: here, none */
+	w->out = 0;
+	w->appended = 0;
+}
+
 static long h2_step(__u32 i, void *c)
 {
 	struct scratch *sc = scratch_get();
@@ -136,61 +179,76 @@ static long h2_step(__u32 i, void *c)
 	__u32 left = w->ret - pos;
 	__u32 take = left < H2_HDR ? left : H2_HDR;
 	/* A header that begins in the head but ends past it is appended whole instead. */
-	if (pos < w->head && pos + take > w->head && w->appended == 0) {
+	if (w->base == 0 && pos < w->head && pos + take > w->head && w->appended == 0) {
 		w->head = pos;
 		w->out = pos;
 	}
 	__u8 h[4] = {};
-	__u32 at; /* where the header's bytes are in data[] */
-	int append = 0;
+	__u32 len = 0;
 	if (pos + take <= w->head) {
-		at = pos;
-	} else if (w->out + 8 + H2_HDR + 4 > H2_OUT_END) {
-		/* No room left: the frames are still followed (for the next syscall), not appended;
-		 * user space meets a gap from here, as it did before this existed. */
-		at = H2_OUT_END;
-		if (h2_read(w, sc, at, pos, take) != take) {
+		/* Inside the head: already in data[]. */
+		__u32 at = pos & (H2_OUT - 1);
+		for (__u32 k = 0; k < 4; k++)
+			if (k < take)
+				h[k] = sc->data[(at + k) & (H2_OUT - 1)];
+		if (take == H2_HDR && !h2_sane(sc, at, 0)) {
 			w->desync = 1;
 			return 1;
 		}
-	} else {
-		/* Past the head: append { offset, n, header [, payload] }. */
-		append = 1;
-		at = w->out + 8;
-		if (h2_read(w, sc, at, pos, take) != take) {
-			w->desync = 1;
-			return 1;
-		}
-	}
-	at &= (HD_MAX_CAPTURE * 2 - 1);
-	for (__u32 k = 0; k < 4; k++)
-		if (k < take)
-			h[k] = sc->data[(at + k) & (HD_MAX_CAPTURE * 2 - 1)];
-	if (take == H2_HDR && !h2_sane(sc, at, 0)) {
-		w->desync = 1;
-		return 1;
-	}
-	__u32 len = ((__u32)h[0] << 16) | ((__u32)h[1] << 8) | h[2];
-	if (append) {
-		__u32 n = take;
-		if (take == H2_HDR && h2_kept(h[3])) {
-			__u32 want = left - H2_HDR < len ? left - H2_HDR : len;
-			__u32 room = H2_OUT_END - 4 - (at + H2_HDR);
+		len = ((__u32)h[0] << 16) | ((__u32)h[1] << 8) | h[2];
+		if (take == H2_HDR && w->appended == 0 && h2_kept(h[3]) && pos + H2_HDR + len > w->head && w->head < w->ret) {
+			/* A header block that begins in the head and goes on past it: its rest is
+			 * appended from where the head ends (a 12 KB cookie must not cost the tables). */
+			__u32 from = w->head;
+			__u32 end = pos + H2_HDR + len < w->ret ? pos + H2_HDR + len : w->ret;
+			__u32 want = end - from;
+			__u32 room = H2_OUT_END - 4 - (w->out + 8);
 			if (want > room)
 				want = room;
-			if (want > HD_MAX_CAPTURE - 1)
-				want = HD_MAX_CAPTURE - 1;
+			if (want > H2_MAX_COPY)
+				want = H2_MAX_COPY;
+			long got = want > 0 ? h2_read(w, sc, w->out + 8, from, want) : -1;
+			if (got > 0)
+				h2_extent(w, sc, from, (__u32)got);
+		}
+	} else {
+		/* Past the head: the header is read into the spare bytes at H2_OUT_END first. */
+		if (h2_read(w, sc, H2_OUT_END, pos, take) != take) {
+			w->desync = 1;
+			return 1;
+		}
+		for (__u32 k = 0; k < 4; k++)
+			if (k < take)
+				h[k] = sc->data[(H2_OUT_END + k) & (H2_OUT - 1)];
+		if (take == H2_HDR && !h2_sane(sc, H2_OUT_END, 0)) {
+			w->desync = 1;
+			return 1;
+		}
+		len = ((__u32)h[0] << 16) | ((__u32)h[1] << 8) | h[2];
+		__u32 want = 0; /* payload bytes to append */
+		if (take == H2_HDR && h2_kept(h[3])) {
+			want = left - H2_HDR < len ? left - H2_HDR : len;
+			if (want > H2_MAX_COPY)
+				want = H2_MAX_COPY;
+		}
+		if (w->out + 8 + take + want + 4 > H2_OUT_END && w->appended > 0)
+			h2_flush(w, sc, pos);
+		if (w->out + 8 + take + 4 <= H2_OUT_END) {
+			__u32 room = H2_OUT_END - 4 - (w->out + 8 + take);
+			if (want > room)
+				want = room; /* a part of its own and still too large: cut, as user space expects */
+			__u32 at = (w->out + 8) & (H2_OUT - 1);
+			for (__u32 k = 0; k < H2_HDR; k++)
+				if (k < take)
+					sc->data[(at + k) & (H2_OUT - 1)] = sc->data[(H2_OUT_END + k) & (H2_OUT - 1)];
+			__u32 n = take;
 			if (want > 0) {
 				long p = h2_read(w, sc, at + H2_HDR, pos + H2_HDR, want);
 				if (p > 0)
 					n += (__u32)p;
 			}
+			h2_extent(w, sc, pos, n);
 		}
-		__u32 oo = w->out & (HD_MAX_CAPTURE * 2 - 1);
-		__builtin_memcpy(sc->data + oo, &pos, 4);
-		__builtin_memcpy(sc->data + oo + 4, &n, 4);
-		w->out += 8 + n;
-		w->appended++;
 	}
 	if (take < H2_HDR) {
 		/* The header goes on in the next syscall: remember what of it went by. */
@@ -207,7 +265,7 @@ static long h2_step(__u32 i, void *c)
 /*
  * Follows this syscall's frames from where the last one left off and appends those past the
  * head (`got` bytes in data[]). Returns the bytes data[] now holds; sets *framed when frames
- * were appended. A socket not yet followed starts at a syscall whose first bytes are the
+ * were appended. Parts already shipped (h2_flush) leave walk.base at where this record starts. A socket not yet followed starts at a syscall whose first bytes are the
  * client preface or a sane frame header (writers send whole frames per syscall).
  */
 static __always_inline __u32 h2_frames(struct scratch *sc, struct sock_info *s, struct hd_args *a, struct iovec *iov0, __u32 ret, __u32 got, int *framed)
@@ -270,20 +328,21 @@ static __always_inline __u32 h2_frames(struct scratch *sc, struct sock_info *s, 
 		s->h2_next[d] = 0;
 	}
 	if (w->appended == 0)
-		return w->head;
+		return w->base == 0 ? w->head : 0;
 	__u32 end = w->out;
 	asm volatile("" : "+r"(end));
-	end &= (HD_MAX_CAPTURE * 2 - 1);
-	__u32 head = w->head;
+	end &= (H2_OUT - 1);
+	__u32 head = w->base == 0 ? w->head : 0;
 	__builtin_memcpy(sc->data + end, &head, 4);
 	*framed = 1;
 	return end + 4;
 lost:
 	/* Followed no further: user space meets a gap, as before this existed, and the next
-	 * syscall that starts at a frame boundary picks the frames up again. */
+	 * syscall that starts at a frame boundary picks the frames up again. Past the head,
+	 * data[] may hold appended frames now; a later part has no head. */
 	s->h2_sync[d] = 0;
 	s->h2_have[d] = 0;
-	return w->head; /* past it, data[] may hold appended frames now */
+	return w->base == 0 ? w->head : 0;
 }
 
 #endif

@@ -181,6 +181,7 @@ struct h2_walk {
 	__u32 pos;      /* next frame header, from the syscall's first byte */
 	__u32 out;      /* end of what data[] holds */
 	__u32 appended; /* frames appended */
+	__u32 base;     /* this record covers the syscall's bytes from here (earlier parts went out) */
 	__u32 cut_have; /* a frame header cut by the syscall's end: its bytes here */
 	__u8 cut_hdr[4];
 	int desync;
@@ -196,12 +197,14 @@ struct h2_walk {
 
 struct scratch {
 	struct hd_event ev;
-	__u8 data[HD_MAX_CAPTURE * 3]; /* off < MAX plus a masked length < 2*MAX always fits */
+	__u8 data[HD_MAX_CAPTURE * 8]; /* masked offsets and lengths always fit (h2_walk.bpf.h: H2_OUT) */
 	struct h2_walk walk;
 };
 
+/* One record under construction per CPU, indexed by CPU: a per-CPU map's values stop at
+ * 32 KiB. The loader sets max_entries to the number of possible CPUs. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct scratch);
@@ -209,8 +212,8 @@ struct {
 
 static __always_inline struct scratch *scratch_get(void)
 {
-	__u32 zero = 0;
-	return bpf_map_lookup_elem(&scratch_map, &zero);
+	__u32 cpu = bpf_get_smp_processor_id();
+	return bpf_map_lookup_elem(&scratch_map, &cpu);
 }
 
 static __always_inline void count(__u32 stat)
@@ -582,10 +585,16 @@ static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s,
 	if (got > HD_MAX_CAPTURE)
 		got = HD_MAX_CAPTURE;
 	int framed = 0;
-	if (s->h2)
+	if (s->h2) {
+		sc->walk.base = 0;
 		got = h2_frames(sc, s, &a, &iov0, (__u32)ret, got, &framed);
+		/* Parts shipped on the way (h2_flush) covered the syscall's bytes up to walk.base. */
+		ev->len = (__u32)ret - sc->walk.base;
+	}
 	if (framed)
 		ev->flags |= HD_F_H2_FRAMES;
+	else
+		ev->flags &= ~HD_F_H2_FRAMES;
 	ev->captured = got;
 
 	/* Wake the reader only when a batch is waiting: per-event wakeups cost more than the capture. */

@@ -350,6 +350,12 @@ int main(int argc, char **argv)
 	skel->rodata->tls_enabled = (__u8)tls;
 	bpf_map__set_max_entries(skel->maps.events, (__u32)ring_bytes);
 	skel->rodata->ring_bytes = ring_bytes;
+	int possible = libbpf_num_possible_cpus();
+	if (possible <= 0) {
+		http_capture__destroy(skel);
+		return fail(-possible, "cpus", "cannot count the possible CPUs: %s", strerror(-possible));
+	}
+	bpf_map__set_max_entries(skel->maps.scratch_map, (__u32)possible);
 
 	err = http_capture__load(skel);
 	if (err) {
