@@ -311,8 +311,21 @@ static __always_inline __u32 h2_frames(struct scratch *sc, struct sock_info *s, 
 		if (h[3] > 16)
 			goto lost;
 		w->pos = H2_HDR - have + (((__u32)h[0] << 16) | ((__u32)h[1] << 8) | h[2]);
+		w->last_kept = h2_kept(h[3]);
 	} else {
 		w->pos = s->h2_next[d];
+		w->last_kept = s->h2_kept[d]; /* the frame in progress, should this syscall end inside it too */
+		if (s->h2_kept[d] && w->pos > got && got < ret) {
+			/* The header block that ended the last syscall goes on past this one's head:
+			 * its rest is appended from the head's end, like one that begins in the head. */
+			__u32 from = got;
+			__u32 want = (w->pos < ret ? w->pos : ret) - from;
+			if (want > H2_MAX_COPY)
+				want = H2_MAX_COPY;
+			long n = h2_read(w, sc, w->out + 8, from, want);
+			if (n > 0)
+				h2_extent(w, sc, from, (__u32)n);
+		}
 	}
 	s->h2_have[d] = 0;
 	if (w->pos < ret)
