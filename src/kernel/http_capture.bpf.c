@@ -38,6 +38,10 @@ const volatile __u64 wakeup_bytes = 2 * 1024 * 1024;
 const volatile __u8 tls_enabled = 0;
 /* The ring's size (the loader sets both). */
 const volatile __u64 ring_bytes = 8 * 1024 * 1024;
+/* When an HTTP/2 record last went into the ring: HTTP/1 gives way to HTTP/2 only while there is
+ * some (a node without HTTP/2 keeps the whole ring for HTTP/1). */
+__u64 h2_seen_ns = 0;
+#define H2_RECENT_NS (60ULL * 1000 * 1000 * 1000)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -602,7 +606,9 @@ static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s,
 	/* The ring's last quarter is kept for HTTP/2: a lost HTTP/1 record costs the exchanges it
 	 * touched, a lost HTTP/2 one the connection's header tables, so every later grpc-status
 	 * (a table entry) of a long-lived channel. */
-	int give_way = !s->h2 && avail > ring_bytes - ring_bytes / 4;
+	int give_way = !s->h2 && avail > ring_bytes - ring_bytes / 4 && ev->end_ns - h2_seen_ns < H2_RECENT_NS;
+	if (s->h2 && ev->end_ns - h2_seen_ns > 1000000000ULL)
+		h2_seen_ns = ev->end_ns; /* once a second at most: every CPU reads this line */
 	__u64 size = sizeof(struct hd_event) + got;
 	asm volatile("" : "+r"(size));
 	if (size > sizeof(struct scratch))
