@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { fetchAll, ROOT_SKIP, startStack, type Stack } from './helpers/stack.ts';
 import { waitFor } from './helpers/server.ts';
+import { numberedGrpc } from './helpers/grpc.ts';
 import { startNginx, type Nginx } from './helpers/nginx.ts';
 import { DiagnosticsReport, ExportRequest, IngestServiceService } from '../src/shared/proto/gen/heimdall/v1/ingest.ts';
 
@@ -203,36 +204,13 @@ test('gRPC: calls at once with answers far past the capture window keep their gr
   // Node writes up to ~64 KB of frames of many streams per syscall and reads 64 KiB at a time:
   // without the kernel's frame walk, the trailers' header-table entries went by unseen and
   // nearly every grpc-status on both sides was empty.
-  const raw = (b: Buffer) => b;
-  const def = { call: { path: '/heimdall.test.Bulk/Call', requestStream: false, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw } };
-  const server = new grpc.Server();
-  server.addService(def, {
-    call: (c: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
-      const n = c.request.readUInt32LE(0);
-      if (n % 5 === 0) cb({ code: grpc.status.NOT_FOUND, details: `no ${n}` });
-      else cb(null, Buffer.alloc(n % 4 === 1 ? 400_000 : 20_000 + (n % 7) * 3000, n & 0xff));
-    },
-  });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
-  const Client = grpc.makeGenericClientConstructor(def, 'Bulk');
-  const c = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as { call: (req: Buffer, cb: (e: grpc.ServiceError | null) => void) => void } & grpc.Client;
-  const codes: number[] = [];
+  const g = await numberedGrpc('/heimdall.test.Bulk/Call', (n) => (n % 4 === 1 ? 400_000 : 20_000 + (n % 7) * 3000));
   try {
-    for (let round = 0; round < 8; round++) {
-      await Promise.all(Array.from({ length: 20 }, (_, i) => new Promise<void>((resolve) => {
-        const req = Buffer.alloc(4);
-        req.writeUInt32LE(round * 20 + i);
-        c.call(req, (e) => {
-          codes.push(e?.code ?? 0);
-          resolve();
-        });
-      })));
-    }
+    await g.calls(160, 20);
   } finally {
-    c.close();
-    server.forceShutdown();
+    g.close();
   }
-  assert.deepEqual([codes.filter((x) => x === 0).length, codes.filter((x) => x === grpc.status.NOT_FOUND).length], [128, 32]);
+  assert.deepEqual([g.codes.get(0), g.codes.get(grpc.status.NOT_FOUND)], [128, 32]);
   const xs = await records('path=%2Fheimdall.test.Bulk%2FCall', 320, 'both sides of 160 gRPC calls');
   for (const role of ['client', 'server']) {
     const mine = xs.filter((x) => x.role === role);

@@ -5,11 +5,11 @@
 // exchange may carry another's status, and capture must recover fully afterwards.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Buffer } from 'node:buffer';
 import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import type { AddressInfo } from 'node:net';
+import { numberedGrpc } from './helpers/grpc.ts';
 import { fetchAll, ROOT_SKIP, startStack, type Stack } from './helpers/stack.ts';
 import { waitFor } from './helpers/server.ts';
 
@@ -110,34 +110,8 @@ test('HTTP/1 filling the ring leaves HTTP/2 whole: every gRPC call before, durin
   // The ring's last quarter is kept for HTTP/2, and under pressure an HTTP/2 record carries
   // only its frames: a lost HTTP/2 record would cost the channel its header tables, so every
   // later grpc-status (a table entry) would be unknown for the channel's life.
-  const raw = (b: Buffer) => b;
-  const def = { call: { path: '/heimdall.test.Loss/Call', requestStream: false, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw } };
-  const server = new grpc.Server();
-  server.addService(def, {
-    call: (c: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
-      const n = c.request.readUInt32LE(0);
-      if (n % 5 === 0) cb({ code: grpc.status.NOT_FOUND, details: `no ${n}` });
-      else cb(null, Buffer.alloc(1500 + (n % 3) * 500, 1));
-    },
-  });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
-  const Client = grpc.makeGenericClientConstructor(def, 'Loss');
-  const c = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as { call: (req: Buffer, cb: (e: grpc.ServiceError | null) => void) => void } & grpc.Client;
-  const codes = new Map<number, number>();
-  let n = 0;
-  const calls = async (count: number) => {
-    for (let k = 0; k < count; k += 5) {
-      await Promise.all(Array.from({ length: 5 }, () => new Promise<void>((resolve) => {
-        const req = Buffer.alloc(4);
-        req.writeUInt32LE(n++);
-        c.call(req, (e) => {
-          const code = e?.code ?? 0;
-          codes.set(code, (codes.get(code) ?? 0) + 1);
-          resolve();
-        });
-      })));
-    }
-  };
+  const g = await numberedGrpc('/heimdall.test.Loss/Call', (n) => 1500 + (n % 3) * 500);
+  const calls = (count: number) => g.calls(count, 5);
   const drops0 = kernelDrops();
   try {
     await calls(50);
@@ -162,14 +136,13 @@ test('HTTP/1 filling the ring leaves HTTP/2 whole: every gRPC call before, durin
     agent.destroy();
     await calls(50);
   } finally {
-    c.close();
-    server.forceShutdown();
+    g.close();
   }
   await waitFor(async () => {
     await new Promise((r) => setTimeout(r, 250));
     return kernelDrops() > drops0;
   }, 10_000, 'the ring buffer to overflow again (kernel_drops)');
-  const want = { ok: codes.get(0) ?? 0, notFound: codes.get(grpc.status.NOT_FOUND) ?? 0, none: 0 };
+  const want = { ok: g.codes.get(0) ?? 0, notFound: g.codes.get(grpc.status.NOT_FOUND) ?? 0, none: 0 };
   assert.deepEqual([want.ok, want.notFound], [120, 30]);
   const xs = await waitFor(async () => {
     const got = await fetchAll(stack.base, 'path=%2Fheimdall.test.Loss%2FCall');

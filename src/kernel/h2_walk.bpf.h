@@ -122,6 +122,19 @@ static __always_inline int h2_sane(struct scratch *sc, __u32 at, int fresh)
 	return 1;
 }
 
+/* The first four bytes (length, type) of the `take` header bytes at data[at] into h, and the
+ * length into *len; 0 when a whole header is not one (a part of one cut by the syscall's end
+ * is taken as it is). */
+static __always_inline int h2_header(struct scratch *sc, __u32 at, __u32 take, __u8 h[4], __u32 *len)
+{
+	at &= (H2_OUT - 1);
+	for (__u32 k = 0; k < 4; k++)
+		if (k < take)
+			h[k] = sc->data[(at + k) & (H2_OUT - 1)];
+	*len = ((__u32)h[0] << 16) | ((__u32)h[1] << 8) | h[2];
+	return take < H2_HDR || h2_sane(sc, at, 0);
+}
+
 /* Payloads user space reads (header blocks, RST_STREAM, GOAWAY): DATA and the rest are skipped. */
 static __always_inline int h2_kept(__u8 type)
 {
@@ -187,15 +200,10 @@ static long h2_step(__u32 i, void *c)
 	__u32 len = 0;
 	if (pos + take <= w->head) {
 		/* Inside the head: already in data[]. */
-		__u32 at = pos & (H2_OUT - 1);
-		for (__u32 k = 0; k < 4; k++)
-			if (k < take)
-				h[k] = sc->data[(at + k) & (H2_OUT - 1)];
-		if (take == H2_HDR && !h2_sane(sc, at, 0)) {
+		if (!h2_header(sc, pos, take, h, &len)) {
 			w->desync = 1;
 			return 1;
 		}
-		len = ((__u32)h[0] << 16) | ((__u32)h[1] << 8) | h[2];
 		if (take == H2_HDR && w->appended == 0 && h2_kept(h[3]) && pos + H2_HDR + len > w->head && w->head < w->ret) {
 			/* A header block that begins in the head and goes on past it: its rest is
 			 * appended from where the head ends (a 12 KB cookie must not cost the tables). */
@@ -217,14 +225,10 @@ static long h2_step(__u32 i, void *c)
 			w->desync = 1;
 			return 1;
 		}
-		for (__u32 k = 0; k < 4; k++)
-			if (k < take)
-				h[k] = sc->data[(H2_OUT_END + k) & (H2_OUT - 1)];
-		if (take == H2_HDR && !h2_sane(sc, H2_OUT_END, 0)) {
+		if (!h2_header(sc, H2_OUT_END, take, h, &len)) {
 			w->desync = 1;
 			return 1;
 		}
-		len = ((__u32)h[0] << 16) | ((__u32)h[1] << 8) | h[2];
 		__u32 want = 0; /* payload bytes to append */
 		if (take == H2_HDR && h2_kept(h[3])) {
 			want = left - H2_HDR < len ? left - H2_HDR : len;

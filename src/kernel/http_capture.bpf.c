@@ -590,7 +590,6 @@ static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s,
 		got = HD_MAX_CAPTURE;
 	int framed = 0;
 	if (s->h2) {
-		sc->walk.base = 0;
 		got = h2_frames(sc, s, &a, &iov0, (__u32)ret, got, &framed);
 		/* Parts shipped on the way (h2_flush) covered the syscall's bytes up to walk.base. */
 		ev->len = (__u32)ret - sc->walk.base;
