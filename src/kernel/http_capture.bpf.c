@@ -840,6 +840,8 @@ int sys_enter_close(struct trace_event_raw_sys_enter *ctx)
 
 /* ---- TLS: OpenSSL's SSL_read/SSL_write and their _ex variants (libssl.so.3) ---- */
 
+static __always_inline int tls_plaintext(__u64 id, struct sock_info *s, int fd, __u64 buf, long n, __u64 start_ns, __u8 direction);
+
 static __always_inline int ssl_enter(void *ssl, const void *buf, __u64 ex_len, __u8 direction)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -938,30 +940,36 @@ static __always_inline int ssl_exit(long ret)
 	/* A held-back write goes first, to keep the stream in order. */
 	if (tp->pend)
 		emit_pending_write(tp, fd, s, t.ssl);
+	return tls_plaintext(id, s, fd, t.buf, n, t.start_ns, t.direction);
+}
+
+/* n bytes of plaintext at buf, read or written by a TLS library on socket fd (s). */
+static __always_inline int tls_plaintext(__u64 id, struct sock_info *s, int fd, __u64 buf, long n, __u64 start_ns, __u8 direction)
+{
 	/* HTTP in clear before any TLS on this socket: a proxy's CONNECT, and this is the tunnel's
 	 * first plaintext, which says afresh whether it is HTTP/2. */
 	int tunnel = s->http && !s->tls;
 	s->tls = 1;
 	if (tunnel) {
 		__u32 head = 0;
-		if (n >= 4 && !bpf_probe_read_user(&head, 4, (void *)t.buf) && looks_http(head))
+		if (n >= 4 && !bpf_probe_read_user(&head, 4, (void *)buf) && looks_http(head))
 			mark_http(s, head);
 	} else if (!s->http) {
 		__u32 head = 0;
-		if (n < 4 || bpf_probe_read_user(&head, 4, (void *)t.buf)) {
+		if (n < 4 || bpf_probe_read_user(&head, 4, (void *)buf)) {
 			count(HD_STAT_SKIPPED);
 			return 0;
 		}
-		if (!starts_http(s, head, (void *)t.buf, (__u64)n, (__u64)n, 0)) {
+		if (!starts_http(s, head, (void *)buf, (__u64)n, (__u64)n, 0)) {
 			count(HD_STAT_SKIPPED); /* not HTTP (another protocol inside TLS) */
 			return 0;
 		}
 	}
 	struct hd_args a = {
-		.start_ns = t.start_ns,
-		.buf = t.buf,
+		.start_ns = start_ns,
+		.buf = buf,
 		.fd = fd,
-		.direction = t.direction,
+		.direction = direction,
 		.buf_kind = BUF_PLAIN,
 	};
 	struct iovec none = {};
@@ -1007,3 +1015,5 @@ int BPF_KPROBE(ssl_free, void *ssl)
 	bpf_map_delete_elem(&ssl_fds, &k);
 	return 0;
 }
+
+#include "go_tls.bpf.h"

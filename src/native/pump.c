@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -29,6 +31,7 @@
 #include <bpf/bpf.h>
 #include "http_capture.h"
 #include "http_capture.skel.h"
+#include "go_tls.h"
 
 static volatile sig_atomic_t exiting;
 static int write_failed;
@@ -57,7 +60,7 @@ static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list 
  * use. The host's copy covers processes started later; /proc/<pid>/maps finds the copies
  * that containers ship (another file, so another attachment; uprobes attach by inode).
  * Node links OpenSSL into its executable and exports its symbols: running `node` binaries
- * are attached the same way. Go's crypto/tls is not covered. */
+ * are attached the same way. Go executables carry crypto/tls inside: see go_tls.c. */
 static const char *const LIBSSL_PATHS[] = {
 	"/usr/lib/x86_64-linux-gnu/libssl.so.3", "/usr/lib/aarch64-linux-gnu/libssl.so.3",
 	"/usr/lib64/libssl.so.3", "/usr/lib/libssl.so.3", "/lib/x86_64-linux-gnu/libssl.so.3",
@@ -75,14 +78,80 @@ static const char *const LIBGNUTLS_PATHS[] = {
 static const char *const NODE_PATHS[] = { "/usr/bin/node", "/usr/local/bin/node", "/usr/bin/nodejs", NULL };
 
 #define MAX_TLS_LIBS 64
+#define MAX_EXES 4096      /* distinct executables looked at for Go's crypto/tls */
+
+struct file_id { dev_t dev; ino_t ino; };
 
 struct tls_state {
 	struct http_capture *skel;
-	struct { dev_t dev; ino_t ino; } seen[MAX_TLS_LIBS];
+	struct file_id seen[MAX_TLS_LIBS];
 	int nseen;
-	struct bpf_link *links[MAX_TLS_LIBS * 10];
-	int nlinks;
+	struct file_id exes[MAX_EXES];
+	int nexes;
+	struct bpf_link **links;
+	int nlinks, caplinks;
 };
+
+static bool keep_link(struct tls_state *t, struct bpf_link *l)
+{
+	if (t->nlinks == t->caplinks) {
+		int cap = t->caplinks ? t->caplinks * 2 : 256;
+		struct bpf_link **n = realloc(t->links, sizeof(*n) * (size_t)cap);
+		if (!n) {
+			bpf_link__destroy(l);
+			return false;
+		}
+		t->links = n;
+		t->caplinks = cap;
+	}
+	t->links[t->nlinks++] = l;
+	return true;
+}
+
+static bool seen_file(struct file_id *set, int *n, int max, const struct stat *st)
+{
+	for (int i = 0; i < *n; i++)
+		if (set[i].dev == st->st_dev && set[i].ino == st->st_ino)
+			return true;
+	if (*n < max) {
+		set[*n].dev = st->st_dev;
+		set[*n].ino = st->st_ino;
+		(*n)++;
+	}
+	return false;
+}
+
+static struct bpf_link *uprobe_at(struct bpf_program *prog, const char *path, __u64 off)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, uo);
+	return bpf_program__attach_uprobe_opts(prog, -1, path, (size_t)off, &uo);
+}
+
+/* A Go executable linking crypto/tls: Write and Read probed at their entries, and Read at its
+ * returns (go_tls.bpf.h). */
+static void attach_go_exe(struct tls_state *t, const char *path, const char *name)
+{
+	struct go_tls_offsets o;
+	if (go_tls_find(path, &o))
+		return;
+	struct bpf_link *l[2 + GO_TLS_MAX_RETS];
+	int n = 0;
+	l[n] = uprobe_at(t->skel->progs.go_tls_write, path, o.write_off);
+	if (l[n])
+		l[++n] = uprobe_at(t->skel->progs.go_tls_read, path, o.read_off);
+	for (int i = 0; l[n] && i < o.nrets; i++)
+		l[++n] = uprobe_at(t->skel->progs.go_tls_read_ret, path, o.read_ret_off[i]);
+	if (!l[n]) {
+		fprintf(stderr, "heimdall-pump: note TLS not read from Go executable %s: %s\n", name, strerror(errno));
+		while (n > 0)
+			bpf_link__destroy(l[--n]);
+		return;
+	}
+	for (int i = 0; i <= n; i++)
+		if (!keep_link(t, l[i]))
+			return;
+	fprintf(stderr, "heimdall-pump: note TLS plaintext read from crypto/tls in Go executable %s\n", name);
+}
 
 enum tls_lib { TLS_OPENSSL, TLS_GNUTLS };
 
@@ -99,16 +168,8 @@ static const char *first_readable(const char *const *paths)
 static int attach_tls_lib(struct tls_state *t, const char *path, enum tls_lib kind)
 {
 	struct stat st;
-	if (stat(path, &st) != 0)
+	if (stat(path, &st) != 0 || t->nseen == MAX_TLS_LIBS || seen_file(t->seen, &t->nseen, MAX_TLS_LIBS, &st))
 		return 0;
-	for (int i = 0; i < t->nseen; i++)
-		if (t->seen[i].dev == st.st_dev && t->seen[i].ino == st.st_ino)
-			return 0;
-	if (t->nseen == MAX_TLS_LIBS)
-		return 0;
-	t->seen[t->nseen].dev = st.st_dev;
-	t->seen[t->nseen].ino = st.st_ino;
-	t->nseen++;
 
 	struct http_capture *skel = t->skel;
 	struct probe { struct bpf_program *prog; const char *func; bool ret; bool required; };
@@ -138,7 +199,8 @@ static int attach_tls_lib(struct tls_state *t, const char *path, enum tls_lib ki
 		LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = probes[i].func, .retprobe = probes[i].ret);
 		struct bpf_link *l = bpf_program__attach_uprobe_opts(probes[i].prog, -1, path, 0, &uo);
 		if (l) {
-			t->links[t->nlinks++] = l;
+			if (!keep_link(t, l))
+				break;
 			continue;
 		}
 		if (!probes[i].required)
@@ -152,13 +214,65 @@ static int attach_tls_lib(struct tls_state *t, const char *path, enum tls_lib ki
 	return 1;
 }
 
+/* A process's executable: node (OpenSSL inside) or Go (crypto/tls inside)? */
+static void check_exe(struct tls_state *t, const char *pid)
+{
+	char link[64], exe[512], host[800];
+	snprintf(link, sizeof(link), "/proc/%s/exe", pid);
+	ssize_t n = readlink(link, exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return;
+	exe[n] = 0;
+	if (strstr(exe, " (deleted)"))
+		return;
+	const char *base = strrchr(exe, '/');
+	base = base ? base + 1 : exe;
+	snprintf(host, sizeof(host), "/proc/%s/root%s", pid, exe);
+	if (strcmp(base, "node") == 0 || strcmp(base, "nodejs") == 0) {
+		attach_tls_lib(t, host, TLS_OPENSSL);
+		return;
+	}
+	/* Held open while probing: a short-lived process may exit meanwhile, and with it the
+	 * /proc/<pid>/root path; the executable's file stays reachable through this descriptor. */
+	int fd = open(link, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && !seen_file(t->exes, &t->nexes, MAX_EXES, &st)) {
+		char held[64];
+		snprintf(held, sizeof(held), "/proc/self/fd/%d", fd);
+		attach_go_exe(t, held, host);
+	}
+	close(fd);
+}
+
+/* Processes that exec'd since the last look (exec_req). */
+static void serve_execs(struct tls_state *t)
+{
+	int fd = bpf_map__fd(t->skel->maps.exec_req);
+	__u32 k, next, todo[256];
+	void *prev = NULL;
+	int n = 0;
+	while (n < 256 && bpf_map_get_next_key(fd, prev, &next) == 0) {
+		todo[n++] = next;
+		k = next;
+		prev = &k;
+	}
+	for (int i = 0; i < n; i++) {
+		char pid[16];
+		bpf_map_delete_elem(fd, &todo[i]);
+		snprintf(pid, sizeof(pid), "%u", todo[i]);
+		check_exe(t, pid);
+	}
+}
+
 /* Every libssl mapped by a running process, and every running `node` executable, through
  * the process's own root (containers included). */
 static void scan_tls_libs(struct tls_state *t)
 {
 	DIR *proc = opendir("/proc");
 	struct dirent *d;
-	char maps[300], line[512], host[800], exe[512];
+	char maps[300], line[512], host[800];
 	if (!proc)
 		return;
 	while ((d = readdir(proc)) != NULL) {
@@ -186,17 +300,7 @@ static void scan_tls_libs(struct tls_state *t)
 			gnutls |= is_gnutls;
 		}
 		fclose(f);
-		snprintf(maps, sizeof(maps), "/proc/%s/exe", d->d_name);
-		ssize_t n = readlink(maps, exe, sizeof(exe) - 1);
-		if (n <= 0)
-			continue;
-		exe[n] = 0;
-		const char *base = strrchr(exe, '/');
-		base = base ? base + 1 : exe;
-		if ((strcmp(base, "node") == 0 || strcmp(base, "nodejs") == 0) && !strstr(exe, " (deleted)")) {
-			snprintf(host, sizeof(host), "/proc/%s/root%s", d->d_name, exe);
-			attach_tls_lib(t, host, TLS_OPENSSL);
-		}
+		check_exe(t, d->d_name);
 	}
 	closedir(proc);
 }
@@ -244,6 +348,19 @@ static int on_record(void *ctx, void *data, size_t size)
 	(void)ctx;
 	frame(data, (__u32)size);
 	return 0;
+}
+
+static int on_wake(void *ctx, void *data, size_t size)
+{
+	(void)ctx, (void)data, (void)size; /* the loop serves exec_req when this ring wakes it */
+	return 0;
+}
+
+static long now_ms_since(const struct timespec *t)
+{
+	struct timespec n;
+	clock_gettime(CLOCK_MONOTONIC, &n);
+	return (n.tv_sec - t->tv_sec) * 1000 + (n.tv_nsec - t->tv_nsec) / 1000000;
 }
 
 static __s64 mono_offset_ns(void)
@@ -422,23 +539,56 @@ int main(int argc, char **argv)
 	frame(&hello, sizeof(hello));
 	flush_out();
 
+	/* Exec requests come through a ring of their own, so that serving them does not hand the
+	 * agent a small burst of the main ring each time (its cost per record is lower in large,
+	 * rare bursts: see POLL_TIMEOUT_MS). Both rings' epoll sets are watched through one. */
+	struct ring_buffer *wakes = ring_buffer__new(bpf_map__fd(skel->maps.wakes), on_wake, NULL, NULL);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev_main = { .events = EPOLLIN, .data.u32 = 0 }, ev_wake = { .events = EPOLLIN, .data.u32 = 1 };
+	if (!wakes || ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, ring_buffer__epoll_fd(rb), &ev_main) ||
+	    epoll_ctl(ep, EPOLL_CTL_ADD, ring_buffer__epoll_fd(wakes), &ev_wake)) {
+		err = errno;
+		http_capture__destroy(skel);
+		return fail(err, "ringbuf", "cannot watch the ring buffers: %s", strerror(err));
+	}
+
 	struct timespec last, now;
 	clock_gettime(CLOCK_MONOTONIC, &last);
-	struct timespec last_scan = last;
+	struct timespec last_scan = last, last_drain = last;
 	while (!exiting) {
 		/* Records arrive without wakeups until wakeup_bytes are waiting; the timeout bounds latency. */
-		err = ring_buffer__poll(rb, POLL_TIMEOUT_MS);
-		if (err < 0 && err != -EINTR) {
-			fail(-err, "poll", "%s", strerror(-err));
+		long since = now_ms_since(&last_drain);
+		struct epoll_event evs[2];
+		int n = epoll_wait(ep, evs, 2, since >= POLL_TIMEOUT_MS ? 0 : (int)(POLL_TIMEOUT_MS - since));
+		if (n < 0 && errno != EINTR) {
+			fail(errno, "poll", "%s", strerror(errno));
 			break;
 		}
-		ring_buffer__consume(rb);
+		bool drain = now_ms_since(&last_drain) >= POLL_TIMEOUT_MS;
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.u32 == 0) {
+				drain = true;
+				continue;
+			}
+			skel->bss->exec_pending = 0; /* before serving: an exec from now on wakes again */
+			ring_buffer__poll(wakes, 0);
+			serve_execs(&tls_state);
+		}
+		if (drain) {
+			err = ring_buffer__poll(rb, 0); /* clears the ring's readiness, then takes the rest */
+			if (err < 0 && err != -EINTR) {
+				fail(-err, "poll", "%s", strerror(-err));
+				break;
+			}
+			ring_buffer__consume(rb);
+			clock_gettime(CLOCK_MONOTONIC, &last_drain);
+		}
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if ((now.tv_sec - last.tv_sec) * 1000 + (now.tv_nsec - last.tv_nsec) / 1000000 >= (long)stats_ms) {
 			emit_stats(skel, ncpus, prog_stats);
 			last = now;
 		}
-		/* New containers bring their own libssl: look for new copies every 10 s. */
+		/* New containers bring their own libssl; processes that exec'd before the probe ran: look every 10 s. */
 		if (tls && now.tv_sec - last_scan.tv_sec >= 10) {
 			scan_tls_libs(&tls_state);
 			last_scan = now;
@@ -452,8 +602,11 @@ int main(int argc, char **argv)
 	flush_out();
 	close(STDOUT_FILENO);
 	ring_buffer__free(rb);
+	ring_buffer__free(wakes);
+	close(ep);
 	for (int i = 0; i < tls_state.nlinks; i++)
 		bpf_link__destroy(tls_state.links[i]);
+	free(tls_state.links);
 	http_capture__destroy(skel);
 	if (stats_fd >= 0)
 		close(stats_fd);

@@ -1,0 +1,150 @@
+// HTTPS of Go programs: crypto/tls is linked into each executable (no libssl to hook), so the
+// agent finds (*Conn).Write and Read in the executable's function table and probes Write's
+// entry, Read's entry and Read's RET instructions (src/native/go_tls.c, src/kernel/go_tls.bpf.h).
+// The peer is test/fixtures/go-tls, built stripped (-s -w: no symbol table, as in production
+// images) with Debian's Go; it is started after the agent, so it is found by its exec.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { fetchAll, ROOT_SKIP, startStack, type Item, type Stack } from './helpers/stack.ts';
+import { waitFor } from './helpers/server.ts';
+import { freePort, startNginx, type Nginx } from './helpers/nginx.ts';
+
+const run = promisify(execFile);
+const GO_SKIP = spawnSync('go', ['version']).status === 0 ? false : 'needs Go (Debian golang-go; scripts/setup.sh --test installs it) to build the Go peer';
+const SKIP = ROOT_SKIP || GO_SKIP;
+const FIXTURE = fileURLToPath(new URL('./fixtures/go-tls/', import.meta.url));
+
+let stack: Stack;
+let nginx: Nginx;
+let dir: string;
+let peer: string;
+let peerPie: string;
+let goServer: ChildProcess | undefined;
+let goPort: number;
+
+before(async () => {
+  if (SKIP) return;
+  dir = mkdtempSync(join(tmpdir(), 'heimdall-go-'));
+  peer = join(dir, 'go-tls-peer');
+  peerPie = join(dir, 'go-tls-pie');
+  // GOTOOLCHAIN=local: never fetch another toolchain; the cache in the scratch directory.
+  const env = { ...process.env, GOTOOLCHAIN: 'local', GOFLAGS: '-mod=mod', GOCACHE: join(dir, 'cache'), GOPATH: join(dir, 'gopath') };
+  await run('go', ['build', '-ldflags=-s -w', '-o', peer, '.'], { cwd: FIXTURE, env });
+  // Position-independent (as distributions build Go): the function table is in another section.
+  await run('go', ['build', '-buildmode=pie', '-ldflags=-s -w', '-o', peerPie, '.'], { cwd: FIXTURE, env });
+  const cert = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')]);
+  assert.equal(cert.status, 0, 'openssl made a test certificate');
+  stack = await startStack();
+  nginx = await startNginx({ tls: true, http2: true });
+  goPort = await freePort();
+  // Started after the agent: its exec makes the pump look at it at once.
+  goServer = spawn(peer, ['server', `127.0.0.1:${goPort}`, join(dir, 'cert.pem'), join(dir, 'key.pem')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    goServer!.stdout!.once('data', () => resolve());
+    goServer!.once('exit', (code) => reject(new Error(`the Go server exited (${code})`)));
+  });
+});
+
+after(async () => {
+  goServer?.kill();
+  nginx?.stop();
+  await stack?.stop();
+});
+
+const goBase = () => `https://127.0.0.1:${goPort}`;
+
+/** Waits for `n` records whose query carries tag=`tag`. */
+async function tagged(tag: string, n: number): Promise<Item[]> {
+  await waitFor(async () => {
+    const got = (await fetchAll(stack.base, 'path=/')).filter((x) => x.query.startsWith(`tag=${tag}&`));
+    return got.length >= n ? got : null;
+  }, 30_000, `${n} records tagged ${tag}`);
+  await new Promise((r) => setTimeout(r, 1500)); // anything extra (a duplicate) would arrive by now
+  return (await fetchAll(stack.base, 'path=/')).filter((x) => x.query.startsWith(`tag=${tag}&`));
+}
+
+/** Counts of role method path status. */
+function tally(xs: Item[]): Record<string, number> {
+  const t: Record<string, number> = {};
+  for (const x of xs) {
+    const k = `${x.role} ${x.method} ${x.path} ${x.status}`;
+    t[k] = (t[k] ?? 0) + 1;
+  }
+  return t;
+}
+
+function expected(roles: string[], each: number, postStatus = 201): Record<string, number> {
+  const t: Record<string, number> = {};
+  for (const role of roles) {
+    t[`${role} GET /ok 200`] = each;
+    t[`${role} GET /missing 404`] = each;
+    t[`${role} POST /post ${postStatus}`] = each;
+  }
+  return t;
+}
+
+/** bodyRead: the server reads a POST's body before answering (nginx's `return` may answer first). */
+function checkRecords(xs: Item[], processOf: (role: string) => string, bodyRead = true) {
+  for (const x of xs) {
+    assert.equal(x.tls, true, 'flagged as HTTPS');
+    assert.equal(x.unmatched, false);
+    assert.ok(x.duration_ms > 0);
+    assert.equal(x.process, processOf(x.role), `${x.role} process`);
+    assert.match(x.query, /&token=REDACTED$/);
+    if (x.path === '/post' && bodyRead) assert.equal(x.request_bytes > 2000, true, `${x.role} POST bytes ${x.request_bytes}`);
+  }
+  assert.ok(!JSON.stringify(xs).includes('GOSECRET'), 'neither the query token nor the Authorization header leaves the agent');
+}
+
+test('Go server (stripped, started after the agent), curl over HTTP/1.1 and HTTP/2: both sides from the first request', { skip: SKIP, timeout: 120_000 }, async () => {
+  // The pump attaches within milliseconds of the exec (woken by it), and says so.
+  await stack.agent.waitForOutput(/TLS plaintext read from crypto\/tls in Go executable \S*go-tls-peer/, 5_000);
+  for (const [tag, flag] of [['curl1', '--http1.1'], ['curl2', '--http2']]) {
+    const u = (p: string) => `${goBase()}${p}?tag=${tag}&token=GOSECRET`;
+    await run('curl', ['-sSk', flag, '-H', 'Authorization: Bearer GOSECRET', '-o', '/dev/null', '-o', '/dev/null', u('/ok'), u('/missing'),
+      '--next', '-sSk', flag, '-o', '/dev/null', '--data-binary', `@${fileURLToPath(new URL('./fixtures/go-tls/main.go', import.meta.url))}`, u('/post')]);
+  }
+  for (const tag of ['curl1', 'curl2']) {
+    const xs = await tagged(tag, 6);
+    assert.deepEqual(tally(xs), expected(['client', 'server'], 1), tag);
+    checkRecords(xs, (role) => (role === 'client' ? 'curl' : 'go-tls-peer'));
+    assert.deepEqual(new Set(xs.map((x) => x.http_version)), new Set([tag === 'curl1' ? '1.1' : '2']), tag);
+  }
+});
+
+test('Go client to nginx over HTTP/1.1 and HTTP/2 (a position-independent build), requests at once: every exchange on both sides', { skip: SKIP, timeout: 120_000 }, async () => {
+  const base = `https://127.0.0.1:${nginx.tlsPort}/t`;
+  // nginx's /t/ok answers 200, /t/missing 404 and /t/post 200 (the Go server's /post: 201).
+  await run(peer, ['client', base, 'h1', 'ng1', '5', '4']);
+  // A program that talks within milliseconds of its start races with its probing (~1-2 ms after
+  // the exec wakes the pump); probes stay on the file, so the executable's later runs are read.
+  await run(peerPie, ['client', base, 'h2', 'warm', '1', '1']);
+  await stack.agent.waitForOutput(/TLS plaintext read from crypto\/tls in Go executable \S*go-tls-pie/, 5_000);
+  await run(peerPie, ['client', base, 'h2', 'ng2', '5', '4']);
+  for (const [tag, version] of [['ng1', '1.1'], ['ng2', '2']]) {
+    const xs = (await tagged(tag, 120)).map((x) => ({ ...x, path: x.path.replace(/^\/t/, '') }));
+    assert.deepEqual(tally(xs), expected(['client', 'server'], 20, 200), tag);
+    checkRecords(xs, (role) => (role === 'client' ? (tag === 'ng1' ? 'go-tls-peer' : 'go-tls-pie') : 'nginx'), false);
+    assert.deepEqual(new Set(xs.map((x) => x.http_version)), new Set([version]), tag);
+  }
+});
+
+test('Go client to Go server, HTTP/2 with 8 streams at once and HTTP/1.1 over 8 connections', { skip: SKIP, timeout: 120_000 }, async () => {
+  await run(peer, ['client', goBase(), 'h2', 'gg2', '10', '8']);
+  await run(peer, ['client', goBase(), 'h1', 'gg1', '10', '8']);
+  for (const tag of ['gg2', 'gg1']) {
+    const xs = await tagged(tag, 480);
+    assert.deepEqual(tally(xs), expected(['client', 'server'], 80), tag);
+    checkRecords(xs, () => 'go-tls-peer');
+  }
+  // A large answer: Go's Read hands it over in pieces (a TLS record at a time); the byte count is whole.
+  await run('curl', ['-sSk', '--http2', '-o', '/dev/null', `${goBase()}/big?tag=big&token=GOSECRET`]);
+  const big = await tagged('big', 2);
+  for (const x of big) assert.equal(x.response_bytes >= 300_000, true, `${x.role}: ${x.response_bytes} response bytes`);
+});
