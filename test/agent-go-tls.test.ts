@@ -2,11 +2,13 @@
 // agent finds (*Conn).Write and Read in the executable's function table and probes Write's
 // entry, Read's entry and Read's RET instructions (src/native/go_tls.c, src/kernel/go_tls.bpf.h).
 // The peer is test/fixtures/go-tls, built stripped (-s -w: no symbol table, as in production
-// images) with Debian's Go; it is started after the agent, so it is found by its exec.
+// images) with Debian's Go 1.19; it is started after the agent, so it is found by its exec.
+// esbuild's HTTPS server (the npm package's own stripped executable, built with a recent Go,
+// whose functions keep a frame pointer: push/pop %rbp) covers the newer code layout.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +21,7 @@ const run = promisify(execFile);
 const GO_SKIP = spawnSync('go', ['version']).status === 0 ? false : 'needs Go (Debian golang-go; scripts/setup.sh --test installs it) to build the Go peer';
 const SKIP = ROOT_SKIP || GO_SKIP;
 const FIXTURE = fileURLToPath(new URL('./fixtures/go-tls/', import.meta.url));
+const ESBUILD = fileURLToPath(new URL('../node_modules/@esbuild/linux-x64/bin/esbuild', import.meta.url));
 
 let stack: Stack;
 let nginx: Nginx;
@@ -147,4 +150,37 @@ test('Go client to Go server, HTTP/2 with 8 streams at once and HTTP/1.1 over 8 
   await run('curl', ['-sSk', '--http2', '-o', '/dev/null', `${goBase()}/big?tag=big&token=GOSECRET`]);
   const big = await tagged('big', 2);
   for (const x of big) assert.equal(x.response_bytes >= 300_000, true, `${x.role}: ${x.response_bytes} response bytes`);
+});
+
+test('esbuild serving HTTPS (a Go executable built with a recent Go): curl over HTTP/2 and HTTP/1.1, both sides', { skip: SKIP || (process.arch !== 'x64' && 'esbuild\'s x64 executable only'), timeout: 120_000 }, async () => {
+  const www = join(dir, 'www');
+  mkdirSync(www, { recursive: true });
+  writeFileSync(join(www, 'index.html'), '<h1>esbuild</h1>\n');
+  writeFileSync(join(www, 'big.bin'), Buffer.alloc(300_000, 0x62));
+  const port = await freePort();
+  // esbuild serves until its stdin closes: a pipe kept open.
+  const esb = spawn(ESBUILD, [`--serve=127.0.0.1:${port}`, `--servedir=${www}`, `--certfile=${join(dir, 'cert.pem')}`, `--keyfile=${join(dir, 'key.pem')}`], { stdio: ['pipe', 'ignore', 'pipe'] });
+  try {
+    await stack.agent.waitForOutput(/TLS plaintext read from crypto\/tls in Go executable \S*\/esbuild\b/, 5_000);
+    await waitFor(async () => spawnSync('curl', ['-sk', '-o', '/dev/null', `https://127.0.0.1:${port}/index.html?tag=esbw&`]).status === 0, 10_000, 'esbuild serving');
+    const u = (p: string, tag: string) => `https://127.0.0.1:${port}${p}?tag=${tag}&token=GOSECRET`;
+    await run('curl', ['-sSk', '--http2', '-o', '/dev/null', '-o', '/dev/null', u('/index.html', 'esb2'), u('/big.bin', 'esb2')]);
+    await run('curl', ['-sSk', '--http1.1', '-o', '/dev/null', '-o', '/dev/null', u('/index.html', 'esb1'), u('/nope', 'esb1')]);
+    for (const [tag, version, paths] of [['esb2', '2', ['/index.html 200', '/big.bin 200']], ['esb1', '1.1', ['/index.html 200', '/nope 404']]] as const) {
+      const xs = await tagged(tag, 4);
+      const t: Record<string, number> = {};
+      for (const p of paths) for (const role of ['client', 'server']) t[`${role} GET ${p}`] = 1;
+      assert.deepEqual(tally(xs), t, tag);
+      for (const x of xs) {
+        assert.equal(x.http_version, version);
+        assert.equal(x.tls, true);
+        assert.equal(x.unmatched, false);
+        assert.equal(x.process, x.role === 'client' ? 'curl' : 'esbuild');
+        if (x.path === '/big.bin') assert.equal(x.response_bytes >= 300_000, true, `${x.role}: ${x.response_bytes}`);
+      }
+      assert.ok(!JSON.stringify(xs).includes('GOSECRET'));
+    }
+  } finally {
+    esb.kill();
+  }
 });

@@ -13,9 +13,8 @@
  * until one of them is reached.
  *
  * The socket comes from the Conn itself: tls.Conn.conn (a net.Conn: type word, data word) ->
- * *net.TCPConn -> conn.fd (*net.netFD) -> pfd (poll.FD) -> Sysfd at 16, unchanged since Go 1.9.
- * A connection wrapped in another net.Conn yields a number that sock_of() does not find as a
- * TCP socket of the process (or, rarely, finds another socket: not worse than a missed read).
+ * *net.TCPConn -> conn.fd (*net.netFD) -> pfd (poll.FD) -> Sysfd, checked against the netFD's
+ * other fields (go_conn_fd).
  */
 #ifndef HEIMDALL_GO_TLS_BPF_H
 #define HEIMDALL_GO_TLS_BPF_H
@@ -77,18 +76,36 @@ int on_exec(void *ctx)
 
 #if defined(__TARGET_ARCH_x86)
 
-/* The socket behind a *tls.Conn, or -1. */
+/* net.netFD as Go 1.18 through 1.25 lay it out: poll.FD first (Sysfd at 16; IsStream at 48 and
+ * isFile at 50, after the pollDesc, iovecs and semaphores), then family and sotype. */
+struct go_netfd {
+	__u8 fdmu[16];
+	__s64 sysfd;
+	__u8 mid[24];
+	__u8 is_stream;
+	__u8 zero_read_is_eof;
+	__u8 is_file;
+	__u8 pad[5];
+	__s64 family;
+	__s64 sotype;
+};
+
+/* The socket behind a *tls.Conn, or -1. The netFD's own fields must say "TCP stream socket":
+ * a Conn over some other net.Conn (a wrapper type) would otherwise yield whatever number sits
+ * there, possibly another open socket of the process. */
 static __always_inline int go_conn_fd(__u64 conn)
 {
 	__u64 data = 0, netfd = 0;
-	__s64 fd = -1;
+	struct go_netfd f;
 	if (bpf_probe_read_user(&data, sizeof(data), (void *)(conn + 8)) || !data)
 		return -1;
 	if (bpf_probe_read_user(&netfd, sizeof(netfd), (void *)data) || !netfd)
 		return -1;
-	if (bpf_probe_read_user(&fd, sizeof(fd), (void *)(netfd + 16)))
+	if (bpf_probe_read_user(&f, sizeof(f), (void *)netfd))
 		return -1;
-	return fd >= 0 && fd < (1 << 24) ? (int)fd : -1;
+	if (f.is_stream != 1 || f.is_file != 0 || f.sotype != SOCK_STREAM || (f.family != AF_INET && f.family != AF_INET6))
+		return -1;
+	return f.sysfd >= 0 && f.sysfd < (1 << 24) ? (int)f.sysfd : -1;
 }
 
 static __always_inline int go_plaintext(__u64 conn, __u64 buf, long n, __u64 start_ns, __u8 direction)

@@ -164,42 +164,53 @@ static int find_funcs(const uint8_t *tab, size_t size, uint64_t text_addr, struc
 }
 
 /*
- * The RET instructions of a function: each epilogue is "add $frame,%rsp; ret" with the frame
- * its prologue made ("sub $frame,%rsp" right after the stack check). A match counts only if
- * the pcsp table agrees: the stack offset is the frame just before the ret and 0 from it on,
- * in a range that starts there. Bytes inside another instruction would not pass that.
+ * The RET instructions of a function. Its frame is made right after the stack check, as
+ * "sub $frame,%rsp" (Go 1.18-1.2x) or "push %rbp; mov %rsp,%rbp; sub $frame,%rsp" (newer), and
+ * every epilogue undoes it: "add $frame,%rsp; ret" or "add $frame,%rsp; pop %rbp; ret". A
+ * match counts only if the pcsp table agrees: the stack offset just before the ret is the frame
+ * (or the saved %rbp's 8 bytes), and 0 from the ret on, in a range starting there. Bytes inside
+ * another instruction would not pass that.
  */
 static int find_rets(const uint8_t *code, uint64_t va, uint64_t end, unsigned prologue,
 		     const uint8_t *pcsp, const uint8_t *tab_end, uint64_t *rets, int max)
 {
 	const uint8_t *p = code + prologue;
+	uint64_t size = end - va;
 	uint32_t frame;
-	unsigned sublen;
-	if (p[0] == 0x48 && p[1] == 0x83 && p[2] == 0xec) {
-		frame = p[3];
-		sublen = 4;
-	} else if (p[0] == 0x48 && p[1] == 0x81 && p[2] == 0xec) {
-		frame = rd32(p + 3);
-		sublen = 7;
+	unsigned setup = 0;
+	int pushed = 0;
+	if (prologue + 12 > size)
+		return -1;
+	if (p[0] == 0x55 && p[1] == 0x48 && p[2] == 0x89 && p[3] == 0xe5) {
+		pushed = 1;
+		setup = 4;
+	}
+	if (p[setup] == 0x48 && p[setup + 1] == 0x83 && p[setup + 2] == 0xec) {
+		frame = p[setup + 3];
+		setup += 4;
+	} else if (p[setup] == 0x48 && p[setup + 1] == 0x81 && p[setup + 2] == 0xec) {
+		frame = rd32(p + setup + 3);
+		setup += 7;
 	} else {
 		return -1;
 	}
 	int n = 0;
-	uint64_t size = end - va;
-	for (uint64_t i = prologue + sublen; i + 1 < size; i++) {
-		if (code[i] != 0xc3)
+	for (uint64_t i = prologue + setup; i + 1 < size; i++) {
+		if (code[i] != 0xc3 || (pushed && code[i - 1] != 0x5d))
 			continue;
+		uint64_t a = i - (uint64_t)pushed; /* where the add ends */
 		int ok = 0;
-		if (i >= 4 && code[i - 4] == 0x48 && code[i - 3] == 0x83 && code[i - 2] == 0xc4 && code[i - 1] == frame && frame < 0x80)
+		if (a >= 4 && code[a - 4] == 0x48 && code[a - 3] == 0x83 && code[a - 2] == 0xc4 && code[a - 1] == frame && frame < 0x80)
 			ok = 1;
-		else if (i >= 7 && code[i - 7] == 0x48 && code[i - 6] == 0x81 && code[i - 5] == 0xc4 && rd32(code + i - 4) == frame)
+		else if (a >= 7 && code[a - 7] == 0x48 && code[a - 6] == 0x81 && code[a - 5] == 0xc4 && rd32(code + a - 4) == frame)
 			ok = 1;
 		if (!ok)
 			continue;
 		int32_t before, at;
 		int s_before, s_at;
 		if (pcsp_at(pcsp, tab_end, va, va + i - 1, &before, &s_before) ||
-		    pcsp_at(pcsp, tab_end, va, va + i, &at, &s_at) || at != 0 || !s_at || before != (int32_t)frame)
+		    pcsp_at(pcsp, tab_end, va, va + i, &at, &s_at) || at != 0 || !s_at ||
+		    before != (pushed ? 8 : (int32_t)frame))
 			continue;
 		if (n == max)
 			return -1;
