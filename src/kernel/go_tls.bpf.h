@@ -76,7 +76,7 @@ int on_exec(void *ctx)
 
 #if defined(__TARGET_ARCH_x86)
 
-/* net.netFD as Go 1.18 through 1.25 lay it out: poll.FD first (Sysfd at 16; IsStream at 48 and
+/* net.netFD as Go lays it out (checked with 1.19 and 1.26): poll.FD first (Sysfd at 16; IsStream at 48 and
  * isFile at 50, after the pollDesc, iovecs and semaphores), then family and sotype. */
 struct go_netfd {
 	__u8 fdmu[16];

@@ -133,7 +133,8 @@ static int find_funcs(const uint8_t *tab, size_t size, uint64_t text_addr, struc
 	uint64_t nameoff = rd64(tab + 32), pctaboff = rd64(tab + 56), pclnoff = rd64(tab + 64);
 	if (!text)
 		text = text_addr;
-	if (pclnoff >= size || nameoff >= size || pctaboff >= size || nfunc >= (size - pclnoff) / 8)
+	/* nfunc entries and the end's: (nfunc + 1) pairs of 4-byte numbers */
+	if (pclnoff >= size || nameoff >= size || pctaboff >= size || nfunc + 1 > (size - pclnoff) / 8)
 		return -1;
 	const uint8_t *ftab = tab + pclnoff;
 	int found = 0;
