@@ -234,15 +234,13 @@ static void check_exe(struct tls_state *t, const char *pid)
 	}
 	/* Held open while probing: a short-lived process may exit meanwhile, and with it the
 	 * /proc/<pid>/root path; the executable's file stays reachable through this descriptor. */
-	int fd = open(link, O_RDONLY | O_CLOEXEC);
 	struct stat st;
-	if (fd < 0)
+	int fd;
+	if (stat(link, &st) != 0 || seen_file(t->exes, &t->nexes, MAX_EXES, &st) || (fd = open(link, O_RDONLY | O_CLOEXEC)) < 0)
 		return;
-	if (fstat(fd, &st) == 0 && !seen_file(t->exes, &t->nexes, MAX_EXES, &st)) {
-		char held[64];
-		snprintf(held, sizeof(held), "/proc/self/fd/%d", fd);
-		attach_go_exe(t, held, host);
-	}
+	char held[64];
+	snprintf(held, sizeof(held), "/proc/self/fd/%d", fd);
+	attach_go_exe(t, held, host);
 	close(fd);
 }
 
