@@ -1,6 +1,7 @@
 // HTTP as it is in the wild, beyond the basics: IPv6, HTTP/1.0 servers that end bodies by
 // closing, headers larger than the capture window, protocol upgrades, chunked uploads,
-// "Expect: 100-continue" uploads, a reverse proxy in front of a backend, Java's HTTP stack.
+// "Expect: 100-continue" uploads, a reverse proxy in front of a backend, Java's HTTP stack,
+// requests written a few bytes at a time.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -182,6 +183,42 @@ test('reverse proxy: each request through nginx is four records, with roles and 
   const edge = (a: string, b: string) => map.edges.find((e) => e.source === a && e.target === b)?.requests ?? 0;
   assert.ok(edge('curl', 'nginx') >= 3, JSON.stringify(map.edges));
   assert.ok(edge('nginx', 'node') >= 3, JSON.stringify(map.edges));
+});
+
+test('requests written a few bytes at a time ("GE", "T /…"), answers read a byte at a time: both sides whole', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+  // Four bytes tell HTTP from the rest; a client that sends fewer at a time (byte by byte,
+  // or a request line split after "GE") had its connections go unrecorded on both ends.
+  const client = `
+import socket, sys, time
+port, step = int(sys.argv[1]), int(sys.argv[2])
+s = socket.create_connection(('::1', port))
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+for k in range(3):
+    body = b'q' * 40
+    req = b'POST /split%d/%d?token=TOPSECRET HTTP/1.1\\r\\nHost: split\\r\\nContent-Length: %d\\r\\nUser-Agent: split-%d\\r\\n\\r\\n%s' % (step, k, len(body), step, body)
+    for i in range(0, len(req), step):
+        s.send(req[i:i + step])
+        time.sleep(0.002)
+    got = b''
+    while not got.endswith(b'\\n') or b'\\r\\n\\r\\n' not in got:
+        got += s.recv(1)
+s.close()
+`;
+  for (const step of [1, 2, 3]) await run('python3', ['-c', client, String((v6.address() as net.AddressInfo).port), String(step)]);
+  for (const role of ['client', 'server']) {
+    const xs = await records(`path=/split&role=${role}`, 9, `${role}-side records of the split requests`);
+    assert.equal(xs.length, 9, `${role}: nothing twice`);
+    for (const x of xs) {
+      const step = x.path.split('/')[1].slice('split'.length);
+      assert.equal(x.method, 'POST', `${role} ${x.path}`);
+      assert.equal(x.status, 200, `${role} ${x.path}`);
+      assert.equal(x.unmatched, false, `${role} ${x.path}`);
+      assert.equal(x.user_agent, `split-${step}`, `${role} ${x.path}`);
+      assert.equal(x.query, 'token=REDACTED');
+      assert.equal(x.request_bytes, 128 + x.path.length, `${role} ${x.path} request bytes`); // 137 for /split1/0
+    }
+  }
+  assert.ok(!JSON.stringify(await fetchAll(stack.base, 'path=/split')).includes('TOPSECRET'));
 });
 
 test('pipelined requests past the capture window: no exchange gets another\'s response', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {

@@ -113,6 +113,12 @@ struct sock_info {
 	__u16 rport;
 	__u8 laddr[16];
 	__u8 raddr[16];
+	/* A message start split into syscalls of under 4 bytes ("GE" then "T / HTTP/1.1…", a client
+	 * writing byte by byte): its bytes so far, until four say whether it is HTTP (split_start). */
+	__u8 pre[4];
+	__u8 pre_len;
+	__u8 pre_dir;
+	__u64 pre_ns;
 };
 
 struct {
@@ -510,30 +516,36 @@ static long find_h2c(__u32 i, void *c)
 }
 
 /* Copies the head of the payload (buffer or iovecs) into a ring-buffer record. */
-static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s, long ret, struct iovec iov0, __u8 extra_flags)
+/* A record's header: who, which socket, when, how many bytes. */
+static __always_inline void fill_event(struct hd_event *ev, __u64 id, struct hd_args *a, struct sock_info *s, long ret)
 {
-	__u32 tgid = id >> 32;
-	struct scratch *sc = scratch_get();
-	if (!sc)
-		return 0;
-	struct hd_event *ev = &sc->ev;
 	ev->kind = HD_EV_DATA;
-	ev->tgid = tgid;
+	ev->tgid = id >> 32;
 	ev->tid = (__u32)id;
-	ev->fd = a.fd;
-	ev->start_ns = a.start_ns;
+	ev->fd = a->fd;
+	ev->start_ns = a->start_ns;
 	ev->end_ns = bpf_ktime_get_ns();
 	ev->sock_id = s->sk;
 	ev->len = (__u32)ret;
 	ev->family = s->family;
 	ev->lport = s->lport;
 	ev->rport = s->rport;
-	ev->direction = a.direction;
-	ev->flags = (a.buf_kind == BUF_NONE ? HD_F_DATA_NONE : 0) | (s->lost ? HD_F_AFTER_LOSS : 0) | extra_flags;
+	ev->direction = a->direction;
+	ev->flags = (a->buf_kind == BUF_NONE ? HD_F_DATA_NONE : 0) | (s->lost ? HD_F_AFTER_LOSS : 0);
 	__builtin_memcpy(ev->laddr, s->laddr, 16);
 	__builtin_memcpy(ev->raddr, s->raddr, 16);
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 	name_generic_thread((char *)ev->comm);
+}
+
+static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s, long ret, struct iovec iov0, __u8 extra_flags)
+{
+	struct scratch *sc = scratch_get();
+	if (!sc)
+		return 0;
+	struct hd_event *ev = &sc->ev;
+	fill_event(ev, id, &a, s, ret);
+	ev->flags |= extra_flags;
 
 	/* HTTP/2 packs frames of many streams into one syscall: a frame header past the window
 	 * would be lost, so its sockets get the largest window. */
@@ -683,6 +695,79 @@ static __always_inline void emit_pending_write(struct ssl_args *t, int fd, struc
 	emit(id, a, s, p->len, none, HD_F_TLS);
 }
 
+/*
+ * A message start that comes in syscalls of under 4 bytes: a client writing byte by byte, or a
+ * reader that got only what had arrived ("GE", then "T / HTTP/1.1…"). Four bytes are needed to
+ * tell HTTP, so the first ones wait in the socket's entry (at most three, all capital letters or
+ * "HTTP/"'s); once four are known and say HTTP, the kept bytes go out as a record of their own,
+ * then the syscall that completed them, whole. n: bytes in this syscall's first buffer.
+ */
+static __always_inline int split_start(__u64 id, struct hd_args *a, struct sock_info *s, __u64 first, __u32 n, long ret, struct iovec iov0)
+{
+	__u8 dir = a->direction & 1;
+	if (s->pre_len && s->pre_dir != dir)
+		s->pre_len = 0; /* the other side spoke first: not a message start */
+	__u32 have = s->pre_len;
+	if (have > 3)
+		have = 3;
+	__u32 take = 4 - have;
+	if (take > n)
+		take = n;
+	__u8 w[12] = {}; /* have + take is at most 4; the room is for the verifier's bounds */
+	__builtin_memcpy(w, s->pre, 4);
+	__u32 sz = take;
+	asm volatile("" : "+r"(sz));
+	sz &= 7;
+	if (sz == 0 || bpf_probe_read_user(w + have, sz, (void *)first)) {
+		s->pre_len = 0;
+		count(HD_STAT_SKIPPED);
+		return 0;
+	}
+	if (have + take < 4) {
+		/* Still short: keep the bytes while they can start a method or "HTTP/". */
+		for (int i = 0; i < 3; i++) {
+			if (i < have + take && !((w[i] >= 'A' && w[i] <= 'Z') || w[i] == '/' || w[i] == '_' || w[i] == '-')) {
+				s->pre_len = 0;
+				count(HD_STAT_SKIPPED);
+				return 0;
+			}
+		}
+		if (have == 0)
+			s->pre_ns = a->start_ns;
+		s->pre_dir = dir;
+		__builtin_memcpy(s->pre, w, 4);
+		s->pre_len = have + take;
+		return 0;
+	}
+	__u32 word;
+	__builtin_memcpy(&word, w, 4);
+	s->pre_len = 0;
+	if (!looks_http(word)) {
+		count(HD_STAT_SKIPPED);
+		return 0;
+	}
+	mark_http(s, word);
+	if (have) {
+		struct scratch *sc = scratch_get();
+		if (!sc)
+			return 0;
+		struct hd_args k = { .start_ns = s->pre_ns, .fd = a->fd, .direction = dir, .buf_kind = BUF_KERNEL };
+		fill_event(&sc->ev, id, &k, s, have);
+		sc->ev.captured = have;
+		__builtin_memcpy(sc->data, w, 4);
+		if (bpf_ringbuf_output(&events, sc, sizeof(struct hd_event) + (have & 3), BPF_RB_NO_WAKEUP)) {
+			count(HD_STAT_RINGBUF_FULL);
+			s->lost = 1;
+		} else {
+			count(HD_STAT_EVENTS);
+			s->lost = 0;
+		}
+	}
+	if (s->tls)
+		return 0;
+	return emit(id, *a, s, ret, iov0, 0);
+}
+
 static __always_inline int exit_(long ret)
 {
 	struct hd_args *ap = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), NULL, 0);
@@ -717,7 +802,13 @@ static __always_inline int exit_(long ret)
 
 	if (!s->http) {
 		__u32 head = 0;
-		if (a.buf_kind == BUF_NONE || ret < 4 || first_len < 4 || bpf_probe_read_user(&head, 4, (void *)first)) {
+		if (a.buf_kind == BUF_NONE) {
+			count(HD_STAT_SKIPPED);
+			return 0;
+		}
+		if (s->pre_len || ret < 4 || first_len < 4)
+			return split_start(id, &a, s, first, first_len < (__u64)ret ? (__u32)first_len : (__u32)ret, ret, iov0);
+		if (bpf_probe_read_user(&head, 4, (void *)first)) {
 			count(HD_STAT_SKIPPED);
 			return 0;
 		}
