@@ -114,6 +114,35 @@ for p in ('/t/created?py=1', '/t/fail?py=1'):
   assert.ok(plain.every((x) => !x.query.startsWith('tls=1') && x.query !== 'py=1'), 'the tls filter keeps HTTPS records out');
 });
 
+test('HTTPS written a few bytes at a time (SSL_write of 1-3 bytes), answers read a byte at a time: both sides', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+  const script = `import socket, ssl, time
+ctx = ssl._create_unverified_context()
+for step in (1, 2, 3):
+    s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', ${nginx.tlsPort})))
+    for k in range(2):
+        req = b'GET /t/ok?split=%d-%d HTTP/1.1\\r\\nHost: t\\r\\nUser-Agent: tls-split\\r\\n\\r\\n' % (step, k)
+        for i in range(0, len(req), step):
+            s.send(req[i:i + step])
+            time.sleep(0.001)
+        got = b''
+        while not got.endswith(b'ok\\n'):
+            got += s.recv(1)
+    s.close()`;
+  await run('python3', ['-c', script]);
+  const xs = await recordsWithQuery('path=/t/ok', 'split=', 12, '12 records of the split HTTPS requests');
+  assert.equal(xs.length, 12, 'nothing twice');
+  for (const role of ['client', 'server']) {
+    const mine = xs.filter((x) => x.role === role);
+    assert.deepEqual(mine.map((x) => x.query).sort(), ['split=1-0', 'split=1-1', 'split=2-0', 'split=2-1', 'split=3-0', 'split=3-1'], role);
+    for (const x of mine) {
+      assert.equal(x.status, 200);
+      assert.equal(x.tls, true);
+      assert.equal(x.user_agent, 'tls-split');
+      assert.equal(x.unmatched, false);
+    }
+  }
+});
+
 test('a process with its own copy of libssl (as in a container image) is read too', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
   // Another file than the host's libssl, as a container's would be: found through
   // /proc/<pid>/maps within the agent's 10 s rescan, and attached through /proc/<pid>/root.

@@ -700,11 +700,23 @@ static __always_inline void emit_pending_write(struct ssl_args *t, int fd, struc
  * reader that got only what had arrived ("GE", then "T / HTTP/1.1…"). Four bytes are needed to
  * tell HTTP, so the first ones wait in the socket's entry (at most three, all capital letters or
  * "HTTP/"'s); once four are known and say HTTP, the kept bytes go out as a record of their own,
- * then the syscall that completed them, whole. n: bytes in this syscall's first buffer.
+ * then the syscall that completed them, whole (the caller ships it when this returns 1).
+ * packed: the bytes in this syscall's first buffer (low byte), its direction (next byte), and the
+ * kept record's flags (HD_F_TLS for plaintext).
+ *
+ * A global function, verified once on its own: inlined into every exit program it doubled the
+ * probe's load time (each path into emit() was verified again).
  */
-static __always_inline int split_start(__u64 id, struct hd_args *a, struct sock_info *s, __u64 first, __u32 n, long ret, struct iovec iov0)
+__noinline int split_start(int fd, __u64 start_ns, __u64 first, __u64 packed)
 {
-	__u8 dir = a->direction & 1;
+	__u64 id = bpf_get_current_pid_tgid();
+	struct sock_key key = { .tgid = id >> 32, .fd = fd };
+	struct sock_info *s = bpf_map_lookup_elem(&socks, &key);
+	if (!s)
+		return 0;
+	__u32 n = packed & 0xff;
+	__u8 dir = (packed >> 8) & 1;
+	__u8 flags = (packed >> 16) & 0xff;
 	if (s->pre_len && s->pre_dir != dir)
 		s->pre_len = 0; /* the other side spoke first: not a message start */
 	__u32 have = s->pre_len;
@@ -733,7 +745,7 @@ static __always_inline int split_start(__u64 id, struct hd_args *a, struct sock_
 			}
 		}
 		if (have == 0)
-			s->pre_ns = a->start_ns;
+			s->pre_ns = start_ns;
 		s->pre_dir = dir;
 		__builtin_memcpy(s->pre, w, 4);
 		s->pre_len = have + take;
@@ -751,8 +763,9 @@ static __always_inline int split_start(__u64 id, struct hd_args *a, struct sock_
 		struct scratch *sc = scratch_get();
 		if (!sc)
 			return 0;
-		struct hd_args k = { .start_ns = s->pre_ns, .fd = a->fd, .direction = dir, .buf_kind = BUF_KERNEL };
+		struct hd_args k = { .start_ns = s->pre_ns, .fd = fd, .direction = dir, .buf_kind = BUF_KERNEL };
 		fill_event(&sc->ev, id, &k, s, have);
+		sc->ev.flags |= flags;
 		sc->ev.captured = have;
 		__builtin_memcpy(sc->data, w, 4);
 		if (bpf_ringbuf_output(&events, sc, sizeof(struct hd_event) + (have & 3), BPF_RB_NO_WAKEUP)) {
@@ -763,9 +776,13 @@ static __always_inline int split_start(__u64 id, struct hd_args *a, struct sock_
 			s->lost = 0;
 		}
 	}
-	if (s->tls)
-		return 0;
-	return emit(id, *a, s, ret, iov0, 0);
+	return 1;
+}
+
+/* split_start's last argument. */
+static __always_inline __u64 split_args(__u32 n, __u8 direction, __u8 flags)
+{
+	return (n > 255 ? 255 : n) | ((__u64)(direction & 1) << 8) | ((__u64)flags << 16);
 }
 
 static __always_inline int exit_(long ret)
@@ -806,13 +823,16 @@ static __always_inline int exit_(long ret)
 			count(HD_STAT_SKIPPED);
 			return 0;
 		}
-		if (s->pre_len || ret < 4 || first_len < 4)
-			return split_start(id, &a, s, first, first_len < (__u64)ret ? (__u32)first_len : (__u32)ret, ret, iov0);
-		if (bpf_probe_read_user(&head, 4, (void *)first)) {
+		/* (TLS sockets' split starts are the plaintext's: see tls_plaintext) */
+		if (!s->tls && (s->pre_len || ret < 4 || first_len < 4)) {
+			/* One emit() below for both ways in: each copy is verified again in every exit
+			 * program (a second one here doubled the probe's load time). */
+			if (!split_start(a.fd, a.start_ns, first, split_args(first_len < (__u64)ret ? (__u32)first_len : (__u32)ret, a.direction, 0)))
+				return 0;
+		} else if (bpf_probe_read_user(&head, 4, (void *)first)) {
 			count(HD_STAT_SKIPPED);
 			return 0;
-		}
-		if (!starts_http(s, head, (void *)first, first_len, (__u64)ret, 0)) {
+		} else if (!starts_http(s, head, (void *)first, first_len, (__u64)ret, 0)) {
 			count(HD_STAT_SKIPPED);
 			if (!s->tls && (head & 0xffff) == 0x0317 && ((head >> 16) & 0xff) <= 4)
 				note_opaque(s);
@@ -1045,16 +1065,6 @@ static __always_inline int tls_plaintext(__u64 id, struct sock_info *s, int fd, 
 		__u32 head = 0;
 		if (n >= 4 && !bpf_probe_read_user(&head, 4, (void *)buf) && looks_http(head))
 			mark_http(s, head);
-	} else if (!s->http) {
-		__u32 head = 0;
-		if (n < 4 || bpf_probe_read_user(&head, 4, (void *)buf)) {
-			count(HD_STAT_SKIPPED);
-			return 0;
-		}
-		if (!starts_http(s, head, (void *)buf, (__u64)n, (__u64)n, 0)) {
-			count(HD_STAT_SKIPPED); /* not HTTP (another protocol inside TLS) */
-			return 0;
-		}
 	}
 	struct hd_args a = {
 		.start_ns = start_ns,
@@ -1064,6 +1074,16 @@ static __always_inline int tls_plaintext(__u64 id, struct sock_info *s, int fd, 
 		.buf_kind = BUF_PLAIN,
 	};
 	struct iovec none = {};
+	if (!tunnel && !s->http) {
+		__u32 head = 0;
+		if (n < 4 || s->pre_len) {
+			if (!split_start(fd, start_ns, buf, split_args(n > 255 ? 255 : (__u32)n, direction, HD_F_TLS)))
+				return 0;
+		} else if (bpf_probe_read_user(&head, 4, (void *)buf) || !starts_http(s, head, (void *)buf, (__u64)n, (__u64)n, 0)) {
+			count(HD_STAT_SKIPPED); /* not HTTP (another protocol inside TLS) */
+			return 0;
+		}
+	}
 	count(HD_STAT_TLS);
 	return emit(id, a, s, n, none, HD_F_TLS);
 }
