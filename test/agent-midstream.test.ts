@@ -58,7 +58,7 @@ async function midstream(script: string, prefix: string, total: number): Promise
 }
 
 test('an agent started mid-connection records every exchange after its first', { skip: ROOT_SKIP, timeout: 120_000 }, async () => {
-  for (const x of await midstream(TRAFFIC, 'midstream', 300)) {
+  for (const x of await midstream(TRAFFIC, 'midstream', 400)) {
     assert.equal(x.status, 200, x.path);
     assert.equal(x.unmatched, false, x.path);
     assert.equal(x.method, Number(x.path.split('/')[2]) % 3 ? 'GET' : 'POST', x.path);
@@ -87,7 +87,7 @@ srv.listen(0, '127.0.0.1', () => {
 });`;
 
 test('HTTP/2 opened before the agent: picked up at a request\'s headers, every exchange after it recorded', { skip: ROOT_SKIP, timeout: 120_000 }, async () => {
-  for (const x of await midstream(H2_TRAFFIC, 'h2mid', 300)) {
+  for (const x of await midstream(H2_TRAFFIC, 'h2mid', 400)) {
     const n = Number(x.path.split('/')[2]);
     assert.equal(x.http_version, '2', x.path);
     assert.equal(x.status, [200, 204, 404, 500][n % 4], x.path);
