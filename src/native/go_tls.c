@@ -257,6 +257,7 @@ int go_tls_find(const char *path, struct go_tls_offsets *out)
 	const uint8_t *tab = pd->d_buf;
 	if (find_funcs(tab, pd->d_size, tsh.sh_addr, f))
 		goto out;
+	rc = GO_TLS_UNREADABLE; /* Go with crypto/tls from here: failing is worth a note */
 	unsigned pro[2];
 	for (int k = 0; k < 2; k++) {
 		if (f[k].va < tsh.sh_addr || f[k].end <= f[k].va || f[k].end - tsh.sh_addr > td->d_size)

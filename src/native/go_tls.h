@@ -14,6 +14,11 @@ struct go_tls_offsets {
 	int nrets;
 };
 
-/* 0 when path is a Go 1.18+ amd64 executable that links crypto/tls; -1 otherwise. */
+/* Go with crypto/tls whose code is laid out in a way not recognised (a Go release after the
+ * ones checked, a build with other flags): nothing is probed. */
+#define GO_TLS_UNREADABLE -2
+
+/* 0 when path is a Go 1.18+ amd64 executable that links crypto/tls; GO_TLS_UNREADABLE when it
+ * links crypto/tls but its functions could not be located safely; -1 otherwise. */
 int go_tls_find(const char *path, struct go_tls_offsets *out);
 #endif

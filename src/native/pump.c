@@ -108,6 +108,15 @@ static bool keep_link(struct tls_state *t, struct bpf_link *l)
 	return true;
 }
 
+static bool was_seen(const struct file_id *set, int n, const struct stat *st)
+{
+	for (int i = 0; i < n; i++)
+		if (set[i].dev == st->st_dev && set[i].ino == st->st_ino)
+			return true;
+	return false;
+}
+
+/* Whether st's file is in the set; adds it when not (and there is room). */
 static bool seen_file(struct file_id *set, int *n, int max, const struct stat *st)
 {
 	for (int i = 0; i < *n; i++)
@@ -132,7 +141,10 @@ static struct bpf_link *uprobe_at(struct bpf_program *prog, const char *path, __
 static void attach_go_exe(struct tls_state *t, const char *path, const char *name)
 {
 	struct go_tls_offsets o;
-	if (go_tls_find(path, &o))
+	int found = go_tls_find(path, &o);
+	if (found == GO_TLS_UNREADABLE)
+		fprintf(stderr, "heimdall-pump: note TLS not read from Go executable %s: its crypto/tls code is laid out in a way this agent does not know\n", name);
+	if (found)
 		return;
 	struct bpf_link *l[2 + GO_TLS_MAX_RETS];
 	int n = 0;
@@ -236,8 +248,14 @@ static void check_exe(struct tls_state *t, const char *pid)
 	 * /proc/<pid>/root path; the executable's file stays reachable through this descriptor. */
 	struct stat st;
 	int fd;
-	if (stat(link, &st) != 0 || seen_file(t->exes, &t->nexes, MAX_EXES, &st) || (fd = open(link, O_RDONLY | O_CLOEXEC)) < 0)
+	if (stat(link, &st) != 0 || was_seen(t->exes, t->nexes, &st) || (fd = open(link, O_RDONLY | O_CLOEXEC)) < 0)
 		return;
+	/* Marked only once open: a process that exits between the stat and the open (a short-lived
+	 * client) must not leave its executable marked but never looked at. */
+	if (fstat(fd, &st) != 0 || seen_file(t->exes, &t->nexes, MAX_EXES, &st)) {
+		close(fd);
+		return;
+	}
 	char held[64];
 	snprintf(held, sizeof(held), "/proc/self/fd/%d", fd);
 	attach_go_exe(t, held, host);
