@@ -168,6 +168,16 @@ struct {
 	__type(value, struct ssl_pending);
 } ssl_pending_writes SEC(".maps");
 
+/* Processes whose TLS plaintext a hook has delivered: a connection of theirs that closes with
+ * only handshake records on it (Go dials spare connections and closes them unused) is not
+ * HTTPS left unread, and is not counted in tls_opaque. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} tls_readers SEC(".maps");
+
 struct ssl_key {
 	__u32 tgid;
 	__u64 ssl;
@@ -943,7 +953,7 @@ int sys_enter_close(struct trace_event_raw_sys_enter *ctx)
 			count(HD_STAT_RINGBUF_FULL);
 		}
 	}
-	if (s->opaque && s->opaque != 0xff && !s->tls)
+	if (s->opaque && s->opaque != 0xff && !s->tls && !bpf_map_lookup_elem(&tls_readers, &key.tgid))
 		count(HD_STAT_TLS_OPAQUE);
 	bpf_map_delete_elem(&socks, &key);
 	return 0;
@@ -1060,6 +1070,11 @@ static __always_inline int tls_plaintext(__u64 id, struct sock_info *s, int fd, 
 	/* HTTP in clear before any TLS on this socket: a proxy's CONNECT, and this is the tunnel's
 	 * first plaintext, which says afresh whether it is HTTP/2. */
 	int tunnel = s->http && !s->tls;
+	if (!s->tls) { /* once per connection */
+		__u32 tgid = id >> 32;
+		__u8 one = 1;
+		bpf_map_update_elem(&tls_readers, &tgid, &one, BPF_ANY);
+	}
 	s->tls = 1;
 	if (tunnel) {
 		__u32 head = 0;
