@@ -68,7 +68,7 @@ enum hd_buf_kind { BUF_PLAIN = 0, BUF_IOV = 1, BUF_NONE = 2, BUF_KERNEL = 3 /* a
 struct hd_args {
 	__u64 start_ns;
 	__u64 buf;    /* user pointer: buffer or iovec array */
-	__u32 iovcnt;
+	__u32 iovcnt; /* BUF_IOV: the iovec count; BUF_KERNEL: the bytes the copy holds */
 	__s32 fd;
 	__u8 direction;
 	__u8 buf_kind;
@@ -158,7 +158,9 @@ struct ssl_pending {
 	__u64 ssl;
 	__u32 len;
 	__u32 copied;
-	__u8 data[HD_MAX_CAPTURE];
+	/* Up to HD_MAX_CAPTURE bytes are kept; the rest of the room only bounds appends for the
+	 * verifier (an offset and a length each below HD_MAX_CAPTURE). */
+	__u8 data[HD_MAX_CAPTURE * 2];
 };
 
 struct {
@@ -571,6 +573,8 @@ static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s,
 		want = s->h2_kept[dir] ? (s->h2_next[dir] < want ? s->h2_next[dir] : want) : 0;
 	if ((__u64)ret < want)
 		want = (__u32)ret;
+	if (a.buf_kind == BUF_KERNEL && want > a.iovcnt)
+		want = a.iovcnt; /* a kernel copy holds a.iovcnt bytes; past them is stale */
 	__u32 got = 0;
 
 	if (a.buf_kind == BUF_PLAIN || a.buf_kind == BUF_KERNEL) {
@@ -695,6 +699,7 @@ static __always_inline void emit_pending_write(struct ssl_args *t, int fd, struc
 	struct hd_args a = {
 		.start_ns = p->start_ns,
 		.buf = (__u64)p->data,
+		.iovcnt = p->copied, /* BUF_KERNEL: the bytes the copy holds */
 		.fd = fd,
 		.direction = HD_DIR_EGRESS,
 		.buf_kind = BUF_KERNEL,
@@ -1026,21 +1031,39 @@ static __always_inline int ssl_exit(long ret)
 			fd = ia->last_read_fd1 - 1;
 			bpf_map_update_elem(&ssl_fds, &k, &fd, BPF_ANY);
 		} else {
-			/* First write of a memory-BIO user: the ciphertext goes out after this call, in
-			 * the thread's next socket write (see enter()). A second write before it takes
-			 * the place of the first, which is then lost. */
+			/* First writes of a memory-BIO user: the ciphertext goes out after this call, in
+			 * the thread's next socket write (see enter()). Node encrypts an HTTP/2 session's
+			 * first output (preface, SETTINGS, the first HEADERS) in several calls before that
+			 * write: later ones of the same SSL object are appended while the bytes so far
+			 * are whole (then only counted); another object's write takes the place. */
 			struct ssl_pending *p = bpf_task_storage_get(&ssl_pending_writes, bpf_get_current_task_btf(), NULL, BPF_LOCAL_STORAGE_GET_F_CREATE);
 			if (!p) {
 				count(HD_STAT_ARGS_FULL);
 				return 0;
 			}
+			if (tp->pend && p->ssl == t.ssl) {
+				__u32 off = p->copied;
+				if (off == p->len && off < HD_MAX_CAPTURE) {
+					__u32 c = HD_MAX_CAPTURE - off;
+					if ((__u64)n < c)
+						c = (__u32)n;
+					asm volatile("" : "+r"(off));
+					asm volatile("" : "+r"(c));
+					off &= HD_MAX_CAPTURE - 1;
+					c &= HD_MAX_CAPTURE - 1;
+					if (bpf_probe_read_user(p->data + off, c, (void *)t.buf) == 0)
+						p->copied = off + c;
+				}
+				__u64 total = (__u64)p->len + (__u64)n;
+				p->len = total > 0xffffffffULL ? 0xffffffff : (__u32)total;
+				return 0;
+			}
 			if (tp->pend)
 				count(HD_STAT_TLS_NO_SOCKET);
-			__u32 c = capture_bytes;
+			/* The whole window: whether the socket speaks HTTP/2 (8 KiB) is not known yet. */
+			__u32 c = HD_MAX_CAPTURE;
 			if ((__u64)n < c)
 				c = (__u32)n;
-			if (c > HD_MAX_CAPTURE)
-				c = HD_MAX_CAPTURE;
 			asm volatile("" : "+r"(c));
 			c &= (HD_MAX_CAPTURE - 1) | HD_MAX_CAPTURE;
 			if (c > HD_MAX_CAPTURE || bpf_probe_read_user(p->data, c, (void *)t.buf))
