@@ -795,7 +795,7 @@ __noinline int split_start(int fd, __u64 start_ns, __u64 first, __u64 packed)
 }
 
 /* split_start's last argument. */
-static __always_inline __u64 split_args(__u32 n, __u8 direction, __u8 flags)
+static __always_inline __u64 split_args(__u64 n, __u8 direction, __u8 flags)
 {
 	return (n > 255 ? 255 : n) | ((__u64)(direction & 1) << 8) | ((__u64)flags << 16);
 }
@@ -842,7 +842,7 @@ static __always_inline int exit_(long ret)
 		if (!s->tls && (s->pre_len || ret < 4 || first_len < 4)) {
 			/* One emit() below for both ways in: each copy is verified again in every exit
 			 * program (a second one here doubled the probe's load time). */
-			if (!split_start(a.fd, a.start_ns, first, split_args(first_len < (__u64)ret ? (__u32)first_len : (__u32)ret, a.direction, 0)))
+			if (!split_start(a.fd, a.start_ns, first, split_args(first_len < (__u64)ret ? first_len : (__u64)ret, a.direction, 0)))
 				return 0;
 		} else if (bpf_probe_read_user(&head, 4, (void *)first)) {
 			count(HD_STAT_SKIPPED);
@@ -1115,7 +1115,7 @@ static __always_inline int tls_plaintext(__u64 id, struct sock_info *s, int fd, 
 	if (!tunnel && !s->http) {
 		__u32 head = 0;
 		if (n < 4 || s->pre_len) {
-			if (!split_start(fd, start_ns, buf, split_args(n > 255 ? 255 : (__u32)n, direction, HD_F_TLS)))
+			if (!split_start(fd, start_ns, buf, split_args((__u64)n, direction, HD_F_TLS)))
 				return 0;
 		} else if (bpf_probe_read_user(&head, 4, (void *)buf) || !starts_http(s, head, (void *)buf, (__u64)n, (__u64)n, 0)) {
 			count(HD_STAT_SKIPPED); /* not HTTP (another protocol inside TLS) */

@@ -85,9 +85,8 @@ static bool was_seen(const struct file_id *set, int n, const struct stat *st)
 /* Whether st's file is in the set; adds it when not (and there is room). */
 static bool seen_file(struct file_id *set, int *n, int max, const struct stat *st)
 {
-	for (int i = 0; i < *n; i++)
-		if (set[i].dev == st->st_dev && set[i].ino == st->st_ino)
-			return true;
+	if (was_seen(set, *n, st))
+		return true;
 	if (*n < max) {
 		set[*n].dev = st->st_dev;
 		set[*n].ino = st->st_ino;
