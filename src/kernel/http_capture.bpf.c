@@ -180,8 +180,11 @@ struct {
 	__type(value, __u8);
 } tls_readers SEC(".maps");
 
+/* The padding is a named field so that every initializer zeroes it: a hash key's bytes are
+ * compared whole, and unnamed padding is whatever the stack held (SSL_free's delete missed). */
 struct ssl_key {
 	__u32 tgid;
+	__u32 pad;
 	__u64 ssl;
 };
 
