@@ -236,6 +236,32 @@ test('Node as HTTPS server and its own client, a new connection per round: SSL o
   }
 });
 
+test('HTTPS from Python asyncio (SSLObject on memory BIOs, as uvicorn and aiohttp): 10 connections at once, both sides', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'heimdall-asyncio-tls-'));
+  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')]);
+  const { stdout } = await run('python3', [fileURLToPath(new URL('./fixtures/asyncio-tls.py', import.meta.url)), dir, 'aio'], { timeout: 30_000 });
+  assert.equal(stdout.trim(), 'done 200');
+  const xs = await waitFor(async () => {
+    const got = await fetchAll(stack.base, 'path=/aio/');
+    return got.length >= 400 ? got : null;
+  }, 20_000, '400 records of 200 asyncio HTTPS requests');
+  assert.equal(xs.length, 400, 'nothing duplicated');
+  for (const role of ['client', 'server']) {
+    const mine = xs.filter((x) => x.role === role);
+    assert.equal(new Set(mine.map((x) => x.path)).size, 200, role);
+    for (const x of mine) {
+      const step = Number(x.path.split('/')[3]);
+      assert.equal(x.status, step === 2 ? 404 : step > 0 ? 201 : 200, `${role} ${x.path}`);
+      assert.equal(x.method, step > 0 ? 'POST' : 'GET', `${role} ${x.path}`);
+      const body = step * 100;
+      assert.equal(x.request_bytes, `${x.method} ${x.path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${body}\r\n\r\n`.length + body, `${role} ${x.path}`);
+      const answer = x.path.length * 40;
+      assert.equal(x.response_bytes, `HTTP/1.1 ${x.status} X\r\nContent-Length: ${answer}\r\n\r\n`.length + answer, `${role} ${x.path}`);
+      assert.ok(x.tls && !x.unmatched && x.process.startsWith('python'), JSON.stringify(x));
+    }
+  }
+});
+
 test('HTTPS through a proxy (CONNECT): the tunnel\'s requests are recorded on the client, beside the CONNECT', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
   // A forward proxy as small as they come, in its own process: it relays ciphertext only.
   const PROXY = `
