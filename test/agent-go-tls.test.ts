@@ -8,7 +8,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -126,7 +126,8 @@ test('Go client to nginx over HTTP/1.1 and HTTP/2 (a position-independent build)
   // nginx's /t/ok answers 200, /t/missing 404 and /t/post 200 (the Go server's /post: 201).
   await run(peer, ['client', base, 'h1', 'ng1', '5', '4']);
   // A program that talks within milliseconds of its start races with its probing (~1-2 ms after
-  // the exec wakes the pump); probes stay on the file, so the executable's later runs are read.
+  // the exec wakes the pump); probes stay on the file while it runs now and then, so the
+  // executable's later runs are read from their start.
   await run(peerPie, ['client', base, 'h2', 'warm', '1', '1']);
   await stack.agent.waitForOutput(/TLS plaintext read from crypto\/tls in Go executable \S*go-tls-pie/, 5_000);
   await run(peerPie, ['client', base, 'h2', 'ng2', '5', '4']);
@@ -193,5 +194,49 @@ test('esbuild serving HTTPS (a Go executable built with a recent Go): curl over 
     }
   } finally {
     esb.kill();
+  }
+});
+
+test('fresh Go executables (a new file each run, as `go run` makes) are read from their first request; their probes are let go once they exit, a running server\'s are kept though its file is deleted', { skip: SKIP, timeout: 150_000 }, async () => {
+  const pumpPid = Number(/pump_pid=(\d+)/.exec(stack.agent.output())?.[1]);
+  const fds = () => readdirSync(`/proc/${pumpPid}/fd`).length;
+  // A server whose executable is deleted while it runs (a binary replaced on disk): in use still.
+  const gone = join(dir, 'go-tls-gone');
+  copyFileSync(peer, gone);
+  const port = await freePort();
+  const server = spawn(gone, ['server', `127.0.0.1:${port}`, join(dir, 'cert.pem'), join(dir, 'key.pem')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.stdout!.once('data', () => resolve());
+      server.once('exit', (code) => reject(new Error(`the Go server exited (${code})`)));
+    });
+    unlinkSync(gone);
+    const baseline = fds();
+    // Each run is over in ~15 ms, less than the ~12 ms RCU grace period the first probe on a
+    // file waited for before AGENT_FAST_ATTACH (30 such runs: 2 read whole; with it, 30).
+    const runs = 10;
+    for (let i = 0; i < runs; i++) {
+      const fresh = join(dir, `go-tls-fresh-${i}`);
+      copyFileSync(peer, fresh);
+      await run(fresh, ['client', goBase(), 'h1', `fresh${i}`, '1', '1']);
+      unlinkSync(fresh);
+      await new Promise((r) => setTimeout(r, 300)); // apart, as separate runs are
+    }
+    const afterRuns = fds();
+    await waitFor(async () => (await fetchAll(stack.base, 'path=/')).some((x) => x.query.startsWith(`tag=fresh${runs - 1}&`)), 20_000, 'the last run\'s records');
+    await new Promise((r) => setTimeout(r, 1500));
+    const xs = (await fetchAll(stack.base, 'role=client')).filter((x) => x.query.startsWith('tag=fresh'));
+    const whole = [...Array(runs).keys()].filter((i) => xs.filter((x) => x.query.startsWith(`tag=fresh${i}&`)).length === 3).length;
+    assert.ok(whole >= runs - 1, `${whole} of ${runs} runs recorded whole on the client side`);
+    for (const x of xs) assert.ok(x.tls && !x.unmatched && x.process.startsWith('go-tls-fresh-') && x.query.endsWith('&token=REDACTED'), JSON.stringify(x));
+    // Probes on files no process runs are detached a few /proc scans (10 s apart) later.
+    assert.ok(afterRuns >= baseline + runs * 8, `the pump holds ${afterRuns} descriptors after the runs (${baseline} before)`);
+    await waitFor(async () => fds() <= baseline + 4, 60_000, `the pump's descriptors back to ~${baseline} (${fds()} now)`);
+    // The running server's probes stayed: its exchanges are still read, both sides.
+    await run('curl', ['-sSk', '-o', '/dev/null', `https://127.0.0.1:${port}/ok?tag=gone&token=GOSECRET`]);
+    const after = await tagged('gone', 2);
+    assert.deepEqual(after.map((x) => `${x.role} ${x.process} ${x.status}`).sort(), ['client curl 200', 'server go-tls-gone 200']);
+  } finally {
+    server.kill();
   }
 });

@@ -111,7 +111,7 @@ export class Agent {
     }
     this.batcher.start();
     const pump = new PumpCapture(
-      { binary: this.cfg.pumpPath, captureBytes: this.cfg.captureBytes, excludePids: [process.pid, ...this.cfg.excludePids], progStats: this.cfg.progStats, tls: this.cfg.captureTls },
+      { binary: this.cfg.pumpPath, captureBytes: this.cfg.captureBytes, excludePids: [process.pid, ...this.cfg.excludePids], progStats: this.cfg.progStats, tls: this.cfg.captureTls, fastAttach: this.cfg.fastAttach },
       {
         // Before the first record: exchanges stamped earlier would carry boot-relative times.
         onHello: (hello) => this.correlator.setWallOffset(hello.realtimeOffsetNs),

@@ -25,6 +25,8 @@ export interface AgentConfig {
   progStats: boolean;
   /** TLS plaintext through uprobes on libssl's SSL_read/SSL_write. */
   captureTls: boolean;
+  /** Expedited RCU grace periods while uprobes are attached (src/native/rcu_fast.c). */
+  fastAttach: boolean;
 }
 
 export function loadAgentConfig(env: Env = process.env): AgentConfig {
@@ -56,5 +58,6 @@ export function loadAgentConfig(env: Env = process.env): AgentConfig {
     pumpPath: env.HEIMDALL_PUMP_PATH || undefined,
     progStats: envBool(env, 'HEIMDALL_PROG_STATS', false),
     captureTls: envBool(env, 'AGENT_CAPTURE_TLS', true),
+    fastAttach: envBool(env, 'AGENT_FAST_ATTACH', true),
   };
 }

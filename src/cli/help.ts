@@ -46,6 +46,8 @@ Environment (defaults in brackets):
   AGENT_MAX_INFLIGHT_BATCHES  batches sent concurrently [64]
   AGENT_CAPTURE_BYTES         bytes of each payload copied for parsing (>= sample) [2048]
   AGENT_CAPTURE_TLS           read HTTPS in clear (OpenSSL, GnuTLS, node executables) [true]
+  AGENT_FAST_ATTACH           raise /sys/kernel/rcu_expedited while probes attach, so a new
+                              program's first calls are read [true]
   AGENT_K8S_ENRICH            add pod/namespace/container/labels from the Kubernetes API [false]
   AGENT_K8S_API_URL           Kubernetes API URL [in-cluster: https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT]
   AGENT_HTTP_SAMPLE_BYTES     bytes of each request/response kept as a sample, up to 8192 [128]

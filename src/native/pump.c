@@ -30,6 +30,7 @@
 #include "http_capture.h"
 #include "http_capture.skel.h"
 #include "tls_probes.h"
+#include "rcu_fast.h"
 
 static volatile sig_atomic_t exiting;
 static int write_failed;
@@ -176,6 +177,7 @@ int main(int argc, char **argv)
 		{ "stats-interval-ms", required_argument, 0, 's' },
 		{ "prog-stats", no_argument, 0, 'p' },
 		{ "no-tls", no_argument, 0, 'n' },
+		{ "no-fast-attach", no_argument, 0, 'f' },
 		{ 0, 0, 0, 0 },
 	};
 	int o;
@@ -188,6 +190,7 @@ int main(int argc, char **argv)
 		case 's': stats_ms = strtoul(optarg, NULL, 10); break;
 		case 'p': prog_stats = 1; break;
 		case 'n': tls = 0; break;
+		case 'f': rcu_fast_enable(false); break;
 		default: return fail(EINVAL, "usage", "see the header of src/native/pump.c");
 		}
 	}
@@ -257,7 +260,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	rcu_fast_begin(); /* one raise for every file probed at start */
 	struct tls_probes *tls_probes = tls ? tls_probes_start(skel) : NULL;
+	rcu_fast_end();
 
 	struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_record, NULL, NULL);
 	if (!rb) {

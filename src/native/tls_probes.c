@@ -21,6 +21,8 @@
 #include "http_capture.skel.h"
 #include "go_tls.h"
 #include "tls_probes.h"
+#include "rcu_fast.h"
+#include "probed_files.h"
 
 /* TLS plaintext: uprobes on SSL_read/SSL_write (and _ex) of every distinct libssl file in
  * use. The host's copy covers processes started later; /proc/<pid>/maps finds the copies
@@ -43,57 +45,15 @@ static const char *const LIBGNUTLS_PATHS[] = {
  * call (others are found by the rescan). */
 static const char *const NODE_PATHS[] = { "/usr/bin/node", "/usr/local/bin/node", "/usr/bin/nodejs", NULL };
 
-#define MAX_TLS_LIBS 64
-#define MAX_EXES 4096      /* distinct executables looked at for Go's crypto/tls */
+_Static_assert(2 + GO_TLS_MAX_RETS <= FILE_MAX_LINKS, "a Go executable's probes fit its record");
 
-struct file_id { dev_t dev; ino_t ino; };
+/* Unused files are let go after this many scans of /proc (10 s apart) without a user. */
+#define IDLE_SCANS 2
 
 struct tls_probes {
 	struct http_capture *skel;
-	struct file_id seen[MAX_TLS_LIBS];
-	int nseen;
-	struct file_id exes[MAX_EXES];
-	int nexes;
-	struct bpf_link **links;
-	int nlinks, caplinks;
+	struct probed_files *files;
 };
-
-static bool keep_link(struct tls_probes *t, struct bpf_link *l)
-{
-	if (t->nlinks == t->caplinks) {
-		int cap = t->caplinks ? t->caplinks * 2 : 256;
-		struct bpf_link **n = realloc(t->links, sizeof(*n) * (size_t)cap);
-		if (!n) {
-			bpf_link__destroy(l);
-			return false;
-		}
-		t->links = n;
-		t->caplinks = cap;
-	}
-	t->links[t->nlinks++] = l;
-	return true;
-}
-
-static bool was_seen(const struct file_id *set, int n, const struct stat *st)
-{
-	for (int i = 0; i < n; i++)
-		if (set[i].dev == st->st_dev && set[i].ino == st->st_ino)
-			return true;
-	return false;
-}
-
-/* Whether st's file is in the set; adds it when not (and there is room). */
-static bool seen_file(struct file_id *set, int *n, int max, const struct stat *st)
-{
-	if (was_seen(set, *n, st))
-		return true;
-	if (*n < max) {
-		set[*n].dev = st->st_dev;
-		set[*n].ino = st->st_ino;
-		(*n)++;
-	}
-	return false;
-}
 
 static struct bpf_link *uprobe_at(struct bpf_program *prog, const char *path, __u64 off)
 {
@@ -103,7 +63,7 @@ static struct bpf_link *uprobe_at(struct bpf_program *prog, const char *path, __
 
 /* A Go executable linking crypto/tls: Write and Read probed at their entries, and Read at its
  * returns (go_tls.bpf.h). */
-static void attach_go_exe(struct tls_probes *t, const char *path, const char *name)
+static void attach_go_exe(struct tls_probes *t, struct file_rec *rec, const char *path, const char *name)
 {
 	struct go_tls_offsets o;
 	int found = go_tls_find(path, &o);
@@ -113,6 +73,7 @@ static void attach_go_exe(struct tls_probes *t, const char *path, const char *na
 		return;
 	struct bpf_link *l[2 + GO_TLS_MAX_RETS];
 	int n = 0;
+	rcu_fast_begin();
 	l[n] = uprobe_at(t->skel->progs.go_tls_write, path, o.write_off);
 	if (l[n])
 		l[++n] = uprobe_at(t->skel->progs.go_tls_read, path, o.read_off);
@@ -122,11 +83,12 @@ static void attach_go_exe(struct tls_probes *t, const char *path, const char *na
 		fprintf(stderr, "heimdall-pump: note TLS not read from Go executable %s: %s\n", name, strerror(errno));
 		while (n > 0)
 			bpf_link__destroy(l[--n]);
+		rcu_fast_end();
 		return;
 	}
-	for (int i = 0; i <= n; i++)
-		if (!keep_link(t, l[i]))
-			return;
+	rcu_fast_end();
+	memcpy(rec->links, l, sizeof(*l) * (size_t)(n + 1));
+	rec->nlinks = n + 1;
 	fprintf(stderr, "heimdall-pump: note TLS plaintext read from crypto/tls in Go executable %s\n", name);
 }
 
@@ -142,11 +104,13 @@ static const char *first_readable(const char *const *paths)
 }
 
 /* Attaches the TLS uprobes to one library file. OpenSSL: the _ex pair is optional (< 1.1.1). */
-static int attach_tls_lib(struct tls_probes *t, const char *path, enum tls_lib kind)
+static int attach_tls_lib(struct tls_probes *t, const char *path, enum tls_lib kind, bool pinned)
 {
 	struct stat st;
-	if (stat(path, &st) != 0 || t->nseen == MAX_TLS_LIBS || seen_file(t->seen, &t->nseen, MAX_TLS_LIBS, &st))
+	struct file_rec *rec;
+	if (stat(path, &st) != 0 || probed_files_use(t->files, &st) || !(rec = probed_files_add(t->files, &st)))
 		return 0;
+	rec->pinned = pinned;
 
 	struct http_capture *skel = t->skel;
 	struct probe { struct bpf_program *prog; const char *func; bool ret; bool required; };
@@ -171,22 +135,23 @@ static int attach_tls_lib(struct tls_probes *t, const char *path, enum tls_lib k
 	};
 	const struct probe *probes = kind == TLS_GNUTLS ? gnutls : openssl;
 	size_t nprobes = kind == TLS_GNUTLS ? sizeof(gnutls) / sizeof(gnutls[0]) : sizeof(openssl) / sizeof(openssl[0]);
-	int first = t->nlinks;
+	rcu_fast_begin();
 	for (size_t i = 0; i < nprobes; i++) {
 		LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = probes[i].func, .retprobe = probes[i].ret);
 		struct bpf_link *l = bpf_program__attach_uprobe_opts(probes[i].prog, -1, path, 0, &uo);
 		if (l) {
-			if (!keep_link(t, l))
-				break;
+			rec->links[rec->nlinks++] = l;
 			continue;
 		}
 		if (!probes[i].required)
 			continue;
 		fprintf(stderr, "heimdall-pump: note TLS not read from %s: cannot attach to %s: %s\n", path, probes[i].func, strerror(errno));
-		while (t->nlinks > first)
-			bpf_link__destroy(t->links[--t->nlinks]);
+		while (rec->nlinks > 0)
+			bpf_link__destroy(rec->links[--rec->nlinks]);
+		rcu_fast_end();
 		return 0;
 	}
+	rcu_fast_end();
 	fprintf(stderr, "heimdall-pump: note TLS plaintext read from %s in %s\n", kind == TLS_GNUTLS ? "gnutls_record_recv/send" : "SSL_read/SSL_write", path);
 	return 1;
 }
@@ -195,7 +160,12 @@ static int attach_tls_lib(struct tls_probes *t, const char *path, enum tls_lib k
 static void check_exe(struct tls_probes *t, const char *pid)
 {
 	char link[64], exe[512], host[800];
+	struct stat st;
 	snprintf(link, sizeof(link), "/proc/%s/exe", pid);
+	/* Looked at before: now in use again (a deleted file too: a running program replaced on
+	 * disk keeps its probes). */
+	if (stat(link, &st) != 0 || probed_files_use(t->files, &st))
+		return;
 	ssize_t n = readlink(link, exe, sizeof(exe) - 1);
 	if (n <= 0)
 		return;
@@ -206,24 +176,24 @@ static void check_exe(struct tls_probes *t, const char *pid)
 	base = base ? base + 1 : exe;
 	snprintf(host, sizeof(host), "/proc/%s/root%s", pid, exe);
 	if (strcmp(base, "node") == 0 || strcmp(base, "nodejs") == 0) {
-		attach_tls_lib(t, host, TLS_OPENSSL);
+		attach_tls_lib(t, host, TLS_OPENSSL, false);
 		return;
 	}
 	/* Held open while probing: a short-lived process may exit meanwhile, and with it the
 	 * /proc/<pid>/root path; the executable's file stays reachable through this descriptor. */
-	struct stat st;
-	int fd;
-	if (stat(link, &st) != 0 || was_seen(t->exes, t->nexes, &st) || (fd = open(link, O_RDONLY | O_CLOEXEC)) < 0)
+	int fd = open(link, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return;
-	/* Marked only once open: a process that exits between the stat and the open (a short-lived
-	 * client) must not leave its executable marked but never looked at. */
-	if (fstat(fd, &st) != 0 || seen_file(t->exes, &t->nexes, MAX_EXES, &st)) {
+	/* Recorded only once open: a process that exits between the stat and the open (a short-lived
+	 * client) must not leave its executable recorded but never looked at. */
+	struct file_rec *rec;
+	if (fstat(fd, &st) != 0 || probed_files_use(t->files, &st) || !(rec = probed_files_add(t->files, &st))) {
 		close(fd);
 		return;
 	}
 	char held[64];
 	snprintf(held, sizeof(held), "/proc/self/fd/%d", fd);
-	attach_go_exe(t, held, host);
+	attach_go_exe(t, rec, held, host);
 	close(fd);
 }
 
@@ -248,12 +218,13 @@ void tls_probes_serve_execs(struct tls_probes *t)
 }
 
 /* Every libssl mapped by a running process, and every running `node` executable, through
- * the process's own root (containers included). */
+ * the process's own root (containers included); then files no process used lately are let go. */
 void tls_probes_scan(struct tls_probes *t)
 {
 	DIR *proc = opendir("/proc");
 	struct dirent *d;
-	char maps[300], line[512], host[800];
+	char maps[300], line[512], host[800], mapped[800];
+	struct stat st;
 	if (!proc)
 		return;
 	while ((d = readdir(proc)) != NULL) {
@@ -273,17 +244,23 @@ void tls_probes_scan(struct tls_probes *t)
 			if (!is_openssl && !is_gnutls)
 				continue;
 			path[strcspn(path, "\n")] = 0;
+			openssl |= is_openssl; /* one of each per process */
+			gnutls |= is_gnutls;
+			/* The mapping's own file says which library this is, even deleted (upgraded while
+			 * the process runs): one looked at before is in use, and keeps its probes. */
+			snprintf(mapped, sizeof(mapped), "/proc/%s/map_files/%.*s", d->d_name, (int)strcspn(line, " "), line);
+			if (stat(mapped, &st) == 0 && probed_files_use(t->files, &st))
+				continue;
 			if (strstr(path, " (deleted)"))
 				continue;
 			snprintf(host, sizeof(host), "/proc/%s/root%s", d->d_name, path);
-			attach_tls_lib(t, host, is_gnutls ? TLS_GNUTLS : TLS_OPENSSL);
-			openssl |= is_openssl; /* one of each per process */
-			gnutls |= is_gnutls;
+			attach_tls_lib(t, host, is_gnutls ? TLS_GNUTLS : TLS_OPENSSL, false);
 		}
 		fclose(f);
 		check_exe(t, d->d_name);
 	}
 	closedir(proc);
+	probed_files_sweep(t->files, IDLE_SCANS);
 }
 
 
@@ -293,16 +270,20 @@ struct tls_probes *tls_probes_start(struct http_capture *skel)
 	if (!t)
 		return NULL;
 	t->skel = skel;
+	if (!(t->files = probed_files_new())) {
+		free(t);
+		return NULL;
+	}
 	const char *host_lib = first_readable(LIBSSL_PATHS);
 	if (host_lib)
-		attach_tls_lib(t, host_lib, TLS_OPENSSL);
+		attach_tls_lib(t, host_lib, TLS_OPENSSL, true);
 	else
 		fprintf(stderr, "heimdall-pump: note no libssl.so.3 on the host; TLS read only from libraries processes have loaded\n");
 	if ((host_lib = first_readable(LIBGNUTLS_PATHS)))
-		attach_tls_lib(t, host_lib, TLS_GNUTLS);
+		attach_tls_lib(t, host_lib, TLS_GNUTLS, true);
 	for (int i = 0; NODE_PATHS[i]; i++)
 		if (access(NODE_PATHS[i], R_OK) == 0)
-			attach_tls_lib(t, NODE_PATHS[i], TLS_OPENSSL);
+			attach_tls_lib(t, NODE_PATHS[i], TLS_OPENSSL, true);
 	tls_probes_scan(t);
 	return t;
 }
@@ -311,8 +292,6 @@ void tls_probes_free(struct tls_probes *t)
 {
 	if (!t)
 		return;
-	for (int i = 0; i < t->nlinks; i++)
-		bpf_link__destroy(t->links[i]);
-	free(t->links);
+	probed_files_free(t->files);
 	free(t);
 }

@@ -21,6 +21,8 @@ export interface PumpOptions {
   ringBytes?: number;
   /** Read TLS plaintext through uprobes on libssl's SSL_read/SSL_write (default on). */
   tls?: boolean;
+  /** Raise /sys/kernel/rcu_expedited while probes are attached (default on). */
+  fastAttach?: boolean;
 }
 
 export interface PumpHandlers {
@@ -67,6 +69,7 @@ export class PumpCapture {
     if (this.opts.ringBytes) args.push('--ring-bytes', String(this.opts.ringBytes));
     if (this.opts.progStats) args.push('--prog-stats');
     if (this.opts.tls === false) args.push('--no-tls');
+    if (this.opts.fastAttach === false) args.push('--no-fast-attach');
     const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     const splitter = new FrameSplitter();

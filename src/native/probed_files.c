@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The files the pump has looked at for TLS probes, and when to let them go.
+ *
+ * A uprobe holds its file: probes on an executable that no process runs any more (a `go run`
+ * binary, each run a new file, deleted afterwards) kept the deleted file's blocks allocated,
+ * two descriptors per probe open in the pump, and its exit waiting ~28 ms per probe (30 such
+ * runs: 740 descriptors, 27 s to exit). Each scan of /proc marks what is in use; a file unused
+ * for a few scans in a row is forgotten (looked at afresh if it runs again) and its probes
+ * detached on a thread of their own, so the ring buffer is drained meanwhile.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/libbpf.h>
+#include "probed_files.h"
+
+/* Files looked at (libraries and executables): beyond, new ones are looked at on each exec. */
+#define MAX_FILES 8192
+
+struct probed_files {
+	struct file_rec *recs;
+	int n, cap;
+	/* Links waiting to be detached by the thread. */
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct bpf_link **queue;
+	int queued, capqueue;
+	bool stop;
+};
+
+static void *detach_loop(void *arg)
+{
+	struct probed_files *pf = arg;
+	pthread_mutex_lock(&pf->mu);
+	for (;;) {
+		while (pf->queued == 0 && !pf->stop)
+			pthread_cond_wait(&pf->cv, &pf->mu);
+		if (pf->queued == 0)
+			break; /* stopping, and nothing left */
+		struct bpf_link *l = pf->queue[--pf->queued];
+		pthread_mutex_unlock(&pf->mu);
+		bpf_link__destroy(l);
+		pthread_mutex_lock(&pf->mu);
+	}
+	pthread_mutex_unlock(&pf->mu);
+	return NULL;
+}
+
+struct probed_files *probed_files_new(void)
+{
+	struct probed_files *pf = calloc(1, sizeof(*pf));
+	if (!pf)
+		return NULL;
+	pthread_mutex_init(&pf->mu, NULL);
+	pthread_cond_init(&pf->cv, NULL);
+	if (pthread_create(&pf->thread, NULL, detach_loop, pf) != 0) {
+		free(pf);
+		return NULL;
+	}
+	return pf;
+}
+
+struct file_rec *probed_files_use(struct probed_files *pf, const struct stat *st)
+{
+	for (int i = 0; i < pf->n; i++)
+		if (pf->recs[i].dev == st->st_dev && pf->recs[i].ino == st->st_ino) {
+			pf->recs[i].used = true;
+			return &pf->recs[i];
+		}
+	return NULL;
+}
+
+struct file_rec *probed_files_add(struct probed_files *pf, const struct stat *st)
+{
+	if (pf->n == pf->cap) {
+		if (pf->cap == MAX_FILES)
+			return NULL;
+		int cap = pf->cap ? pf->cap * 2 : 64;
+		struct file_rec *r = realloc(pf->recs, sizeof(*r) * (size_t)cap);
+		if (!r)
+			return NULL;
+		pf->recs = r;
+		pf->cap = cap;
+	}
+	struct file_rec *r = &pf->recs[pf->n++];
+	memset(r, 0, sizeof(*r));
+	r->dev = st->st_dev;
+	r->ino = st->st_ino;
+	r->used = true;
+	return r;
+}
+
+/* Hands links to the detaching thread; if it cannot take them, detaches them here. */
+static void detach_later(struct probed_files *pf, struct bpf_link **links, int n)
+{
+	pthread_mutex_lock(&pf->mu);
+	if (pf->queued + n > pf->capqueue) {
+		int cap = pf->capqueue ? pf->capqueue * 2 : 256;
+		while (cap < pf->queued + n)
+			cap *= 2;
+		struct bpf_link **q = realloc(pf->queue, sizeof(*q) * (size_t)cap);
+		if (!q) {
+			pthread_mutex_unlock(&pf->mu);
+			for (int i = 0; i < n; i++)
+				bpf_link__destroy(links[i]);
+			return;
+		}
+		pf->queue = q;
+		pf->capqueue = cap;
+	}
+	memcpy(pf->queue + pf->queued, links, sizeof(*links) * (size_t)n);
+	pf->queued += n;
+	pthread_cond_signal(&pf->cv);
+	pthread_mutex_unlock(&pf->mu);
+}
+
+void probed_files_sweep(struct probed_files *pf, int after)
+{
+	for (int i = 0; i < pf->n;) {
+		struct file_rec *r = &pf->recs[i];
+		if (r->pinned || r->used) {
+			r->idle = 0;
+			r->used = false;
+			i++;
+			continue;
+		}
+		if (++r->idle < after) {
+			i++;
+			continue;
+		}
+		if (r->nlinks)
+			detach_later(pf, r->links, r->nlinks);
+		pf->recs[i] = pf->recs[--pf->n]; /* the last takes its place: look at slot i again */
+	}
+}
+
+void probed_files_free(struct probed_files *pf)
+{
+	if (!pf)
+		return;
+	for (int i = 0; i < pf->n; i++)
+		if (pf->recs[i].nlinks)
+			detach_later(pf, pf->recs[i].links, pf->recs[i].nlinks);
+	pthread_mutex_lock(&pf->mu);
+	pf->stop = true;
+	pthread_cond_signal(&pf->cv);
+	pthread_mutex_unlock(&pf->mu);
+	pthread_join(pf->thread, NULL);
+	pthread_mutex_destroy(&pf->mu);
+	pthread_cond_destroy(&pf->cv);
+	free(pf->queue);
+	free(pf->recs);
+	free(pf);
+}
