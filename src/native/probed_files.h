@@ -26,6 +26,8 @@ struct probed_files;
 
 /* NULL without memory (or without a thread for detaching). */
 struct probed_files *probed_files_new(void);
+/* Probes are being attached (true) or done (false): detaching waits meanwhile. */
+void probed_files_attaching(struct probed_files *pf, bool on);
 /* The file's record, marked as in use, or NULL if it was never looked at. */
 struct file_rec *probed_files_use(struct probed_files *pf, const struct stat *st);
 /* A new record (in use, no links), or NULL when the table is full. */

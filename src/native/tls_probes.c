@@ -55,6 +55,19 @@ struct tls_probes {
 	struct probed_files *files;
 };
 
+/* Around attaching: quick grace periods (rcu_fast.c), and no detaching meanwhile (probed_files.c). */
+static void attach_begin(struct tls_probes *t)
+{
+	probed_files_attaching(t->files, true);
+	rcu_fast_begin();
+}
+
+static void attach_end(struct tls_probes *t)
+{
+	rcu_fast_end();
+	probed_files_attaching(t->files, false);
+}
+
 static struct bpf_link *uprobe_at(struct bpf_program *prog, const char *path, __u64 off)
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, uo);
@@ -73,7 +86,7 @@ static void attach_go_exe(struct tls_probes *t, struct file_rec *rec, const char
 		return;
 	struct bpf_link *l[2 + GO_TLS_MAX_RETS];
 	int n = 0;
-	rcu_fast_begin();
+	attach_begin(t);
 	l[n] = uprobe_at(t->skel->progs.go_tls_write, path, o.write_off);
 	if (l[n])
 		l[++n] = uprobe_at(t->skel->progs.go_tls_read, path, o.read_off);
@@ -83,10 +96,10 @@ static void attach_go_exe(struct tls_probes *t, struct file_rec *rec, const char
 		fprintf(stderr, "heimdall-pump: note TLS not read from Go executable %s: %s\n", name, strerror(errno));
 		while (n > 0)
 			bpf_link__destroy(l[--n]);
-		rcu_fast_end();
+		attach_end(t);
 		return;
 	}
-	rcu_fast_end();
+	attach_end(t);
 	memcpy(rec->links, l, sizeof(*l) * (size_t)(n + 1));
 	rec->nlinks = n + 1;
 	fprintf(stderr, "heimdall-pump: note TLS plaintext read from crypto/tls in Go executable %s\n", name);
@@ -135,7 +148,7 @@ static int attach_tls_lib(struct tls_probes *t, const char *path, enum tls_lib k
 	};
 	const struct probe *probes = kind == TLS_GNUTLS ? gnutls : openssl;
 	size_t nprobes = kind == TLS_GNUTLS ? sizeof(gnutls) / sizeof(gnutls[0]) : sizeof(openssl) / sizeof(openssl[0]);
-	rcu_fast_begin();
+	attach_begin(t);
 	for (size_t i = 0; i < nprobes; i++) {
 		LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = probes[i].func, .retprobe = probes[i].ret);
 		struct bpf_link *l = bpf_program__attach_uprobe_opts(probes[i].prog, -1, path, 0, &uo);
@@ -148,10 +161,10 @@ static int attach_tls_lib(struct tls_probes *t, const char *path, enum tls_lib k
 		fprintf(stderr, "heimdall-pump: note TLS not read from %s: cannot attach to %s: %s\n", path, probes[i].func, strerror(errno));
 		while (rec->nlinks > 0)
 			bpf_link__destroy(rec->links[--rec->nlinks]);
-		rcu_fast_end();
+		attach_end(t);
 		return 0;
 	}
-	rcu_fast_end();
+	attach_end(t);
 	fprintf(stderr, "heimdall-pump: note TLS plaintext read from %s in %s\n", kind == TLS_GNUTLS ? "gnutls_record_recv/send" : "SSL_read/SSL_write", path);
 	return 1;
 }
