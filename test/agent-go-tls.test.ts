@@ -227,7 +227,9 @@ test('fresh Go executables (a new file each run, as `go run` makes) are read fro
     await new Promise((r) => setTimeout(r, 1500));
     const xs = (await fetchAll(stack.base, 'role=client')).filter((x) => x.query.startsWith('tag=fresh'));
     const whole = [...Array(runs).keys()].filter((i) => xs.filter((x) => x.query.startsWith(`tag=fresh${i}&`)).length === 3).length;
-    assert.ok(whole >= runs - 1, `${whole} of ${runs} runs recorded whole on the client side`);
+    // Not all: earlier tests' executables are being let go meanwhile, and a detach in progress
+    // delays an attach by up to ~28 ms (DEVELOPERS.md).
+    assert.ok(whole >= runs - 2, `${whole} of ${runs} runs recorded whole on the client side`);
     for (const x of xs) assert.ok(x.tls && !x.unmatched && x.process.startsWith('go-tls-fresh-') && x.query.endsWith('&token=REDACTED'), JSON.stringify(x));
     // Probes on files no process runs are detached a few /proc scans (10 s apart) later.
     assert.ok(afterRuns >= baseline + runs * 8, `the pump holds ${afterRuns} descriptors after the runs (${baseline} before)`);
