@@ -227,7 +227,10 @@ int go_tls_find(const char *path, struct go_tls_offsets *out)
 	if (fd < 0)
 		return -1;
 	elf_version(EV_CURRENT);
-	Elf *e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	/* Read, not mapped: a private mapping of an executable file counts as one the kernel puts
+	 * uprobes in, so with another tool's probes on the file (a second agent, bpftrace) the code
+	 * seen here had their int3 bytes in it and was not recognised. */
+	Elf *e = elf_begin(fd, ELF_C_READ, NULL);
 	GElf_Ehdr eh;
 	size_t shstr;
 	if (!e || !gelf_getehdr(e, &eh) || eh.e_machine != EM_X86_64 || elf_getshdrstrndx(e, &shstr))

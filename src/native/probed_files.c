@@ -13,11 +13,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <bpf/libbpf.h>
 #include "probed_files.h"
 
 /* Files looked at (libraries and executables): beyond, new ones are looked at on each exec. */
 #define MAX_FILES 8192
+
+/* A libbpf link, or a link's descriptor (link NULL). */
+struct detach_item {
+	struct bpf_link *link;
+	int fd;
+};
 
 struct probed_files {
 	struct file_rec *recs;
@@ -26,7 +33,7 @@ struct probed_files {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct bpf_link **queue;
+	struct detach_item *queue;
 	int queued, capqueue;
 	bool stop;
 	/* The main thread is attaching probes: detaching waits (see probed_files_attaching). */
@@ -52,9 +59,12 @@ static void *detach_loop(void *arg)
 			pthread_cond_wait(&pf->cv, &pf->mu);
 			continue;
 		}
-		struct bpf_link *l = pf->queue[--pf->queued];
+		struct detach_item it = pf->queue[--pf->queued];
 		pthread_mutex_unlock(&pf->mu);
-		bpf_link__destroy(l);
+		if (it.link)
+			bpf_link__destroy(it.link);
+		else
+			close(it.fd);
 		pthread_mutex_lock(&pf->mu);
 		if (!pf->stop) { /* at exit, as fast as it goes */
 			struct timespec until;
@@ -124,26 +134,33 @@ struct file_rec *probed_files_add(struct probed_files *pf, const struct stat *st
 	return r;
 }
 
-/* Hands links to the detaching thread; if it cannot take them, detaches them here. */
-static void detach_later(struct probed_files *pf, struct bpf_link **links, int n)
+/* Hands a file's probes to the detaching thread; if it cannot take them, detaches them here. */
+static void detach_later(struct probed_files *pf, const struct file_rec *r)
 {
+	int n = r->nlinks + r->nfds;
+	if (n == 0)
+		return;
 	pthread_mutex_lock(&pf->mu);
 	if (pf->queued + n > pf->capqueue) {
 		int cap = pf->capqueue ? pf->capqueue * 2 : 256;
 		while (cap < pf->queued + n)
 			cap *= 2;
-		struct bpf_link **q = realloc(pf->queue, sizeof(*q) * (size_t)cap);
+		struct detach_item *q = realloc(pf->queue, sizeof(*q) * (size_t)cap);
 		if (!q) {
 			pthread_mutex_unlock(&pf->mu);
-			for (int i = 0; i < n; i++)
-				bpf_link__destroy(links[i]);
+			for (int i = 0; i < r->nlinks; i++)
+				bpf_link__destroy(r->links[i]);
+			for (int i = 0; i < r->nfds; i++)
+				close(r->fds[i]);
 			return;
 		}
 		pf->queue = q;
 		pf->capqueue = cap;
 	}
-	memcpy(pf->queue + pf->queued, links, sizeof(*links) * (size_t)n);
-	pf->queued += n;
+	for (int i = 0; i < r->nlinks; i++)
+		pf->queue[pf->queued++] = (struct detach_item){ .link = r->links[i], .fd = -1 };
+	for (int i = 0; i < r->nfds; i++)
+		pf->queue[pf->queued++] = (struct detach_item){ .link = NULL, .fd = r->fds[i] };
 	pthread_cond_signal(&pf->cv);
 	pthread_mutex_unlock(&pf->mu);
 }
@@ -162,8 +179,7 @@ void probed_files_sweep(struct probed_files *pf, int after)
 			i++;
 			continue;
 		}
-		if (r->nlinks)
-			detach_later(pf, r->links, r->nlinks);
+		detach_later(pf, r);
 		pf->recs[i] = pf->recs[--pf->n]; /* the last takes its place: look at slot i again */
 	}
 }
@@ -173,8 +189,7 @@ void probed_files_free(struct probed_files *pf)
 	if (!pf)
 		return;
 	for (int i = 0; i < pf->n; i++)
-		if (pf->recs[i].nlinks)
-			detach_later(pf, pf->recs[i].links, pf->recs[i].nlinks);
+		detach_later(pf, &pf->recs[i]);
 	pthread_mutex_lock(&pf->mu);
 	pf->stop = true;
 	pthread_cond_broadcast(&pf->cv);

@@ -20,6 +20,9 @@ struct file_rec {
 	unsigned char idle;  /* sweeps in a row it was not used */
 	int nlinks;
 	struct bpf_link *links[FILE_MAX_LINKS];
+	/* uprobe_multi links (Go's probes where the kernel has them): plain descriptors. */
+	int nfds;
+	int fds[4];
 };
 
 struct probed_files;

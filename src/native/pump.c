@@ -226,6 +226,8 @@ int main(int argc, char **argv)
 	}
 	bpf_map__set_max_entries(skel->maps.scratch_map, (__u32)possible);
 
+	if (tls)
+		tls_probes_prepare(skel);
 	err = http_capture__load(skel);
 	if (err) {
 		err = -err;

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <sys/syscall.h>
+#include <linux/bpf.h>
 #include <linux/types.h>
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
@@ -74,6 +76,74 @@ static struct bpf_link *uprobe_at(struct bpf_program *prog, const char *path, __
 	return bpf_program__attach_uprobe_opts(prog, -1, path, (size_t)off, &uo);
 }
 
+/* enum bpf_attach_type's BPF_TRACE_UPROBE_MULTI (Linux 6.6; Debian 12's headers and libbpf 1.1
+ * predate it). */
+#define HD_TRACE_UPROBE_MULTI 48
+
+/* BPF_LINK_CREATE's arguments for a uprobe_multi link, as the kernel lays them out. */
+struct link_create_uprobe_multi {
+	__u32 prog_fd, target_fd, attach_type, flags;
+	__u64 path, offsets, ref_ctr_offsets, cookies;
+	__u32 cnt, multi_flags, pid, pad;
+};
+
+/*
+ * Go's probes are uprobe_multi links where the kernel has them: one link per program covers all
+ * of its offsets in the file. A perf-event uprobe takes the kernel's event_mutex to attach, and
+ * holds it through two grace periods to detach (~28 ms each), so letting an unused Go program's
+ * nine probes go held up the probing of new ones; a uprobe_multi link takes no such mutex and
+ * is released with one grace period for all its offsets.
+ */
+void tls_probes_prepare(struct http_capture *skel)
+{
+	struct bpf_insn ret0[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = HD_TRACE_UPROBE_MULTI);
+	int fd = bpf_prog_load(BPF_PROG_TYPE_KPROBE, NULL, "GPL", ret0, 2, &o);
+	if (fd < 0)
+		return; /* before Linux 6.6: perf-event uprobes */
+	close(fd);
+	bpf_program__set_expected_attach_type(skel->progs.go_tls_write, HD_TRACE_UPROBE_MULTI);
+	bpf_program__set_expected_attach_type(skel->progs.go_tls_read, HD_TRACE_UPROBE_MULTI);
+	bpf_program__set_expected_attach_type(skel->progs.go_tls_read_ret, HD_TRACE_UPROBE_MULTI);
+}
+
+/* One uprobe_multi link of prog at n offsets of the file: its descriptor, or -1 (errno set). */
+static int uprobe_multi(struct bpf_program *prog, const char *path, const uint64_t *offsets, int n)
+{
+	struct link_create_uprobe_multi a = {
+		.prog_fd = (__u32)bpf_program__fd(prog),
+		.attach_type = HD_TRACE_UPROBE_MULTI,
+		.path = (__u64)(uintptr_t)path,
+		.offsets = (__u64)(uintptr_t)offsets,
+		.cnt = (__u32)n,
+	};
+	return (int)syscall(__NR_bpf, BPF_LINK_CREATE, &a, sizeof(a));
+}
+
+/* Go's probes as three uprobe_multi links: Write, Read, Read's returns. */
+static bool attach_go_multi(struct tls_probes *t, struct file_rec *rec, const char *path, const struct go_tls_offsets *o)
+{
+	struct http_capture *skel = t->skel;
+	int fds[3];
+	fds[0] = uprobe_multi(skel->progs.go_tls_write, path, &o->write_off, 1);
+	fds[1] = fds[0] < 0 ? -1 : uprobe_multi(skel->progs.go_tls_read, path, &o->read_off, 1);
+	fds[2] = fds[1] < 0 ? -1 : uprobe_multi(skel->progs.go_tls_read_ret, path, o->read_ret_off, o->nrets);
+	if (fds[2] < 0) {
+		int err = errno;
+		for (int i = 0; i < 3; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		errno = err;
+		return false;
+	}
+	memcpy(rec->fds, fds, sizeof(fds));
+	rec->nfds = 3;
+	return true;
+}
+
 /* A Go executable linking crypto/tls: Write and Read probed at their entries, and Read at its
  * returns (go_tls.bpf.h). */
 static void attach_go_exe(struct tls_probes *t, struct file_rec *rec, const char *path, const char *name)
@@ -84,6 +154,17 @@ static void attach_go_exe(struct tls_probes *t, struct file_rec *rec, const char
 		fprintf(stderr, "heimdall-pump: note TLS not read from Go executable %s: its crypto/tls code is laid out in a way this agent does not know\n", name);
 	if (found)
 		return;
+	if (bpf_program__expected_attach_type(t->skel->progs.go_tls_write) == (enum bpf_attach_type)HD_TRACE_UPROBE_MULTI) {
+		attach_begin(t);
+		bool ok = attach_go_multi(t, rec, path, &o);
+		int err = errno;
+		attach_end(t);
+		if (ok)
+			fprintf(stderr, "heimdall-pump: note TLS plaintext read from crypto/tls in Go executable %s\n", name);
+		else
+			fprintf(stderr, "heimdall-pump: note TLS not read from Go executable %s: %s\n", name, strerror(err));
+		return;
+	}
 	struct bpf_link *l[2 + GO_TLS_MAX_RETS];
 	int n = 0;
 	attach_begin(t);

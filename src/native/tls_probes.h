@@ -5,6 +5,8 @@
 struct http_capture;
 struct tls_probes;
 
+/* Before the probe is loaded: Go's programs become uprobe_multi ones if the kernel has them. */
+void tls_probes_prepare(struct http_capture *skel);
 /* Attaches the TLS uprobes to the host's libssl, libgnutls and node, and to what running
  * processes use (their own libssl copies, node and Go executables). NULL without memory. */
 struct tls_probes *tls_probes_start(struct http_capture *skel);
