@@ -248,10 +248,11 @@ test('fresh Go executables (a new file each run, as `go run` makes) are read fro
     // delays an attach by up to ~28 ms (DEVELOPERS.md).
     assert.ok(whole >= runs - 2, `${whole} of ${runs} runs recorded whole on the client side`);
     for (const x of xs) assert.ok(x.tls && !x.unmatched && x.process.startsWith('go-tls-fresh-') && x.query.endsWith('&token=REDACTED'), JSON.stringify(x));
-    // Probes on files no process runs are detached a few /proc scans (10 s apart) later.
-    // Three descriptors per executable as uprobe_multi links (Linux 6.6+), 18 as perf events.
-    assert.ok(afterRuns >= baseline + runs * 3, `the pump holds ${afterRuns} descriptors after the runs (${baseline} before)`);
-    await waitFor(async () => fds() <= baseline + 4, 60_000, `the pump's descriptors back to ~${baseline} (${fds()} now)`);
+    // Probes on files no process runs are detached a few /proc scans (10 s apart) later: the runs
+    // were read, so their probes were attached (three descriptors each as uprobe_multi links,
+    // 18 as perf events; earlier tests' executables may be let go meanwhile, so the count after
+    // the runs is not compared).
+    await waitFor(async () => fds() <= baseline + 4, 60_000, `the pump's descriptors back to ~${baseline} (${afterRuns} after the runs, ${fds()} now)`);
     // The running server's probes stayed: its exchanges are still read, both sides.
     await run('curl', ['-sSk', '-o', '/dev/null', `https://127.0.0.1:${port}/ok?tag=gone&token=GOSECRET`]);
     const after = await tagged('gone', 2);
