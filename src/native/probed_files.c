@@ -40,10 +40,11 @@ struct probed_files {
 	bool attaching;
 };
 
-/* A detach holds the kernel's event_mutex through two grace periods (~28 ms here), and every
- * uprobe attach takes that mutex: detaching flat out (30 unused executables: ~8 s) held up the
- * probing of new programs (100 fresh 15-ms Go clients, 0.3 s apart: 11 not whole, all of them
- * while a sweep was being detached). Detaches are spaced, and wait while probes are attached. */
+/* A perf-event uprobe's detach (libraries; Go's too before Linux 6.6) holds the kernel's
+ * event_mutex through two grace periods (~28 ms here), and every such attach takes that mutex:
+ * detaching flat out (30 unused executables: ~8 s) held up the probing of new programs (100
+ * fresh 15-ms Go clients, 0.3 s apart: 11 not whole, all while a sweep was being detached).
+ * Detaches are spaced, and wait while probes are attached. */
 #define DETACH_GAP_NS (100 * 1000 * 1000L)
 
 static void *detach_loop(void *arg)
