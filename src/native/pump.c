@@ -262,9 +262,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	rcu_fast_begin(); /* one raise for every file probed at start */
 	struct tls_probes *tls_probes = tls ? tls_probes_start(skel) : NULL;
-	rcu_fast_end();
 
 	struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_record, NULL, NULL);
 	if (!rb) {
