@@ -19,7 +19,6 @@
 
 static const char *const KNOB = "/sys/kernel/rcu_expedited";
 static bool enabled = true;
-static int depth;
 static bool raised;
 
 void rcu_fast_enable(bool on)
@@ -29,7 +28,7 @@ void rcu_fast_enable(bool on)
 
 void rcu_fast_begin(void)
 {
-	if (!enabled || depth++ > 0)
+	if (!enabled || raised)
 		return;
 	int fd = open(KNOB, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
@@ -42,7 +41,7 @@ void rcu_fast_begin(void)
 
 void rcu_fast_end(void)
 {
-	if (!enabled || depth == 0 || --depth > 0 || !raised)
+	if (!raised)
 		return;
 	int fd = open(KNOB, O_WRONLY | O_CLOEXEC);
 	if (fd >= 0) {

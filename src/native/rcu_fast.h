@@ -5,8 +5,8 @@
 
 /* Expedited RCU grace periods while probes are attached (see rcu_fast.c). */
 void rcu_fast_enable(bool on);
-/* Raises /sys/kernel/rcu_expedited if it is 0 (and this is enabled); nests. */
+/* Raises /sys/kernel/rcu_expedited if it is 0 (and this is enabled). */
 void rcu_fast_begin(void);
-/* Puts it back once the outermost begin ends. */
+/* Puts it back if begin raised it. */
 void rcu_fast_end(void);
 #endif

@@ -144,6 +144,29 @@ static bool attach_go_multi(struct tls_probes *t, struct file_rec *rec, const ch
 	return true;
 }
 
+/* Go's probes as perf-event uprobes (before Linux 6.6): one per offset. */
+static bool attach_go_perf(struct tls_probes *t, struct file_rec *rec, const char *path, const struct go_tls_offsets *o)
+{
+	struct http_capture *skel = t->skel;
+	struct bpf_link *l[2 + GO_TLS_MAX_RETS];
+	int n = 0;
+	l[n] = uprobe_at(skel->progs.go_tls_write, path, o->write_off);
+	if (l[n])
+		l[++n] = uprobe_at(skel->progs.go_tls_read, path, o->read_off);
+	for (int i = 0; l[n] && i < o->nrets; i++)
+		l[++n] = uprobe_at(skel->progs.go_tls_read_ret, path, o->read_ret_off[i]);
+	if (!l[n]) {
+		int err = errno;
+		while (n > 0)
+			bpf_link__destroy(l[--n]);
+		errno = err;
+		return false;
+	}
+	memcpy(rec->links, l, sizeof(*l) * (size_t)(n + 1));
+	rec->nlinks = n + 1;
+	return true;
+}
+
 /* A Go executable linking crypto/tls: Write and Read probed at their entries, and Read at its
  * returns (go_tls.bpf.h). */
 static void attach_go_exe(struct tls_probes *t, struct file_rec *rec, const char *path, const char *name)
@@ -154,36 +177,15 @@ static void attach_go_exe(struct tls_probes *t, struct file_rec *rec, const char
 		fprintf(stderr, "heimdall-pump: note TLS not read from Go executable %s: its crypto/tls code is laid out in a way this agent does not know\n", name);
 	if (found)
 		return;
-	if (bpf_program__expected_attach_type(t->skel->progs.go_tls_write) == (enum bpf_attach_type)HD_TRACE_UPROBE_MULTI) {
-		attach_begin(t);
-		bool ok = attach_go_multi(t, rec, path, &o);
-		int err = errno;
-		attach_end(t);
-		if (ok)
-			fprintf(stderr, "heimdall-pump: note TLS plaintext read from crypto/tls in Go executable %s\n", name);
-		else
-			fprintf(stderr, "heimdall-pump: note TLS not read from Go executable %s: %s\n", name, strerror(err));
-		return;
-	}
-	struct bpf_link *l[2 + GO_TLS_MAX_RETS];
-	int n = 0;
+	bool multi = bpf_program__expected_attach_type(t->skel->progs.go_tls_write) == (enum bpf_attach_type)HD_TRACE_UPROBE_MULTI;
 	attach_begin(t);
-	l[n] = uprobe_at(t->skel->progs.go_tls_write, path, o.write_off);
-	if (l[n])
-		l[++n] = uprobe_at(t->skel->progs.go_tls_read, path, o.read_off);
-	for (int i = 0; l[n] && i < o.nrets; i++)
-		l[++n] = uprobe_at(t->skel->progs.go_tls_read_ret, path, o.read_ret_off[i]);
-	if (!l[n]) {
-		fprintf(stderr, "heimdall-pump: note TLS not read from Go executable %s: %s\n", name, strerror(errno));
-		while (n > 0)
-			bpf_link__destroy(l[--n]);
-		attach_end(t);
-		return;
-	}
+	bool ok = multi ? attach_go_multi(t, rec, path, &o) : attach_go_perf(t, rec, path, &o);
+	int err = errno;
 	attach_end(t);
-	memcpy(rec->links, l, sizeof(*l) * (size_t)(n + 1));
-	rec->nlinks = n + 1;
-	fprintf(stderr, "heimdall-pump: note TLS plaintext read from crypto/tls in Go executable %s\n", name);
+	if (ok)
+		fprintf(stderr, "heimdall-pump: note TLS plaintext read from crypto/tls in Go executable %s\n", name);
+	else
+		fprintf(stderr, "heimdall-pump: note TLS not read from Go executable %s: %s\n", name, strerror(err));
 }
 
 enum tls_lib { TLS_OPENSSL, TLS_GNUTLS };
