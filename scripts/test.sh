@@ -12,4 +12,4 @@ echo "[test] lint"
 node node_modules/eslint/bin/eslint.js --max-warnings 0 .
 echo "[test] node --test"
 exec node --disable-warning=ExperimentalWarning --test --test-concurrency=1 --test-reporter=spec \
-  "src/**/*.test.ts" "test/**/*.test.ts"
+  "src/**/*.test.ts" "ui/src/**/*.test.ts" "test/**/*.test.ts"

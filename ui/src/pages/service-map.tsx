@@ -1,41 +1,11 @@
-// Services (processes / pods) as nodes, observed calls as edges, laid out in columns by call depth.
+// Services (processes / pods) as nodes, observed calls as edges, laid out in columns by call depth
+// (components/map-layout.ts).
 import { useMemo, useState } from 'react';
-import { api, type MapEdge, type MapNode } from '../api.ts';
+import { api, type MapEdge } from '../api.ts';
 import { fmtDuration, fmtPct, fmtRate } from '../format.ts';
 import { ErrorBox, Loading } from '../components/states.tsx';
 import { useFetch } from '../components/use-fetch.ts';
-
-interface Placed extends MapNode { x: number; y: number }
-
-function layout(nodes: MapNode[], edges: MapEdge[]): { placed: Map<string, Placed>; width: number; height: number } {
-  const incoming = new Map<string, number>();
-  for (const e of edges) if (e.source !== e.target) incoming.set(e.target, (incoming.get(e.target) ?? 0) + 1);
-  const depth = new Map<string, number>();
-  const queue = nodes.filter((n) => !incoming.get(n.id)).map((n) => n.id);
-  for (const id of queue) depth.set(id, 0);
-  for (let i = 0; i < queue.length; i++) {
-    const d = depth.get(queue[i])!;
-    for (const e of edges) {
-      if (e.source === queue[i] && !depth.has(e.target) && d < 8) {
-        depth.set(e.target, d + 1);
-        queue.push(e.target);
-      }
-    }
-  }
-  for (const n of nodes) if (!depth.has(n.id)) depth.set(n.id, 0);
-  const cols = new Map<number, MapNode[]>();
-  for (const n of nodes) cols.set(depth.get(n.id)!, [...(cols.get(depth.get(n.id)!) ?? []), n]);
-  const colW = 260;
-  const rowH = 70;
-  const maxRows = Math.max(1, ...[...cols.values()].map((c) => c.length));
-  const height = maxRows * rowH + 40;
-  const placed = new Map<string, Placed>();
-  for (const [d, col] of cols) {
-    col.sort((a, b) => a.id.localeCompare(b.id));
-    col.forEach((n, i) => placed.set(n.id, { ...n, x: 110 + d * colW, y: 40 + (i + 0.5) * ((height - 40) / col.length) - 20 }));
-  }
-  return { placed, width: Math.max(600, 220 + (cols.size - 1) * colW + 110), height };
-}
+import { edgeKey, layout } from '../components/map-layout.ts';
 
 export function ServiceMap({ windowKey, setWindow }: { windowKey: string; setWindow: (w: string) => void }) {
   const { data, error, reload } = useFetch((s) => api.map(windowKey, s), [windowKey], 15_000);
@@ -66,14 +36,27 @@ export function ServiceMap({ windowKey, setWindow }: { windowKey: string; setWin
               const a = lay.placed.get(e.source);
               const b = lay.placed.get(e.target);
               if (!a || !b) return null;
-              const x1 = a.x + 90;
-              const x2 = b.x - 90;
-              const mx = (x1 + x2) / 2;
               const self = a.id === b.id;
+              const x1 = a.x + 90;
               // A service calling itself: a loop off the box's right side, labelled under it.
-              const d = self ? `M ${x1} ${a.y - 10} C ${x1 + 55} ${a.y - 45}, ${x1 + 55} ${a.y + 45}, ${x1} ${a.y + 10}` : `M ${x1} ${a.y} C ${mx} ${a.y}, ${mx} ${b.y}, ${x2} ${b.y}`;
-              const lx = self ? x1 + 6 : mx;
-              const ly = self ? a.y + 40 : (a.y + b.y) / 2 - 6;
+              // Otherwise curves from box to box, through the free slot of each column skipped.
+              let d = `M ${x1} ${a.y - 10} C ${x1 + 55} ${a.y - 45}, ${x1 + 55} ${a.y + 45}, ${x1} ${a.y + 10}`;
+              let lx = x1 + 6;
+              let ly = a.y + 40;
+              if (!self) {
+                const via = lay.routes.get(edgeKey(e.source, e.target)) ?? [];
+                const stops = [...via.map((p) => [p.x - 90, p.y, p.x + 90]), [b.x - 90, b.y, b.x - 90]];
+                d = `M ${x1} ${a.y}`;
+                let [px, py] = [x1, a.y];
+                for (const [sx, sy, ex] of stops) {
+                  const mx = (px + sx) / 2;
+                  d += ` C ${mx} ${py}, ${mx} ${sy}, ${sx} ${sy}` + (ex !== sx ? ` L ${ex} ${sy}` : '');
+                  [px, py] = [ex, sy];
+                }
+                // On the first curve, where the edges leaving one box fan out.
+                lx = (x1 + stops[0][0]) / 2;
+                ly = (a.y + stops[0][1]) / 2 - 6;
+              }
               return (
                 <g key={`${e.source}->${e.target}`} className={`edge ${e.error_rate > 0.01 ? 'edge-bad' : ''}`} data-edge={`${e.source}->${e.target}`}
                   onMouseEnter={() => setHover(e)} onMouseLeave={() => setHover(null)}>
