@@ -7,7 +7,7 @@
  * after the payload's head, every frame header past the window with the payload of header
  * blocks and control frames (DATA payloads stay unread):
  *
- *   data[] = head[P] { u32 offset, u32 n, n bytes from that offset }* u32 P    (HD_F_H2_FRAMES)
+ *   data[] = head[P] { u32 offset, u32 n, n bytes from that offset }* u32 P    (HD_F_PIECES)
  *
  * Included by http_capture.bpf.c after its maps: it uses the socket state and the scratch record.
  */
@@ -43,6 +43,35 @@ static long h2_seek_step(__u32 k, void *c)
 	w->iov_len = (__u32)iov.iov_len;
 	w->iov_base = (__u64)iov.iov_base;
 	return 0;
+}
+
+/* A walk over this syscall's bytes (h2_frames, h1_heads): `got` of them are in data[] already. */
+static __always_inline struct h2_walk *walk_begin(struct scratch *sc, struct hd_args *a, struct iovec *iov0, __u32 ret, __u32 got)
+{
+	struct h2_walk *w = &sc->walk;
+	__builtin_memset(w, 0, sizeof(*w));
+	w->buf = a->buf;
+	w->iovcnt = a->iovcnt;
+	w->kind = a->buf_kind;
+	w->ret = ret;
+	w->avail = a->buf_kind == BUF_KERNEL && got < ret ? got : ret;
+	w->head = got;
+	w->out = got;
+	w->iov_len = (__u32)iov0->iov_len;
+	w->iov_base = (__u64)iov0->iov_base;
+	return w;
+}
+
+/* Ends a record that has pieces past its head: data[] = head[P] { u32 offset, u32 n, n bytes }* u32 P.
+ * Returns the bytes data[] then holds. */
+static __always_inline __u32 walk_finish(struct h2_walk *w, struct scratch *sc)
+{
+	__u32 end = w->out;
+	asm volatile("" : "+r"(end));
+	end &= (H2_OUT - 1);
+	__u32 head = w->base == 0 ? w->head : 0; /* later parts carry no head */
+	__builtin_memcpy(sc->data + end, &head, 4);
+	return end + 4;
 }
 
 /* Moves the iovec cursor (forward only) to the iovec holding byte `pos`; 0 on success. */
@@ -157,15 +186,11 @@ static __always_inline void h2_extent(struct h2_walk *w, struct scratch *sc, __u
  * blocks than one record holds (20 streams with 12 KB headers) is shipped as several. */
 static __always_inline void h2_flush(struct h2_walk *w, struct scratch *sc, __u32 pos)
 {
-	__u32 end = w->out;
-	asm volatile("" : "+r"(end));
-	end &= (H2_OUT - 1);
-	__u32 head = w->base == 0 ? w->head : 0; /* later parts carry no head */
-	__builtin_memcpy(sc->data + end, &head, 4);
+	__u32 captured = walk_finish(w, sc);
 	sc->ev.len = pos - w->base;
-	sc->ev.captured = end + 4;
-	sc->ev.flags |= HD_F_H2_FRAMES;
-	__u64 size = sizeof(struct hd_event) + end + 4;
+	sc->ev.captured = captured;
+	sc->ev.flags |= HD_F_PIECES;
+	__u64 size = sizeof(struct hd_event) + captured;
 	asm volatile("" : "+r"(size));
 	if (size <= sizeof(struct hd_event) + H2_OUT + 4 && bpf_ringbuf_output(&events, sc, size, BPF_RB_NO_WAKEUP) == 0) {
 		count(HD_STAT_EVENTS);
@@ -277,17 +302,7 @@ static __always_inline __u32 h2_frames(struct scratch *sc, struct sock_info *s, 
 	__u8 d = a->direction & 1;
 	/* The walk's state lives in the map value, not on the stack: the verifier then does not
 	 * track its numbers precisely from one bpf_loop round to the next (it would never settle). */
-	struct h2_walk *w = &sc->walk;
-	__builtin_memset(w, 0, sizeof(*w));
-	w->buf = a->buf;
-	w->iovcnt = a->iovcnt;
-	w->kind = a->buf_kind;
-	w->ret = ret;
-	w->avail = a->buf_kind == BUF_KERNEL && got < ret ? got : ret;
-	w->head = got;
-	w->out = got;
-	w->iov_len = (__u32)iov0->iov_len;
-	w->iov_base = (__u64)iov0->iov_base;
+	struct h2_walk *w = walk_begin(sc, a, iov0, ret, got);
 	*framed = 0;
 	if (a->buf_kind == BUF_NONE)
 		goto lost;
@@ -346,13 +361,8 @@ static __always_inline __u32 h2_frames(struct scratch *sc, struct sock_info *s, 
 	}
 	if (w->appended == 0)
 		return w->base == 0 ? w->head : 0;
-	__u32 end = w->out;
-	asm volatile("" : "+r"(end));
-	end &= (H2_OUT - 1);
-	__u32 head = w->base == 0 ? w->head : 0;
-	__builtin_memcpy(sc->data + end, &head, 4);
 	*framed = 1;
-	return end + 4;
+	return walk_finish(w, sc);
 lost:
 	/* Followed no further: user space meets a gap, as before this existed, and the next
 	 * syscall that starts at a frame boundary picks the frames up again. Past the head,

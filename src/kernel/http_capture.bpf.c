@@ -108,6 +108,14 @@ struct sock_info {
 	__u8 h2_hdr[2][4]; /* ...and the first of them (length, type) */
 	__u8 h2_kept[2]; /* ...the frame going on into the next syscall is a header block or control frame */
 	__u32 h2_next[2]; /* ...where the next frame header starts in the next syscall's bytes */
+	__u8 h1_sync[2]; /* HTTP/1, per direction: answers followed (H1_IN_BODY, H1_IN_HEAD: h1_walk.bpf.h) */
+	__u8 h1_hflags[2]; /* ...a head cut by the last syscall: what it showed */
+	__u16 h1_status[2];
+	__u32 h1_hline[2]; /* ...bytes of its last line so far */
+	__u8 h1_pipelined; /* ...two requests went by with no answer between: answers may share reads */
+	__u16 h1_reqs;   /* ...syscalls that started a request, and an answer: the difference is */
+	__u16 h1_resps;  /*    how many requests at least are waiting */
+	__u64 h1_next[2]; /* ...the answer's bytes still to come: the next one starts after them */
 	__u16 family;
 	__u16 lport;
 	__u16 rport;
@@ -218,6 +226,13 @@ struct h2_walk {
 	__u64 iov_base;
 	__u32 seek_pos; /* h2_seek's target */
 	__u32 seek_found;
+	__u64 carry;    /* h1_walk: bytes of the last answer past this syscall */
+	__u64 h1_length; /* h1_walk, a head cut by a syscall's end (resumed, or cut here): its Content-Length so far */
+	__u32 h1_hline;  /* ...bytes of its last line so far */
+	__u16 h1_status;
+	__u8 h1_hflags;
+	__u8 h1_resume;
+	__u8 h1_cut;
 };
 
 struct scratch {
@@ -447,6 +462,7 @@ static __always_inline int starts_http(struct sock_info *s, __u32 head, const vo
 }
 
 #include "h2_walk.bpf.h"
+#include "h1_walk.bpf.h"
 
 /* Node 24 names its main thread "MainThread", which says nothing: name the executable
  * instead (a process that exits before the agent reads /proc keeps this name). */
@@ -553,7 +569,10 @@ static __always_inline void fill_event(struct hd_event *ev, __u64 id, struct hd_
 	name_generic_thread((char *)ev->comm);
 }
 
-static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s, long ret, struct iovec iov0, __u8 extra_flags)
+/* h1: follow HTTP/1 answers past the window (h1_walk.bpf.h). A constant at each call: where it
+ * is 0 (an SSL_write held back, shipped from a syscall's entry) the walk is not part of the
+ * program, which then loads faster (each program that can reach it verifies it again). */
+static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s, long ret, struct iovec iov0, __u8 extra_flags, int h1)
 {
 	struct scratch *sc = scratch_get();
 	if (!sc)
@@ -622,11 +641,17 @@ static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s,
 		got = h2_frames(sc, s, &a, &iov0, (__u32)ret, got, &framed);
 		/* Parts shipped on the way (h2_flush) covered the syscall's bytes up to walk.base. */
 		ev->len = (__u32)ret - sc->walk.base;
+	} else if (h1) {
+		__u32 r = h1_heads(s, &a, &iov0, (__u32)ret, got);
+		framed = !!(r & H1_FRAMED);
+		got = r & ~H1_FRAMED;
+		if (got > H2_OUT + 4)
+			got = 0; /* never: said for the verifier, which knows nothing of a global function's result */
 	}
 	if (framed)
-		ev->flags |= HD_F_H2_FRAMES;
+		ev->flags |= HD_F_PIECES;
 	else
-		ev->flags &= ~HD_F_H2_FRAMES;
+		ev->flags &= ~HD_F_PIECES;
 	ev->captured = got;
 
 	/* Wake the reader only when a batch is waiting: per-event wakeups cost more than the capture. */
@@ -710,7 +735,7 @@ static __always_inline void emit_pending_write(struct ssl_args *t, int fd, struc
 	struct iovec none = {};
 	count(HD_STAT_TLS);
 	/* Only what was copied can be captured; ev->len still says what the call wrote. */
-	emit(id, a, s, p->len, none, HD_F_TLS);
+	emit(id, a, s, p->len, none, HD_F_TLS, 0);
 }
 
 /*
@@ -860,7 +885,7 @@ static __always_inline int exit_(long ret)
 
 	if (s->tls)
 		return 0; /* ciphertext: the plaintext comes from the SSL uprobes */
-	return emit(id, a, s, ret, iov0, 0);
+	return emit(id, a, s, ret, iov0, 0, 1);
 }
 
 /* msghdr → its iovec array, read at entry while the caller's memory is certainly valid. */
@@ -1126,7 +1151,7 @@ static __always_inline int tls_plaintext(__u64 id, struct sock_info *s, int fd, 
 		}
 	}
 	count(HD_STAT_TLS);
-	return emit(id, a, s, n, none, HD_F_TLS);
+	return emit(id, a, s, n, none, HD_F_TLS, 1);
 }
 
 SEC("uprobe")

@@ -92,13 +92,14 @@ export function decodeFrame(b: Buffer, at = 0, end = b.length): Frame | null {
 export interface Piece { data: Uint8Array; len: number }
 
 /**
- * An HD_F_H2_FRAMES record's payload as pieces in syscall order: the head, then each HTTP/2
- * frame the kernel found past it (header, and the payload of header blocks and control frames),
- * each piece running to where the next begins (src/kernel/h2_walk.bpf.h):
+ * An HD_F_PIECES record's payload as pieces in syscall order: the head, then what the kernel
+ * found past it (HTTP/2: each frame header, with the payload of header blocks and control
+ * frames, src/kernel/h2_walk.bpf.h; HTTP/1: each response head, h1_walk.bpf.h), each piece
+ * running to where the next begins:
  *   head[P] { u32 offset, u32 n, n bytes }* u32 P
  * null when the layout does not hold; the caller then keeps what is surely the head.
  */
-export function h2Pieces(data: Uint8Array, len: number): Piece[] | null {
+export function recordPieces(data: Uint8Array, len: number): Piece[] | null {
   const end = data.length - 4;
   if (end < 0) return null;
   const head = u32(data, end);

@@ -6,8 +6,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EVENT, F_AFTER_LOSS, F_H2_FRAMES, F_TLS, HELLO, MAX_CAPTURE, STATS, STAT_NAMES } from './event-layout.ts';
-import { decodeFrame, eventComm, formatIp, FrameSplitter, h2Pieces } from './decode.ts';
+import { EVENT, F_AFTER_LOSS, F_PIECES, F_TLS, HELLO, MAX_CAPTURE, STATS, STAT_NAMES } from './event-layout.ts';
+import { decodeFrame, eventComm, formatIp, FrameSplitter, recordPieces } from './decode.ts';
 
 const header = fileURLToPath(new URL('../../kernel/http_capture.h', import.meta.url));
 
@@ -20,7 +20,7 @@ test('event layout mirrors src/kernel/http_capture.h', () => {
 #include <linux/types.h>
 #include "${header}"
 int main(void) {
-printf("hd_event.size=%zu\\nhd_hello.size=%zu\\nhd_stats.size=%zu\\nmax=%d\\nstats=%d\\nflags=%d,%d,%d\\n", sizeof(struct hd_event), sizeof(struct hd_hello), sizeof(struct hd_stats), HD_MAX_CAPTURE, HD_STAT_MAX, HD_F_TLS, HD_F_AFTER_LOSS, HD_F_H2_FRAMES);
+printf("hd_event.size=%zu\\nhd_hello.size=%zu\\nhd_stats.size=%zu\\nmax=%d\\nstats=%d\\nflags=%d,%d,%d\\n", sizeof(struct hd_event), sizeof(struct hd_hello), sizeof(struct hd_stats), HD_MAX_CAPTURE, HD_STAT_MAX, HD_F_TLS, HD_F_AFTER_LOSS, HD_F_PIECES);
 ${fields('hd_event', EVENT)}
 ${fields('hd_hello', HELLO)}
 ${fields('hd_stats', STATS)}
@@ -32,7 +32,7 @@ return 0; }`);
   assert.equal(out['hd_stats.size'], STATS.size);
   assert.equal(out.max, MAX_CAPTURE);
   assert.equal(out.stats, STAT_NAMES.length);
-  assert.equal(out.flags, `${F_TLS},${F_AFTER_LOSS},${F_H2_FRAMES}`);
+  assert.equal(out.flags, `${F_TLS},${F_AFTER_LOSS},${F_PIECES}`);
   for (const [k, v] of Object.entries(EVENT)) if (k !== 'size') assert.equal(out[`hd_event.${k}`], v, k);
   for (const [k, v] of Object.entries(HELLO)) if (k !== 'size') assert.equal(out[`hd_hello.${k}`], v, k);
   for (const [k, v] of Object.entries(STATS)) if (k !== 'size') assert.equal(out[`hd_stats.${k}`], v, k);
@@ -89,19 +89,19 @@ test('HTTP/2 frames past the capture window: pieces in syscall order; malformed 
   const head = Buffer.from('head-bytes');
   const a = Buffer.from('frame-a');
   const b = Buffer.from('frame-b!!');
-  const pieces = h2Pieces(framed(head, [[100, a], [16_500, b]]), 20_000);
+  const pieces = recordPieces(framed(head, [[100, a], [16_500, b]]), 20_000);
   assert.deepEqual(pieces?.map((p) => [Buffer.from(p.data).toString(), p.len]), [['head-bytes', 100], ['frame-a', 16_400], ['frame-b!!', 3_500]]);
-  assert.deepEqual(h2Pieces(framed(head, []), 50)?.map((p) => p.len), [50]);
+  assert.deepEqual(recordPieces(framed(head, []), 50)?.map((p) => p.len), [50]);
   // Offsets that go back, overlap what was captured, or leave the syscall.
-  assert.equal(h2Pieces(framed(head, [[100, a], [90, b]]), 20_000), null);
-  assert.equal(h2Pieces(framed(head, [[5, a]]), 20_000), null);
-  assert.equal(h2Pieces(framed(head, [[19_998, a]]), 20_000), null);
-  assert.equal(h2Pieces(Buffer.from([1, 2]), 10), null);
+  assert.equal(recordPieces(framed(head, [[100, a], [90, b]]), 20_000), null);
+  assert.equal(recordPieces(framed(head, [[5, a]]), 20_000), null);
+  assert.equal(recordPieces(framed(head, [[19_998, a]]), 20_000), null);
+  assert.equal(recordPieces(Buffer.from([1, 2]), 10), null);
   for (let i = 0; i < 20_000; i++) {
     const junk = Buffer.alloc(Math.floor(Math.random() * 64));
     for (let j = 0; j < junk.length; j++) junk[j] = Math.random() < 0.3 ? 0 : Math.floor(Math.random() * 256);
     const len = Math.floor(Math.random() * 100_000);
-    const ps = h2Pieces(junk, len);
+    const ps = recordPieces(junk, len);
     if (ps) assert.equal(ps.reduce((n, p) => n + p.len, 0), len);
   }
 });

@@ -22,8 +22,8 @@ export const STAT_NAMES = ['events', 'ringbuf_full', 'skipped_non_http', 'args_f
 export const F_TLS = 2;
 /** Records of this socket were lost just before this one (ring buffer full). */
 export const F_AFTER_LOSS = 4;
-/** HTTP/2: the payload's head, then the frames past it (src/kernel/h2_walk.bpf.h; decode.ts h2Pieces). */
-export const F_H2_FRAMES = 8;
+/** The payload's head, then pieces past it: HTTP/2 frames (src/kernel/h2_walk.bpf.h), HTTP/1 response heads (h1_walk.bpf.h); decode.ts recordPieces. */
+export const F_PIECES = 8;
 
 export const MAX_CAPTURE = 8192;
 export const AF_INET = 2;

@@ -2,8 +2,8 @@
 // exchange records, and bounds memory: at most maxConnections live connections (least
 // idle evicted first), idle ones dropped after the TTL.
 import { Buffer } from 'node:buffer';
-import { eventAddrs, eventComm, h2Pieces, type DataEvent } from '../capture/decode.ts';
-import { F_AFTER_LOSS, F_H2_FRAMES, F_TLS } from '../capture/event-layout.ts';
+import { eventAddrs, eventComm, recordPieces, type DataEvent } from '../capture/decode.ts';
+import { F_AFTER_LOSS, F_PIECES, F_TLS } from '../capture/event-layout.ts';
 import { splitTarget } from '../httpparse/head.ts';
 import type { Message } from '../httpparse/message-stream.ts';
 import { bodyMayNeedRedaction, redactBodyText, redactHeadText, redactQuery } from '../httpparse/redact.ts';
@@ -100,13 +100,13 @@ export class Correlator {
       this.stats.connections++;
     }
     if (ev.flags & F_TLS) conn.meta.tls = true;
-    if (ev.flags & F_H2_FRAMES) this.pushFrames(conn, ev);
+    if (ev.flags & F_PIECES) this.pushPieces(conn, ev);
     else conn.push(ev.direction, ev.data, ev.len, ev.startNs, ev.endNs);
   }
 
-  /** HTTP/2 frames the kernel found past the capture window: each handed over where it starts in the syscall. */
-  private pushFrames(conn: Connection, ev: DataEvent): void {
-    const pieces = h2Pieces(ev.data, ev.len);
+  /** What the kernel found past the capture window (HTTP/2 frames, HTTP/1 response heads): each piece handed over where it starts in the syscall. */
+  private pushPieces(conn: Connection, ev: DataEvent): void {
+    const pieces = recordPieces(ev.data, ev.len);
     if (pieces === null) {
       // Not as the kernel writes it: nothing but a gap can be trusted (the reader resyncs later).
       conn.push(ev.direction, ev.data.subarray(0, 0), ev.len, ev.startNs, ev.endNs);
