@@ -234,6 +234,32 @@ static long h1_step(__u32 i, void *c)
 }
 
 /*
+ * Inlined in emit(), so that most syscalls make no call: counts request and answer starts
+ * (pipelining), passes over body bytes of an answer followed, and says whether h1_heads has
+ * anything to do.
+ */
+static __always_inline int h1_wanted(struct scratch *sc, struct sock_info *s, __u8 d, __u32 ret, __u32 got)
+{
+	__u32 first = 0;
+	if (got >= 4)
+		__builtin_memcpy(&first, sc->data, 4);
+	if (got >= 4 && !s->h1_pipelined) {
+		if (first == 0x50545448 /* "HTTP" */)
+			s->h1_resps++;
+		else if (looks_http(first))
+			s->h1_reqs++;
+		__u16 waiting = s->h1_reqs - s->h1_resps;
+		if (waiting >= 2 && waiting < 0x8000)
+			s->h1_pipelined = 1;
+	}
+	if (s->h1_sync[d] == H1_IN_BODY && s->h1_next[d] >= ret) {
+		s->h1_next[d] -= ret; /* all body: the common case while a download runs */
+		return 0;
+	}
+	return s->h1_sync[d] != 0 || (first == 0x50545448 && (ret > got || s->h1_pipelined));
+}
+
+/*
  * Follows a socket's answers in one direction through this syscall (`got` bytes of it in
  * data[]) when it is followed already or starts an answer that may be long. Returns the
  * bytes data[] now holds, with H1_FRAMED set when heads were appended.
@@ -253,21 +279,7 @@ __noinline __u32 h1_heads(struct sock_info *s, struct hd_args *a, struct iovec *
 		return got;
 	__u8 d = a->direction & 1;
 	__u64 start = 0;
-	if (got >= 4 && !s->h1_pipelined) {
-		__u32 first;
-		__builtin_memcpy(&first, sc->data, 4);
-		if (first == 0x50545448 /* "HTTP" */)
-			s->h1_resps++;
-		else if (looks_http(first))
-			s->h1_reqs++;
-		if ((__u16)(s->h1_reqs - s->h1_resps) >= 2 && (__u16)(s->h1_reqs - s->h1_resps) < 0x8000)
-			s->h1_pipelined = 1;
-	}
 	if (s->h1_sync[d] == H1_IN_BODY) {
-		if (s->h1_next[d] >= ret) {
-			s->h1_next[d] -= ret; /* all body: the common case while a download runs */
-			return got;
-		}
 		start = s->h1_next[d];
 	} else if (s->h1_sync[d] == 0) {
 		__u32 w0 = 0, w1 = 0, tail = 0;

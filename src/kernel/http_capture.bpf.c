@@ -108,14 +108,6 @@ struct sock_info {
 	__u8 h2_hdr[2][4]; /* ...and the first of them (length, type) */
 	__u8 h2_kept[2]; /* ...the frame going on into the next syscall is a header block or control frame */
 	__u32 h2_next[2]; /* ...where the next frame header starts in the next syscall's bytes */
-	__u8 h1_sync[2]; /* HTTP/1, per direction: answers followed (H1_IN_BODY, H1_IN_HEAD: h1_walk.bpf.h) */
-	__u8 h1_hflags[2]; /* ...a head cut by the last syscall: what it showed */
-	__u16 h1_status[2];
-	__u32 h1_hline[2]; /* ...bytes of its last line so far */
-	__u8 h1_pipelined; /* ...two requests went by with no answer between: answers may share reads */
-	__u16 h1_reqs;   /* ...syscalls that started a request, and an answer: the difference is */
-	__u16 h1_resps;  /*    how many requests at least are waiting */
-	__u64 h1_next[2]; /* ...the answer's bytes still to come: the next one starts after them */
 	__u16 family;
 	__u16 lport;
 	__u16 rport;
@@ -127,6 +119,15 @@ struct sock_info {
 	__u8 pre_len;
 	__u8 pre_dir;
 	__u64 pre_ns;
+	/* HTTP/1 answers past the window: last, so that the fields every record copies keep their cache lines. */
+	__u8 h1_sync[2]; /* HTTP/1, per direction: answers followed (H1_IN_BODY, H1_IN_HEAD: h1_walk.bpf.h) */
+	__u8 h1_hflags[2]; /* ...a head cut by the last syscall: what it showed */
+	__u16 h1_status[2];
+	__u32 h1_hline[2]; /* ...bytes of its last line so far */
+	__u8 h1_pipelined; /* ...two requests went by with no answer between: answers may share reads */
+	__u16 h1_reqs;   /* ...syscalls that started a request, and an answer: the difference is */
+	__u16 h1_resps;  /*    how many requests at least are waiting */
+	__u64 h1_next[2]; /* ...the answer's bytes still to come: the next one starts after them */
 };
 
 struct {
@@ -641,7 +642,7 @@ static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s,
 		got = h2_frames(sc, s, &a, &iov0, (__u32)ret, got, &framed);
 		/* Parts shipped on the way (h2_flush) covered the syscall's bytes up to walk.base. */
 		ev->len = (__u32)ret - sc->walk.base;
-	} else if (h1) {
+	} else if (h1 && h1_wanted(sc, s, a.direction & 1, (__u32)ret, got)) {
 		__u32 r = h1_heads(s, &a, &iov0, (__u32)ret, got);
 		framed = !!(r & H1_FRAMED);
 		got = r & ~H1_FRAMED;
