@@ -313,6 +313,30 @@ for r in range(8):
   }
 });
 
+test('100 requests pipelined in one write to nginx (which reads 1 KiB at a time): every one recorded and paired, both sides', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+  const nginx = await startNginx({});
+  try {
+    const client = `
+import socket, sys, time
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+for r in range(3):
+    s.sendall(b''.join(b'GET /deep/%d HTTP/1.1\\r\\nHost: deep\\r\\nUser-Agent: pipeline-100\\r\\n\\r\\n' % (r * 100 + i) for i in range(100)))
+    time.sleep(0.2)
+    buf = b''
+    while buf.count(b'HTTP/1.1 200') < 100 or not buf.endswith(b'default\\n'):
+        buf += s.recv(65536)
+`;
+    await run('python3', ['-c', client, String(nginx.port)]);
+    for (const role of ['client', 'server']) {
+      const xs = await records(`path=/deep/&role=${role}`, 300, `${role}-side records of 300 pipelined requests`);
+      assert.equal(new Set(xs.map((x) => x.path)).size, 300, `${role}: each once`);
+      assert.deepEqual(xs.filter((x) => x.unmatched || x.status !== 200).map((x) => x.path), [], `${role}: every one answered`);
+    }
+  } finally {
+    nginx.stop();
+  }
+});
+
 test('Java: the JDK\'s HttpClient and HttpServer, both sides, keep-alive, chunked, a POST body left unread', { skip: ROOT_SKIP, timeout: 90_000 }, async () => {
   const { stdout } = await run('java', [fileURLToPath(new URL('./fixtures/JvmHttp.java', import.meta.url))], { timeout: 60_000 });
   assert.deepEqual(stdout.trim().split('\n'), ['200', '200', '200', '200', '200', '404', '201', '200']);

@@ -7,7 +7,9 @@
  * that starts past the window, as HTTP/2's walk appends frames (same layout, HD_F_PIECES).
  * It starts following at an answer that goes past its syscall's window, and, on a socket that
  * pipelines (two requests started with no answer between), also at one that may go on into
- * later syscalls (1 KiB or more, or a head alone):
+ * later syscalls (1 KiB or more, or a head alone). Requests are followed the same way from a
+ * syscall that goes past its window or fills a power-of-two buffer (pipelined requests read
+ * 1 KiB at a time by nginx):
  *
  *   data[] = head[P] { u32 offset, u32 n, n bytes from that offset }* u32 P
  *
@@ -23,7 +25,7 @@
 #ifndef HEIMDALL_H1_WALK_BPF_H
 #define HEIMDALL_H1_WALK_BPF_H
 
-#define H1_MAX_HEADS 8     /* per syscall: 8 copies of H1_PEEK and an 8 KiB head fit below H2_OUT_END */
+#define H1_MAX_HEADS 128   /* per syscall: each is kept to its length, ~250 bytes (copies shrink to the room left) */
 #define H1_PEEK 2048       /* bytes copied where a head starts past the window; a longer head is cut */
 #define H1_FOLLOW_MIN 1024 /* a syscall this long that starts an answer: the body may go on */
 
@@ -130,8 +132,25 @@ static __always_inline __u32 h1_status(struct scratch *sc, __u32 at)
 	return st >= 100 ? st : 0;
 }
 
-/* One response head at walk.pos: finds it (in the head already copied, or copies it from past
- * the window and appends it), reads its framing, and moves walk.pos past its body. A head the
+/* Does data[at] start a request line (a method of 3 to 12 capitals, then a space)? */
+static __always_inline int h1_request(struct scratch *sc, __u32 at)
+{
+#pragma unroll
+	for (int j = 0; j < 13; j++) {
+		__u8 ch = H1_AT(sc, at + j);
+		if (ch == ' ')
+			return j >= 3;
+		if (ch < 'A' || ch > 'Z')
+			return 0;
+	}
+	return 0;
+}
+
+#define H1_STATUS_REQUEST 1 /* walk.h1_status of a request: real statuses are 100 and up */
+
+/* One message head (an answer's or a request's) at walk.pos: finds it (in the head already
+ * copied, or copies it from past the window and appends it), reads its framing, and moves
+ * walk.pos past its body. A head the
  * syscall's end cuts is resumed at the next syscall's first byte (walk.h1_cut, h1_resume). */
 static long h1_step(__u32 i, void *c)
 {
@@ -166,10 +185,15 @@ static long h1_step(__u32 i, void *c)
 			__u32 want = w->ret - pos;
 			if (want > H1_PEEK)
 				want = H1_PEEK;
-			if (w->out + 8 + want + 4 > H2_OUT_END) {
-				w->desync = 1;
+			if (w->out + 8 + 12 + 4 > H2_OUT_END) {
+				w->desync = 1; /* the record is full */
 				return 1;
 			}
+			/* Near the record's end a copy is shortened: heads are kept to their length, so a
+			 * read of 100 small pipelined answers fits (a cut one stops the walk below). */
+			__u32 room = H2_OUT_END - 4 - 8 - w->out;
+			if (want > room)
+				want = room;
 			long got = h2_read(w, sc, w->out + 8, pos, want);
 			if (got < 12) {
 				w->desync = 1;
@@ -180,8 +204,10 @@ static long h1_step(__u32 i, void *c)
 			copied = 1;
 		}
 		status = n >= 12 ? h1_status(sc, at) : 0;
+		if (status == 0 && n >= 12 && h1_request(sc, at))
+			status = H1_STATUS_REQUEST;
 		if (status == 0) {
-			/* Not an answer where one was due: the walk went wrong (a HEAD's answer) or a
+			/* No message where one was due: the walk went wrong (a HEAD's answer) or a
 			 * stretch started mid-message; nothing is appended for it. */
 			w->desync = 1;
 			return 1;
@@ -201,7 +227,7 @@ static long h1_step(__u32 i, void *c)
 		if (copied)
 			h2_extent(w, sc, pos, n); /* user space sees it is cut */
 		if (pos + n < w->ret) {
-			w->desync = 1; /* longer than H1_PEEK, or than the head of a syscall it goes past */
+			w->desync = 1; /* longer than the copy (H1_PEEK, or the room left), or than the head of a syscall it goes past */
 			return 1;
 		}
 		/* The syscall ends inside it: what it showed so far goes on into the next one. */
@@ -217,12 +243,15 @@ static long h1_step(__u32 i, void *c)
 	}
 	if (copied)
 		h2_extent(w, sc, pos, x.head_len);
-	if (status == 101 || ((status >= 200 && status != 204 && status != 304) && (x.unframed || !x.has_length))) {
-		/* Another protocol, or a body this walk cannot frame: following ends after this head. */
+	/* A request without Content-Length has no body (RFC 9112 6.3); an answer without one runs
+	 * to the close. Chunked bodies and other protocols (101) are not followed. */
+	int request = status == H1_STATUS_REQUEST;
+	int bodiless = request ? !x.has_length : status < 200 || status == 204 || status == 304;
+	if (status == 101 || x.unframed || (!bodiless && !x.has_length)) {
 		w->desync = 1;
 		return 1;
 	}
-	__u64 body = status < 200 || status == 204 || status == 304 ? 0 : x.length;
+	__u64 body = bodiless ? 0 : x.length;
 	__u64 next = (__u64)pos + x.head_len + body;
 	if (next >= w->ret) {
 		w->carry = next - w->ret;
@@ -231,6 +260,13 @@ static long h1_step(__u32 i, void *c)
 	}
 	w->pos = (__u32)next;
 	return 0;
+}
+
+/* A read of 512, 1024, 2048... bytes most likely filled its buffer and stopped inside a
+ * message: nginx reads requests 1 KiB at a time, so 100 pipelined ones cut heads there. */
+static __always_inline int h1_filled(__u32 ret)
+{
+	return ret >= 512 && (ret & (ret - 1)) == 0;
 }
 
 /*
@@ -256,7 +292,11 @@ static __always_inline int h1_wanted(struct scratch *sc, struct sock_info *s, __
 		s->h1_next[d] -= ret; /* all body: the common case while a download runs */
 		return 0;
 	}
-	return s->h1_sync[d] != 0 || (first == 0x50545448 && (ret > got || s->h1_pipelined));
+	if (s->h1_sync[d] != 0)
+		return 1;
+	if (first == 0x50545448 /* "HTTP" */)
+		return ret > got || s->h1_pipelined;
+	return (ret > got || h1_filled(ret)) && looks_http(first); /* requests that came together */
 }
 
 /*
@@ -287,12 +327,16 @@ __noinline __u32 h1_heads(struct sock_info *s, struct hd_args *a, struct iovec *
 			return got;
 		__builtin_memcpy(&w0, sc->data, 4);
 		__builtin_memcpy(&w1, sc->data + 4, 4);
-		if (w0 != 0x50545448 /* "HTTP" */ || (w1 & 0xffffff) != 0x2e312f /* "/1." */)
-			return got;
-		__u32 t = (got - 4) & (HD_MAX_CAPTURE - 1);
-		__builtin_memcpy(&tail, sc->data + t, 4);
-		if (ret <= got && (!s->h1_pipelined || (ret < H1_FOLLOW_MIN && tail != 0x0a0d0a0d /* a head alone: "\r\n\r\n" */)))
-			return got;
+		if (w0 != 0x50545448 /* "HTTP" */ || (w1 & 0xffffff) != 0x2e312f /* "/1." */) {
+			/* Requests: followed through a syscall past its window or one that filled its buffer. */
+			if ((ret <= got && !h1_filled(ret)) || !looks_http(w0))
+				return got;
+		} else {
+			__u32 t = (got - 4) & (HD_MAX_CAPTURE - 1);
+			__builtin_memcpy(&tail, sc->data + t, 4);
+			if (ret <= got && (!s->h1_pipelined || (ret < H1_FOLLOW_MIN && tail != 0x0a0d0a0d /* a head alone: "\r\n\r\n" */)))
+				return got;
+		}
 	}
 	__u8 resume = s->h1_sync[d] == H1_IN_HEAD;
 	s->h1_sync[d] = 0;

@@ -48,7 +48,8 @@ export interface ConnectionSink {
   desync(): void;
 }
 
-const MAX_PENDING = 64;
+/** Requests waiting for their answers, per connection (a deep pipeline: wrk, or a 100-request write). */
+const MAX_PENDING = 256;
 
 export class Connection {
   readonly meta: ConnMeta;
@@ -65,6 +66,8 @@ export class Connection {
   private readonly streams: [MessageStream, MessageStream];
   private readonly sink: ConnectionSink;
   private respTarget: PendingRequest | null = null;
+  /** Answers still due to requests given up on at MAX_PENDING: they go by unpaired, in order. */
+  private givenUp = 0;
   /** Set when the connection speaks HTTP/2 (it opened with the client preface). */
   private h2: H2Session | null = null;
   private readonly keepBytes: number;
@@ -141,15 +144,18 @@ export class Connection {
       // A new request with no response in flight means expired requests will never be answered.
       while (this.pending[0]?.ghost && resp.openMode === 'idle') this.pending.shift();
       if (this.pending.length >= MAX_PENDING) {
-        // Bounded: the oldest waiting request is given up on, and said so.
+        // Bounded: the oldest waiting request is given up on, and said so. Its answer will
+        // still come first, and must not be taken for the next request's.
         const dropped = this.pending.shift()!;
+        if (this.respTarget === dropped) this.respTarget = null;
+        else this.givenUp++;
         if (!dropped.ghost) this.sink.exchange({ conn: this, role: this.role, request: dropped.msg, requestEndNs: dropped.endNs, response: null, responseEndNs: 0 });
       }
       this.pending.push({ msg, endNs: null, ghost: false });
       return requestFraming(head);
     }
     if (this.role === null || dir === this.reqDir) return { mode: 'unknown' };
-    const req = this.pending[0] ?? null;
+    const req = this.givenUp > 0 ? null : (this.pending[0] ?? null);
     this.respTarget = req;
     const status = head.status;
     const method = req?.msg.head?.method ?? '';
@@ -172,6 +178,10 @@ export class Connection {
     if (this.role === null || dir === this.reqDir) return;
     if (head.status >= 100 && head.status < 200 && head.status !== 101) return; // interim: the final response follows
     this.lastResponseEndNs = endNs;
+    if (this.givenUp > 0 && this.respTarget === null) {
+      this.givenUp--; // the answer to a request already reported unmatched
+      return;
+    }
     // Unaligned, the requests still waiting were seen before anything went unseen and are
     // answered first; once they are, whose answer this is cannot be known.
     if (this.unaligned && this.pending.length === 0) return;
@@ -218,6 +228,7 @@ export class Connection {
     if (!this.unaligned) this.sink.desync();
     this.unaligned = true;
     this.respTarget = null;
+    this.givenUp = 0;
     for (const p of this.pending) {
       if (!p.ghost) this.sink.exchange({ conn: this, role: this.role, request: p.msg, requestEndNs: p.endNs, response: null, responseEndNs: 0 });
     }

@@ -283,3 +283,20 @@ test('an empty line before a request (after a POST body) is not noise', () => {
   assert.deepEqual(h.out.map((x) => [x.path, x.status, x.unmatched]), [['/a', 201, false], ['/b', 202, false]]);
   assert.equal(h.c.stats.resyncs, 0);
 });
+
+test('more requests pipelined than the connection keeps waiting: none is paired with another\'s response', () => {
+  // wrk with a deep pipeline, or the kernel showing every head of a 100-request write: past
+  // the bound, answers to requests given up on must not shift onto later requests.
+  const status = (i: number) => [200, 201, 202, 203, 206][i % 5];
+  for (const n of [100, 300, 1100]) {
+    const h = harness({ capture: 1 << 17 });
+    h.send(IN, Array.from({ length: n }, (_, i) => `GET /deep/${i} HTTP/1.1\r\nHost: a\r\n\r\n`).join(''));
+    for (let i = 0; i < n; i++) h.send(OUT, resp(status(i), 'ok'));
+    h.send(IN, `GET /deep/${n} HTTP/1.1\r\nHost: a\r\n\r\n`);
+    h.send(OUT, resp(status(n), 'ok'));
+    const paired = h.out.filter((x) => !x.unmatched);
+    for (const x of paired) assert.equal(x.status, status(Number(x.path.split('/')[2])), `${n}: ${x.path}`);
+    assert.equal(h.out.length, n + 1, `${n}: each request once`);
+    assert.equal(paired.length, Math.min(n, 256) + 1, `${n}: the last 256 of a batch pair, and the request after it`);
+  }
+});
