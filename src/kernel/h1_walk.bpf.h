@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * HTTP/1 response heads past the capture window. A client that pipelines downloads and reads
+ * HTTP/1 message heads past the capture window. A client that pipelines downloads and reads
  * 64 KiB at a time (apt does) gets answers that start deep inside one read: past the window
  * user space never saw them, and reported their requests unmatched. So the kernel frames each
- * direction's responses by Content-Length across syscalls and appends every response head
- * that starts past the window, as HTTP/2's walk appends frames (same layout, HD_F_PIECES).
+ * direction's messages by Content-Length across syscalls and appends every head that starts
+ * past the window, as HTTP/2's walk appends frames (same layout, HD_F_PIECES).
  * It starts following at an answer that goes past its syscall's window, and, on a socket that
  * pipelines (two requests started with no answer between), also at one that may go on into
  * later syscalls (1 KiB or more, or a head alone). Requests are followed the same way from a
@@ -16,7 +16,8 @@
  * The kernel only finds where heads start; user space still frames every message itself and
  * takes a piece that is not where its own framing says a message starts as body bytes. Bodies
  * it cannot frame (chunked, read to close, a 101) end the following; so does anything that is
- * not a status line where one was due (the answer to a HEAD has a Content-Length and no body).
+ * not a request or status line where one was due (the answer to a HEAD has a Content-Length
+ * and no body).
  * Sockets whose answers fit their reads pay two tests: reading heads costs ~1 us each (nginx
  * answering with 1.1 KB files, BPF time per request +2.2 us when every answer was read).
  *

@@ -119,15 +119,15 @@ struct sock_info {
 	__u8 pre_len;
 	__u8 pre_dir;
 	__u64 pre_ns;
-	/* HTTP/1 answers past the window: last, so that the fields every record copies keep their cache lines. */
-	__u8 h1_sync[2]; /* HTTP/1, per direction: answers followed (H1_IN_BODY, H1_IN_HEAD: h1_walk.bpf.h) */
+	/* HTTP/1 messages past the window: last, so that the fields every record copies keep their cache lines. */
+	__u8 h1_sync[2]; /* HTTP/1, per direction: messages followed (H1_IN_BODY, H1_IN_HEAD: h1_walk.bpf.h) */
 	__u8 h1_hflags[2]; /* ...a head cut by the last syscall: what it showed */
 	__u16 h1_status[2];
 	__u32 h1_hline[2]; /* ...bytes of its last line so far */
 	__u8 h1_pipelined; /* ...two requests went by with no answer between: answers may share reads */
 	__u16 h1_reqs;   /* ...syscalls that started a request, and an answer: the difference is */
 	__u16 h1_resps;  /*    how many requests at least are waiting */
-	__u64 h1_next[2]; /* ...the answer's bytes still to come: the next one starts after them */
+	__u64 h1_next[2]; /* ...the message's bytes still to come: the next one starts after them */
 };
 
 struct {
@@ -227,7 +227,7 @@ struct h2_walk {
 	__u64 iov_base;
 	__u32 seek_pos; /* h2_seek's target */
 	__u32 seek_found;
-	__u64 carry;    /* h1_walk: bytes of the last answer past this syscall */
+	__u64 carry;    /* h1_walk: bytes of the last message past this syscall */
 	__u64 h1_length; /* h1_walk, a head cut by a syscall's end (resumed, or cut here): its Content-Length so far */
 	__u32 h1_hline;  /* ...bytes of its last line so far */
 	__u16 h1_status;
@@ -570,7 +570,7 @@ static __always_inline void fill_event(struct hd_event *ev, __u64 id, struct hd_
 	name_generic_thread((char *)ev->comm);
 }
 
-/* h1: follow HTTP/1 answers past the window (h1_walk.bpf.h). A constant at each call: where it
+/* h1: follow HTTP/1 messages past the window (h1_walk.bpf.h). A constant at each call: where it
  * is 0 (an SSL_write held back, shipped from a syscall's entry) the walk is not part of the
  * program, which then loads faster (each program that can reach it verifies it again). */
 static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s, long ret, struct iovec iov0, __u8 extra_flags, int h1)

@@ -4,7 +4,7 @@ import { recordTimestampNs, type ExchangeRecord } from '../exchange-record.ts';
 import { decodeFrame, type DataEvent } from '../capture/decode.ts';
 import { connKey, dataRecord } from '../../../test/helpers/records.ts';
 import { Correlator } from './correlator.ts';
-import { F_AFTER_LOSS } from '../capture/event-layout.ts';
+import { F_AFTER_LOSS, F_PIECES } from '../capture/event-layout.ts';
 
 const IN = 0;
 const OUT = 1;
@@ -299,4 +299,35 @@ test('more requests pipelined than the connection keeps waiting: none is paired 
     assert.equal(h.out.length, n + 1, `${n}: each request once`);
     assert.equal(paired.length, Math.min(n, 256) + 1, `${n}: the last 256 of a batch pair, and the request after it`);
   }
+});
+
+test('heads the kernel appended past the window (HD_F_PIECES, h1_walk.bpf.h) pair exactly, bodies counted through the gaps', () => {
+  const h = harness({ capture: 1 << 17 });
+  const bodies = [5000, 7000, 3000, 40];
+  h.send(OUT, bodies.map((_, i) => `GET /piece/${i} HTTP/1.1\r\nHost: a\r\n\r\n`).join(''));
+  const answers = bodies.map((n, i) => resp(200 + i, 'b'.repeat(n)));
+  const all = answers.join('');
+  // The record as the kernel writes it for one read of all four answers: the window, then each
+  // head that starts past it as { offset, n, bytes }, then the window's length.
+  const window = 2048;
+  const parts: Buffer[] = [Buffer.from(all.slice(0, window), 'latin1')];
+  let off = 0;
+  for (const a of answers) {
+    if (off >= window) {
+      const head = Buffer.from(a.slice(0, a.indexOf('\r\n\r\n') + 4), 'latin1');
+      const extent = Buffer.alloc(8);
+      extent.writeUInt32LE(off, 0);
+      extent.writeUInt32LE(head.length, 4);
+      parts.push(extent, head);
+    }
+    off += a.length;
+  }
+  const tail = Buffer.alloc(4);
+  tail.writeUInt32LE(window, 0);
+  parts.push(tail);
+  h.send(IN, Buffer.concat(parts), { len: all.length, flags: F_PIECES });
+  assert.deepEqual(
+    h.out.map((x) => [x.path, x.status, x.unmatched, x.responseBytes]),
+    answers.map((a, i) => [`/piece/${i}`, 200 + i, false, a.length]),
+  );
 });
