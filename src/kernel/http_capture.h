@@ -39,7 +39,7 @@ enum hd_stat {
 #define HD_F_DATA_NONE 1 /* sendfile: the payload is not in user memory, only its length */
 #define HD_F_TLS 2       /* plaintext of a TLS connection, from SSL_read/SSL_write */
 #define HD_F_AFTER_LOSS 4 /* records of this socket were lost (ring buffer full) just before this one */
-#define HD_F_PIECES 8    /* data[] is the payload's head, then pieces past it: HTTP/2 frames (h2_walk.bpf.h), HTTP/1 response heads (h1_walk.bpf.h) */
+#define HD_F_PIECES 8    /* data[] is the payload's head, then pieces past it: HTTP/2 frames (h2_walk.bpf.h), HTTP/1 message heads (h1_walk.bpf.h) */
 
 struct hd_event {
 	__u32 kind;

@@ -94,7 +94,7 @@ export interface Piece { data: Uint8Array; len: number }
 /**
  * An HD_F_PIECES record's payload as pieces in syscall order: the head, then what the kernel
  * found past it (HTTP/2: each frame header, with the payload of header blocks and control
- * frames, src/kernel/h2_walk.bpf.h; HTTP/1: each response head, h1_walk.bpf.h), each piece
+ * frames, src/kernel/h2_walk.bpf.h; HTTP/1: each message head, h1_walk.bpf.h), each piece
  * running to where the next begins:
  *   head[P] { u32 offset, u32 n, n bytes }* u32 P
  * null when the layout does not hold; the caller then keeps what is surely the head.

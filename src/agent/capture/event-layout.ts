@@ -22,7 +22,7 @@ export const STAT_NAMES = ['events', 'ringbuf_full', 'skipped_non_http', 'args_f
 export const F_TLS = 2;
 /** Records of this socket were lost just before this one (ring buffer full). */
 export const F_AFTER_LOSS = 4;
-/** The payload's head, then pieces past it: HTTP/2 frames (src/kernel/h2_walk.bpf.h), HTTP/1 response heads (h1_walk.bpf.h); decode.ts recordPieces. */
+/** The payload's head, then pieces past it: HTTP/2 frames (src/kernel/h2_walk.bpf.h), HTTP/1 message heads (h1_walk.bpf.h); decode.ts recordPieces. */
 export const F_PIECES = 8;
 
 export const MAX_CAPTURE = 8192;

@@ -104,7 +104,7 @@ export class Correlator {
     else conn.push(ev.direction, ev.data, ev.len, ev.startNs, ev.endNs);
   }
 
-  /** What the kernel found past the capture window (HTTP/2 frames, HTTP/1 response heads): each piece handed over where it starts in the syscall. */
+  /** What the kernel found past the capture window (HTTP/2 frames, HTTP/1 message heads): each piece handed over where it starts in the syscall. */
   private pushPieces(conn: Connection, ev: DataEvent): void {
     const pieces = recordPieces(ev.data, ev.len);
     if (pieces === null) {
