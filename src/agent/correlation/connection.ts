@@ -147,8 +147,8 @@ export class Connection {
         // Bounded: the oldest waiting request is given up on, and said so. Its answer will
         // still come first, and must not be taken for the next request's.
         const dropped = this.pending.shift()!;
-        if (this.respTarget === dropped) this.respTarget = null;
-        else this.givenUp++;
+        if (this.respTarget === dropped) this.respTarget = null; // its answer, under way, ends unpaired
+        this.givenUp++;
         if (!dropped.ghost) this.sink.exchange({ conn: this, role: this.role, request: dropped.msg, requestEndNs: dropped.endNs, response: null, responseEndNs: 0 });
       }
       this.pending.push({ msg, endNs: null, ghost: false });

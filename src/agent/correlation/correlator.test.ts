@@ -299,6 +299,17 @@ test('more requests pipelined than the connection keeps waiting: none is paired 
     assert.equal(h.out.length, n + 1, `${n}: each request once`);
     assert.equal(paired.length, Math.min(n, 256) + 1, `${n}: the last 256 of a batch pair, and the request after it`);
   }
+  // The bound reached while the oldest request's answer is under way: that answer and the next
+  // given-up one's still go by unpaired.
+  const h = harness({ capture: 1 << 17 });
+  h.send(IN, Array.from({ length: 256 }, (_, i) => `GET /deep/${i} HTTP/1.1\r\nHost: a\r\n\r\n`).join(''));
+  h.send(OUT, `HTTP/1.1 ${status(0)} X\r\nContent-Length: 10\r\n\r\nhalf`);
+  h.send(IN, `GET /deep/256 HTTP/1.1\r\nHost: a\r\n\r\nGET /deep/257 HTTP/1.1\r\nHost: a\r\n\r\n`);
+  h.send(OUT, 'other!');
+  for (let i = 1; i < 258; i++) h.send(OUT, resp(status(i), 'ok'));
+  const paired = h.out.filter((x) => !x.unmatched);
+  for (const x of paired) assert.equal(x.status, status(Number(x.path.split('/')[2])), `under way: ${x.path}`);
+  assert.equal(paired.length, 256, 'under way: all but the two given up on');
 });
 
 test('heads the kernel appended past the window (HD_F_PIECES, h1_walk.bpf.h) pair exactly, bodies counted through the gaps', () => {
