@@ -151,16 +151,14 @@ static __always_inline int h1_request(struct scratch *sc, __u32 at)
 
 /* One message head (an answer's or a request's) at walk.pos: finds it (in the head already
  * copied, or copies it from past the window and appends it), reads its framing, and moves
- * walk.pos past its body. A head the
- * syscall's end cuts is resumed at the next syscall's first byte (walk.h1_cut, h1_resume). */
+ * walk.pos past its body. A head the syscall's end cuts is resumed at the next syscall's
+ * first byte (walk.h1_cut, h1_resume). */
 static long h1_step(__u32 i, void *c)
 {
-	struct scratch *sc = scratch_get();
+	struct scratch *sc = walk_step();
 	if (!sc)
 		return 1;
 	struct h2_walk *w = &sc->walk;
-	if (w->pos >= w->ret)
-		return 1;
 	__u32 pos = w->pos;
 	__u32 at, n, status;
 	int copied = 0, resumed = w->h1_resume;
@@ -275,9 +273,9 @@ static __always_inline int h1_filled(__u32 ret)
  * (pipelining), passes over body bytes of an answer followed, and says whether h1_heads has
  * anything to do.
  */
-static __always_inline int h1_wanted(struct scratch *sc, struct sock_info *s, __u8 d, __u32 ret, __u32 got)
+static __always_inline int h1_wanted(struct scratch *sc, struct sock_info *s, __u8 d, __u8 buf_kind, __u32 ret, __u32 got)
 {
-	__u32 first = 0;
+	__u32 first = 0, second = 0;
 	if (got >= 4)
 		__builtin_memcpy(&first, sc->data, 4);
 	if (got >= 4 && !s->h1_pipelined) {
@@ -295,15 +293,27 @@ static __always_inline int h1_wanted(struct scratch *sc, struct sock_info *s, __
 	}
 	if (s->h1_sync[d] != 0)
 		return 1;
-	if (first == 0x50545448 /* "HTTP" */)
-		return ret > got || s->h1_pipelined;
-	return (ret > got || h1_filled(ret)) && looks_http(first); /* requests that came together */
+	if (got < 12 || buf_kind == BUF_NONE)
+		return 0;
+	if (first != 0x50545448 /* "HTTP" */)
+		return (ret > got || h1_filled(ret)) && looks_http(first); /* requests that came together */
+	__builtin_memcpy(&second, sc->data + 4, 4);
+	if ((second & 0xffffff) != 0x2e312f /* "/1." */)
+		return 0;
+	if (ret > got)
+		return 1;
+	if (!s->h1_pipelined)
+		return 0;
+	/* Pipelining: an answer that may go on into later syscalls, 1 KiB or more or a head alone. */
+	__u32 tail = 0;
+	__builtin_memcpy(&tail, sc->data + ((got - 4) & (HD_MAX_CAPTURE - 1)), 4);
+	return ret >= H1_FOLLOW_MIN || tail == 0x0a0d0a0d /* "\r\n\r\n" */;
 }
 
 /*
- * Follows a socket's answers in one direction through this syscall (`got` bytes of it in
- * data[]) when it is followed already or starts an answer that may be long. Returns the
- * bytes data[] now holds, with H1_FRAMED set when heads were appended.
+ * Follows a socket's messages in one direction through this syscall (`got` bytes of it in
+ * data[]), where h1_wanted found work. Returns the bytes data[] now holds, with H1_FRAMED set
+ * when heads were appended.
  */
 #define H1_FRAMED 0x80000000u
 
@@ -319,26 +329,9 @@ __noinline __u32 h1_heads(struct sock_info *s, struct hd_args *a, struct iovec *
 	if (!sc || !s || !a || !iov0)
 		return got;
 	__u8 d = a->direction & 1;
-	__u64 start = 0;
-	if (s->h1_sync[d] == H1_IN_BODY) {
-		start = s->h1_next[d];
-	} else if (s->h1_sync[d] == 0) {
-		__u32 w0 = 0, w1 = 0, tail = 0;
-		if (got < 12 || a->buf_kind == BUF_NONE)
-			return got;
-		__builtin_memcpy(&w0, sc->data, 4);
-		__builtin_memcpy(&w1, sc->data + 4, 4);
-		if (w0 != 0x50545448 /* "HTTP" */ || (w1 & 0xffffff) != 0x2e312f /* "/1." */) {
-			/* Requests: followed through a syscall past its window or one that filled its buffer. */
-			if ((ret <= got && !h1_filled(ret)) || !looks_http(w0))
-				return got;
-		} else {
-			__u32 t = (got - 4) & (HD_MAX_CAPTURE - 1);
-			__builtin_memcpy(&tail, sc->data + t, 4);
-			if (ret <= got && (!s->h1_pipelined || (ret < H1_FOLLOW_MIN && tail != 0x0a0d0a0d /* a head alone: "\r\n\r\n" */)))
-				return got;
-		}
-	}
+	/* h1_wanted said there is work: from where the last message ends, from a head the last
+	 * syscall cut, or (not followed yet) from this syscall's first byte. */
+	__u64 start = s->h1_sync[d] == H1_IN_BODY ? s->h1_next[d] : 0;
 	__u8 resume = s->h1_sync[d] == H1_IN_HEAD;
 	s->h1_sync[d] = 0;
 	if (resume && got == 0)

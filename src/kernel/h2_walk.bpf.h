@@ -62,6 +62,13 @@ static __always_inline struct h2_walk *walk_begin(struct scratch *sc, struct hd_
 	return w;
 }
 
+/* A walk step's record, NULL once the walk reached the syscall's end (h2_step, h1_step). */
+static __always_inline struct scratch *walk_step(void)
+{
+	struct scratch *sc = scratch_get();
+	return sc && sc->walk.pos < sc->walk.ret ? sc : NULL;
+}
+
 /* Ends a record that has pieces past its head: data[] = head[P] { u32 offset, u32 n, n bytes }* u32 P.
  * Returns the bytes data[] then holds. */
 static __always_inline __u32 walk_finish(struct h2_walk *w, struct scratch *sc)
@@ -207,12 +214,10 @@ static __always_inline void h2_flush(struct h2_walk *w, struct scratch *sc, __u3
 
 static long h2_step(__u32 i, void *c)
 {
-	struct scratch *sc = scratch_get();
+	struct scratch *sc = walk_step();
 	if (!sc)
 		return 1;
 	struct h2_walk *w = &sc->walk;
-	if (w->pos >= w->ret)
-		return 1;
 	__u32 pos = w->pos;
 	__u32 left = w->ret - pos;
 	__u32 take = left < H2_HDR ? left : H2_HDR;

@@ -642,7 +642,7 @@ static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s,
 		got = h2_frames(sc, s, &a, &iov0, (__u32)ret, got, &framed);
 		/* Parts shipped on the way (h2_flush) covered the syscall's bytes up to walk.base. */
 		ev->len = (__u32)ret - sc->walk.base;
-	} else if (h1 && h1_wanted(sc, s, a.direction & 1, (__u32)ret, got)) {
+	} else if (h1 && h1_wanted(sc, s, a.direction & 1, a.buf_kind, (__u32)ret, got)) {
 		__u32 r = h1_heads(s, &a, &iov0, (__u32)ret, got);
 		framed = !!(r & H1_FRAMED);
 		got = r & ~H1_FRAMED;
