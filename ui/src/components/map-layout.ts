@@ -17,6 +17,12 @@ export const COL_W = 260;
 export const ROW_H = 70;
 const MAX_DEPTH = 8;
 
+function append(m: Map<string, string[]>, key: string, value: string): void {
+  const xs = m.get(key);
+  if (xs) xs.push(value);
+  else m.set(key, [value]);
+}
+
 /** Edges that close a cycle, found by depth-first search from the services nobody calls. */
 function backEdges(ids: string[], out: Map<string, string[]>, roots: string[]): Set<string> {
   const state = new Map<string, 1 | 2>(); // 1: on the current path, 2: done
@@ -54,7 +60,7 @@ export function layout(nodes: MapNode[], edges: MapEdge[]): { placed: Map<string
   const out = new Map<string, string[]>();
   const called = new Set<string>();
   for (const e of calls) {
-    out.set(e.source, [...(out.get(e.source) ?? []), e.target]);
+    append(out, e.source, e.target);
     called.add(e.target);
   }
   const back = backEdges(ids, out, ids.filter((id) => !called.has(id)));
@@ -79,8 +85,8 @@ export function layout(nodes: MapNode[], edges: MapEdge[]): { placed: Map<string
   const callers = new Map<string, string[]>();
   const callees = new Map<string, string[]>();
   const link = (a: string, b: string) => {
-    callers.set(b, [...(callers.get(b) ?? []), a]);
-    callees.set(a, [...(callees.get(a) ?? []), b]);
+    append(callers, b, a);
+    append(callees, a, b);
   };
   const waypoints = new Map<string, string[]>();
   for (const e of forward) {
@@ -124,4 +130,23 @@ export function layout(nodes: MapNode[], edges: MapEdge[]): { placed: Map<string
   const placed = new Map<string, Placed>(ids.map((id) => [id, { ...byId.get(id)!, ...at.get(id)! }]));
   const routes = new Map([...waypoints].map(([key, via]) => [key, via.map((w) => at.get(w)!)]));
   return { placed, routes, width: Math.max(600, 220 + (columns.length - 1) * COL_W + 110), height };
+}
+
+/**
+ * The SVG path of a call from box a to box b (centres; boxes 180 wide), through the free slot
+ * of each column it skips (`via`), and where its label goes: on the first curve, where the
+ * calls leaving one box fan out. A service calling itself loops off its box's right side.
+ */
+export function edgePath(a: Point, b: Point, self: boolean, via: Point[]): { d: string; lx: number; ly: number } {
+  const x1 = a.x + 90;
+  if (self) return { d: `M ${x1} ${a.y - 10} C ${x1 + 55} ${a.y - 45}, ${x1 + 55} ${a.y + 45}, ${x1} ${a.y + 10}`, lx: x1 + 6, ly: a.y + 40 };
+  const stops = [...via.map((p) => [p.x - 90, p.y, p.x + 90]), [b.x - 90, b.y, b.x - 90]];
+  let d = `M ${x1} ${a.y}`;
+  let [px, py] = [x1, a.y];
+  for (const [sx, sy, ex] of stops) {
+    const mx = (px + sx) / 2;
+    d += ` C ${mx} ${py}, ${mx} ${sy}, ${sx} ${sy}` + (ex !== sx ? ` L ${ex} ${sy}` : '');
+    [px, py] = [ex, sy];
+  }
+  return { d, lx: (x1 + stops[0][0]) / 2, ly: (a.y + stops[0][1]) / 2 - 6 };
 }

@@ -5,7 +5,7 @@ import { api, type MapEdge } from '../api.ts';
 import { fmtDuration, fmtPct, fmtRate } from '../format.ts';
 import { ErrorBox, Loading } from '../components/states.tsx';
 import { useFetch } from '../components/use-fetch.ts';
-import { edgeKey, layout } from '../components/map-layout.ts';
+import { edgeKey, edgePath, layout } from '../components/map-layout.ts';
 
 export function ServiceMap({ windowKey, setWindow }: { windowKey: string; setWindow: (w: string) => void }) {
   const { data, error, reload } = useFetch((s) => api.map(windowKey, s), [windowKey], 15_000);
@@ -37,26 +37,7 @@ export function ServiceMap({ windowKey, setWindow }: { windowKey: string; setWin
               const b = lay.placed.get(e.target);
               if (!a || !b) return null;
               const self = a.id === b.id;
-              const x1 = a.x + 90;
-              // A service calling itself: a loop off the box's right side, labelled under it.
-              // Otherwise curves from box to box, through the free slot of each column skipped.
-              let d = `M ${x1} ${a.y - 10} C ${x1 + 55} ${a.y - 45}, ${x1 + 55} ${a.y + 45}, ${x1} ${a.y + 10}`;
-              let lx = x1 + 6;
-              let ly = a.y + 40;
-              if (!self) {
-                const via = lay.routes.get(edgeKey(e.source, e.target)) ?? [];
-                const stops = [...via.map((p) => [p.x - 90, p.y, p.x + 90]), [b.x - 90, b.y, b.x - 90]];
-                d = `M ${x1} ${a.y}`;
-                let [px, py] = [x1, a.y];
-                for (const [sx, sy, ex] of stops) {
-                  const mx = (px + sx) / 2;
-                  d += ` C ${mx} ${py}, ${mx} ${sy}, ${sx} ${sy}` + (ex !== sx ? ` L ${ex} ${sy}` : '');
-                  [px, py] = [ex, sy];
-                }
-                // On the first curve, where the edges leaving one box fan out.
-                lx = (x1 + stops[0][0]) / 2;
-                ly = (a.y + stops[0][1]) / 2 - 6;
-              }
+              const { d, lx, ly } = edgePath(a, b, self, lay.routes.get(edgeKey(e.source, e.target)) ?? []);
               return (
                 <g key={`${e.source}->${e.target}`} className={`edge ${e.error_rate > 0.01 ? 'edge-bad' : ''}`} data-edge={`${e.source}->${e.target}`}
                   onMouseEnter={() => setHover(e)} onMouseLeave={() => setHover(null)}>
