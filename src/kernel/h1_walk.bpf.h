@@ -34,19 +34,6 @@
 #define H1_IN_BODY 1 /* h1_next bytes before the next answer */
 #define H1_IN_HEAD 2 /* inside an answer's head (h1_status, h1_hflags, h1_hline; h1_next: its Content-Length) */
 
-struct h1_scan {
-	__u32 at;       /* the head's first byte in data[] */
-	__u32 n;        /* bytes of it there */
-	__u32 line;     /* where the current line starts, from at (wraps below 0 for a line begun in the last syscall) */
-	__u32 head_len; /* up to and with the blank line; 0 until it is found */
-	__u64 length;   /* Content-Length */
-	__u8 has_length;
-	__u8 unframed;  /* Transfer-Encoding, or a Content-Length that is no number or not one value */
-	__u8 headers;   /* past the status line */
-	__u8 line_before; /* the current line began in the last syscall... */
-	__u8 first_cr;    /* ...with a '\r' */
-};
-
 /* walk.h1_hflags: what a head cut by its syscall's end showed so far */
 #define H1_HAS_LENGTH 1
 #define H1_UNFRAMED 2
@@ -68,9 +55,11 @@ static __always_inline int h1_named(struct scratch *sc, __u32 p, const char *nam
 
 static long h1_scan_step(__u32 i, void *c)
 {
-	struct h1_scan *x = c;
 	struct scratch *sc = scratch_get();
-	if (!sc || i >= x->n)
+	if (!sc)
+		return 1;
+	struct h1_scan *x = &sc->h1;
+	if (i >= x->n)
 		return 1;
 	if (H1_AT(sc, x->at + i) != '\n')
 		return 0;
@@ -162,20 +151,22 @@ static long h1_step(__u32 i, void *c)
 	__u32 pos = w->pos;
 	__u32 at, n, status;
 	int copied = 0, resumed = w->h1_resume;
-	struct h1_scan x = {};
+	/* In the scratch record, not on the stack: see struct h1_scan. */
+	struct h1_scan *x = &sc->h1;
+	__builtin_memset(x, 0, sizeof(*x));
 	if (resumed) {
 		/* pos is 0: the rest of the head the last syscall ended in */
 		w->h1_resume = 0;
 		at = 0;
 		n = w->head;
 		status = w->h1_status;
-		x.line = 0 - w->h1_hline;
-		x.line_before = w->h1_hline > 0;
-		x.first_cr = !!(w->h1_hflags & H1_FIRST_CR);
-		x.headers = !!(w->h1_hflags & H1_HEADERS);
-		x.has_length = !!(w->h1_hflags & H1_HAS_LENGTH);
-		x.unframed = !!(w->h1_hflags & H1_UNFRAMED);
-		x.length = w->h1_length;
+		x->line = 0 - w->h1_hline;
+		x->line_before = w->h1_hline > 0;
+		x->first_cr = !!(w->h1_hflags & H1_FIRST_CR);
+		x->headers = !!(w->h1_hflags & H1_HEADERS);
+		x->has_length = !!(w->h1_hflags & H1_HAS_LENGTH);
+		x->unframed = !!(w->h1_hflags & H1_UNFRAMED);
+		x->length = w->h1_length;
 	} else {
 		if (pos < w->head) {
 			at = pos;
@@ -212,10 +203,10 @@ static long h1_step(__u32 i, void *c)
 			return 1;
 		}
 	}
-	x.at = at;
-	x.n = n;
-	bpf_loop(H1_PEEK * 4, h1_scan_step, &x, 0);
-	if (x.head_len == 0) {
+	x->at = at;
+	x->n = n;
+	bpf_loop(H1_PEEK * 4, h1_scan_step, NULL, 0);
+	if (x->head_len == 0) {
 		if (!copied && !resumed && w->appended == 0 && w->head < w->ret) {
 			/* It begins in the head and goes on past it: the head stops here and the whole
 			 * of this one is appended instead (the next round copies it). */
@@ -230,28 +221,28 @@ static long h1_step(__u32 i, void *c)
 			return 1;
 		}
 		/* The syscall ends inside it: what it showed so far goes on into the next one. */
-		__u32 cut = n - x.line;
-		int cr = x.line_before ? x.first_cr : cut > 0 && H1_AT(sc, at + x.line) == '\r';
+		__u32 cut = n - x->line;
+		int cr = x->line_before ? x->first_cr : cut > 0 && H1_AT(sc, at + x->line) == '\r';
 		w->h1_cut = 1;
 		w->h1_status = (__u16)status;
 		w->h1_hline = cut;
-		w->h1_length = x.length;
-		w->h1_hflags = (x.has_length ? H1_HAS_LENGTH : 0) | (x.unframed ? H1_UNFRAMED : 0) | (cr ? H1_FIRST_CR : 0) | (x.headers ? H1_HEADERS : 0);
+		w->h1_length = x->length;
+		w->h1_hflags = (x->has_length ? H1_HAS_LENGTH : 0) | (x->unframed ? H1_UNFRAMED : 0) | (cr ? H1_FIRST_CR : 0) | (x->headers ? H1_HEADERS : 0);
 		w->pos = w->ret;
 		return 1;
 	}
 	if (copied)
-		h2_extent(w, sc, pos, x.head_len);
+		h2_extent(w, sc, pos, x->head_len);
 	/* A request without Content-Length has no body (RFC 9112 6.3); an answer without one runs
 	 * to the close. Chunked bodies and other protocols (101) are not followed. */
 	int request = status == H1_STATUS_REQUEST;
-	int bodiless = request ? !x.has_length : status < 200 || status == 204 || status == 304;
-	if (status == 101 || x.unframed || (!bodiless && !x.has_length)) {
+	int bodiless = request ? !x->has_length : status < 200 || status == 204 || status == 304;
+	if (status == 101 || x->unframed || (!bodiless && !x->has_length)) {
 		w->desync = 1;
 		return 1;
 	}
-	__u64 body = bodiless ? 0 : x.length;
-	__u64 next = (__u64)pos + x.head_len + body;
+	__u64 body = bodiless ? 0 : x->length;
+	__u64 next = (__u64)pos + x->head_len + body;
 	if (next >= w->ret) {
 		w->carry = next - w->ret;
 		w->pos = w->ret;
@@ -345,7 +336,16 @@ __noinline __u32 h1_heads(struct sock_info *s, struct hd_args *a, struct iovec *
 		w->h1_hline = s->h1_hline[d];
 		w->h1_length = s->h1_next[d];
 	}
+	w->h1_dir = d;
 	bpf_loop(H1_MAX_HEADS, h1_step, NULL, 0);
+	/* Read back from the record, not kept across the loop: fewer registers spilled, and this
+	 * frame counts in the stack limit of every chain through it (see struct h1_scan). */
+	sc = scratch_get();
+	if (!sc)
+		return 0;
+	w = &sc->walk;
+	d = w->h1_dir & 1;
+	ret = w->ret;
 	if (w->h1_cut && !w->desync) {
 		s->h1_sync[d] = H1_IN_HEAD;
 		s->h1_status[d] = w->h1_status;

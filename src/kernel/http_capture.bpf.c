@@ -234,12 +234,30 @@ struct h2_walk {
 	__u8 h1_hflags;
 	__u8 h1_resume;
 	__u8 h1_cut;
+	__u8 h1_dir;    /* h1_heads: the direction followed */
+};
+
+/* h1_walk.bpf.h: one head being scanned. Kept in the scratch record rather than on h1_step's
+ * stack: the BPF stack limit (512 bytes) counts the whole call chain, bpf_loop callbacks
+ * included, and ssl_exit() -> h1_heads -> h1_step -> h1_scan_step came to 528 on 6.18.44. */
+struct h1_scan {
+	__u32 at;       /* the head's first byte in data[] */
+	__u32 n;        /* bytes of it there */
+	__u32 line;     /* where the current line starts, from at (wraps below 0 for a line begun in the last syscall) */
+	__u32 head_len; /* up to and with the blank line; 0 until it is found */
+	__u64 length;   /* Content-Length */
+	__u8 has_length;
+	__u8 unframed;  /* Transfer-Encoding, or a Content-Length that is no number or not one value */
+	__u8 headers;   /* past the status line */
+	__u8 line_before; /* the current line began in the last syscall... */
+	__u8 first_cr;    /* ...with a '\r' */
 };
 
 struct scratch {
 	struct hd_event ev;
 	__u8 data[HD_MAX_CAPTURE * 8]; /* masked offsets and lengths always fit (h2_walk.bpf.h: H2_OUT) */
 	struct h2_walk walk;
+	struct h1_scan h1;
 };
 
 /* One record under construction per CPU, indexed by CPU: a per-CPU map's values stop at
@@ -573,13 +591,13 @@ static __always_inline void fill_event(struct hd_event *ev, __u64 id, struct hd_
 /* h1: follow HTTP/1 messages past the window (h1_walk.bpf.h). A constant at each call: where it
  * is 0 (an SSL_write held back, shipped from a syscall's entry) the walk is not part of the
  * program, which then loads faster (each program that can reach it verifies it again). */
-static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s, long ret, struct iovec iov0, __u8 extra_flags, int h1)
+static __always_inline int emit(__u64 id, struct hd_args *a, struct sock_info *s, long ret, struct iovec *iov0, __u8 extra_flags, int h1)
 {
 	struct scratch *sc = scratch_get();
 	if (!sc)
 		return 0;
 	struct hd_event *ev = &sc->ev;
-	fill_event(ev, id, &a, s, ret);
+	fill_event(ev, id, a, s, ret);
 	ev->flags |= extra_flags;
 
 	/* HTTP/2 packs frames of many streams into one syscall: a frame header past the window
@@ -591,34 +609,34 @@ static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s,
 	 * appends every frame header and header block): DATA payloads are most of its bytes, and a
 	 * lost HTTP/2 record costs its connection's header tables. */
 	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	__u8 dir = a.direction & 1;
-	if (s->h2 && a.buf_kind != BUF_KERNEL && avail > ring_bytes / 2 && s->h2_sync[dir] && !s->h2_have[dir])
+	__u8 dir = a->direction & 1;
+	if (s->h2 && a->buf_kind != BUF_KERNEL && avail > ring_bytes / 2 && s->h2_sync[dir] && !s->h2_have[dir])
 		want = s->h2_kept[dir] ? (s->h2_next[dir] < want ? s->h2_next[dir] : want) : 0;
 	if ((__u64)ret < want)
 		want = (__u32)ret;
-	if (a.buf_kind == BUF_KERNEL && want > a.iovcnt)
-		want = a.iovcnt; /* a kernel copy holds a.iovcnt bytes; past them is stale */
+	if (a->buf_kind == BUF_KERNEL && want > a->iovcnt)
+		want = a->iovcnt; /* a kernel copy holds a->iovcnt bytes; past them is stale */
 	__u32 got = 0;
 
-	if (a.buf_kind == BUF_PLAIN || a.buf_kind == BUF_KERNEL) {
+	if (a->buf_kind == BUF_PLAIN || a->buf_kind == BUF_KERNEL) {
 		__u32 n = want;
 		if (n > HD_MAX_CAPTURE)
 			n = HD_MAX_CAPTURE;
 		asm volatile("" : "+r"(n));
 		n &= (HD_MAX_CAPTURE * 2 - 1);
-		long err = a.buf_kind == BUF_KERNEL ? bpf_probe_read_kernel(sc->data, n, (void *)a.buf) : bpf_probe_read_user(sc->data, n, (void *)a.buf);
+		long err = a->buf_kind == BUF_KERNEL ? bpf_probe_read_kernel(sc->data, n, (void *)a->buf) : bpf_probe_read_user(sc->data, n, (void *)a->buf);
 		if (err == 0)
 			got = n;
-	} else if (a.buf_kind == BUF_IOV) {
+	} else if (a->buf_kind == BUF_IOV) {
 		int failed = 0;
 #pragma unroll
 		for (int i = 0; i < HD_MAX_IOV; i++) {
 			struct iovec iov = {};
-			if (i >= a.iovcnt || got >= want)
+			if (i >= a->iovcnt || got >= want)
 				break;
 			if (i == 0)
-				iov = iov0;
-			else if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(a.buf + i * sizeof(iov)))) {
+				iov = *iov0;
+			else if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(a->buf + i * sizeof(iov)))) {
 				failed = 1;
 				break;
 			}
@@ -629,8 +647,8 @@ static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s,
 			}
 			got += n;
 		}
-		if (s->h2 && !failed && a.iovcnt > HD_MAX_IOV && got < want) {
-			struct iov_ctx x = { .buf = a.buf, .iovcnt = a.iovcnt, .got = got, .want = want };
+		if (s->h2 && !failed && a->iovcnt > HD_MAX_IOV && got < want) {
+			struct iov_ctx x = { .buf = a->buf, .iovcnt = a->iovcnt, .got = got, .want = want };
 			bpf_loop(HD_MAX_IOV_H2 - HD_MAX_IOV, copy_more_iov, &x, 0);
 			got = x.got;
 		}
@@ -639,11 +657,11 @@ static __always_inline int emit(__u64 id, struct hd_args a, struct sock_info *s,
 		got = HD_MAX_CAPTURE;
 	int framed = 0;
 	if (s->h2) {
-		got = h2_frames(sc, s, &a, &iov0, (__u32)ret, got, &framed);
+		got = h2_frames(sc, s, a, iov0, (__u32)ret, got, &framed);
 		/* Parts shipped on the way (h2_flush) covered the syscall's bytes up to walk.base. */
 		ev->len = (__u32)ret - sc->walk.base;
-	} else if (h1 && h1_wanted(sc, s, a.direction & 1, a.buf_kind, (__u32)ret, got)) {
-		__u32 r = h1_heads(s, &a, &iov0, (__u32)ret, got);
+	} else if (h1 && h1_wanted(sc, s, a->direction & 1, a->buf_kind, (__u32)ret, got)) {
+		__u32 r = h1_heads(s, a, iov0, (__u32)ret, got);
 		framed = !!(r & H1_FRAMED);
 		got = r & ~H1_FRAMED;
 		if (got > H2_OUT + 4)
@@ -736,7 +754,7 @@ static __always_inline void emit_pending_write(struct ssl_args *t, int fd, struc
 	struct iovec none = {};
 	count(HD_STAT_TLS);
 	/* Only what was copied can be captured; ev->len still says what the call wrote. */
-	emit(id, a, s, p->len, none, HD_F_TLS, 0);
+	emit(id, &a, s, p->len, &none, HD_F_TLS, 0);
 }
 
 /*
@@ -886,7 +904,7 @@ static __always_inline int exit_(long ret)
 
 	if (s->tls)
 		return 0; /* ciphertext: the plaintext comes from the SSL uprobes */
-	return emit(id, a, s, ret, iov0, 0, 1);
+	return emit(id, &a, s, ret, &iov0, 0, 1);
 }
 
 /* msghdr → its iovec array, read at entry while the caller's memory is certainly valid. */
@@ -940,27 +958,12 @@ int sys_enter_splice(struct trace_event_raw_sys_enter *ctx)
 	return enter((int)ARG(ctx, 0), 0, 0, HD_DIR_INGRESS, BUF_NONE);
 }
 
-SEC("tracepoint/syscalls/sys_exit_splice")
-int sys_exit_splice(struct trace_event_raw_sys_exit *ctx) { return exit_(ctx->ret); }
-
+/* One program for every data syscall's exit (read, recvfrom, readv, recvmsg, write, sendto,
+ * writev, sendmsg, sendfile64, splice): exit_() reads only the return value, which all their
+ * tracepoints carry at the same place. The pump attaches it to the other nine (pump.c,
+ * EXIT_TRACEPOINTS); the kernel verifies it once instead of ten times (~0.5 s each on 6.18.44). */
 SEC("tracepoint/syscalls/sys_exit_read")
-int sys_exit_read(struct trace_event_raw_sys_exit *ctx) { return exit_(ctx->ret); }
-SEC("tracepoint/syscalls/sys_exit_recvfrom")
-int sys_exit_recvfrom(struct trace_event_raw_sys_exit *ctx) { return exit_(ctx->ret); }
-SEC("tracepoint/syscalls/sys_exit_readv")
-int sys_exit_readv(struct trace_event_raw_sys_exit *ctx) { return exit_(ctx->ret); }
-SEC("tracepoint/syscalls/sys_exit_recvmsg")
-int sys_exit_recvmsg(struct trace_event_raw_sys_exit *ctx) { return exit_(ctx->ret); }
-SEC("tracepoint/syscalls/sys_exit_write")
-int sys_exit_write(struct trace_event_raw_sys_exit *ctx) { return exit_(ctx->ret); }
-SEC("tracepoint/syscalls/sys_exit_sendto")
-int sys_exit_sendto(struct trace_event_raw_sys_exit *ctx) { return exit_(ctx->ret); }
-SEC("tracepoint/syscalls/sys_exit_writev")
-int sys_exit_writev(struct trace_event_raw_sys_exit *ctx) { return exit_(ctx->ret); }
-SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int sys_exit_sendmsg(struct trace_event_raw_sys_exit *ctx) { return exit_(ctx->ret); }
-SEC("tracepoint/syscalls/sys_exit_sendfile64")
-int sys_exit_sendfile64(struct trace_event_raw_sys_exit *ctx) { return exit_(ctx->ret); }
+int sys_exit_data(struct trace_event_raw_sys_exit *ctx) { return exit_(ctx->ret); }
 
 SEC("tracepoint/syscalls/sys_enter_close")
 int sys_enter_close(struct trace_event_raw_sys_enter *ctx)
@@ -1152,29 +1155,26 @@ static __always_inline int tls_plaintext(__u64 id, struct sock_info *s, int fd, 
 		}
 	}
 	count(HD_STAT_TLS);
-	return emit(id, a, s, n, none, HD_F_TLS, 1);
+	return emit(id, &a, s, n, &none, HD_F_TLS, 1);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(ssl_write_enter, void *ssl, const void *buf, int num)
 { return ssl_enter(ssl, buf, 0, HD_DIR_EGRESS); }
+/* Every TLS read and write returns here (SSL_read, SSL_write, their _ex forms, GnuTLS's): what
+ * differs (direction, where an _ex count goes) was saved at entry. One program, verified once
+ * (~1.4 s each on 6.18.44), attached to each return (tls_probes.c). */
 SEC("uretprobe")
-int BPF_KRETPROBE(ssl_write_exit, int ret) { return ssl_exit(ret); }
+int BPF_KRETPROBE(ssl_ret, int ret) { return ssl_exit(ret); }
 SEC("uprobe")
 int BPF_KPROBE(ssl_read_enter, void *ssl, void *buf, int num)
 { return ssl_enter(ssl, buf, 0, HD_DIR_INGRESS); }
-SEC("uretprobe")
-int BPF_KRETPROBE(ssl_read_exit, int ret) { return ssl_exit(ret); }
 SEC("uprobe")
 int BPF_KPROBE(ssl_write_ex_enter, void *ssl, const void *buf, __u64 num, __u64 *written)
 { return ssl_enter(ssl, buf, (__u64)written, HD_DIR_EGRESS); }
-SEC("uretprobe")
-int BPF_KRETPROBE(ssl_write_ex_exit, int ret) { return ssl_exit(ret); }
 SEC("uprobe")
 int BPF_KPROBE(ssl_read_ex_enter, void *ssl, void *buf, __u64 num, __u64 *readbytes)
 { return ssl_enter(ssl, buf, (__u64)readbytes, HD_DIR_INGRESS); }
-SEC("uretprobe")
-int BPF_KRETPROBE(ssl_read_ex_exit, int ret) { return ssl_exit(ret); }
 
 /* The socket of an SSL object, when the program says it (nginx, Python): no guessing from
  * syscalls, and no stale entry when a freed SSL object's address is reused. */

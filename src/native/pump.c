@@ -164,6 +164,13 @@ static void ensure_mounts(void)
  */
 #define POLL_TIMEOUT_MS 250
 
+/* The data syscalls' exits besides sys_exit_read (the program's own section, attached with the
+ * skeleton): one program serves them all (http_capture.bpf.c, sys_exit_data). */
+static const char *const EXIT_TRACEPOINTS[] = {
+	"sys_exit_recvfrom", "sys_exit_readv", "sys_exit_recvmsg", "sys_exit_write", "sys_exit_sendto",
+	"sys_exit_writev", "sys_exit_sendmsg", "sys_exit_sendfile64", "sys_exit_splice",
+};
+
 int main(int argc, char **argv)
 {
 	unsigned long capture = 1024, ring_bytes = 8 << 20, wakeup = 2 << 20, stats_ms = 1000;
@@ -255,6 +262,9 @@ int main(int argc, char **argv)
 		stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 
 	err = http_capture__attach(skel);
+	for (size_t i = 0; !err && i < sizeof(EXIT_TRACEPOINTS) / sizeof(EXIT_TRACEPOINTS[0]); i++)
+		if (!bpf_program__attach_tracepoint(skel->progs.sys_exit_data, "syscalls", EXIT_TRACEPOINTS[i]))
+			err = -errno; /* the links go with the process */
 	if (err) {
 		err = -err;
 		fail(err, "attach", "cannot attach the syscall tracepoints: %s (is tracefs at /sys/kernel/tracing?)", strerror(err));

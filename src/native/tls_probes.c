@@ -212,21 +212,21 @@ static int attach_tls_lib(struct tls_probes *t, const char *path, enum tls_lib k
 	struct probe { struct bpf_program *prog; const char *func; bool ret; bool required; };
 	const struct probe openssl[] = {
 		{ skel->progs.ssl_write_enter, "SSL_write", false, true },
-		{ skel->progs.ssl_write_exit, "SSL_write", true, true },
+		{ skel->progs.ssl_ret, "SSL_write", true, true },
 		{ skel->progs.ssl_read_enter, "SSL_read", false, true },
-		{ skel->progs.ssl_read_exit, "SSL_read", true, true },
+		{ skel->progs.ssl_ret, "SSL_read", true, true },
 		{ skel->progs.ssl_write_ex_enter, "SSL_write_ex", false, false },
-		{ skel->progs.ssl_write_ex_exit, "SSL_write_ex", true, false },
+		{ skel->progs.ssl_ret, "SSL_write_ex", true, false },
 		{ skel->progs.ssl_read_ex_enter, "SSL_read_ex", false, false },
-		{ skel->progs.ssl_read_ex_exit, "SSL_read_ex", true, false },
+		{ skel->progs.ssl_ret, "SSL_read_ex", true, false },
 		{ skel->progs.ssl_set_fd, "SSL_set_fd", false, false },
 		{ skel->progs.ssl_free, "SSL_free", false, false },
 	};
 	const struct probe gnutls[] = {
 		{ skel->progs.ssl_write_enter, "gnutls_record_send", false, true },
-		{ skel->progs.ssl_write_exit, "gnutls_record_send", true, true },
+		{ skel->progs.ssl_ret, "gnutls_record_send", true, true },
 		{ skel->progs.ssl_read_enter, "gnutls_record_recv", false, true },
-		{ skel->progs.ssl_read_exit, "gnutls_record_recv", true, true },
+		{ skel->progs.ssl_ret, "gnutls_record_recv", true, true },
 		{ skel->progs.ssl_free, "gnutls_deinit", false, false },
 	};
 	const struct probe *probes = kind == TLS_GNUTLS ? gnutls : openssl;
