@@ -112,12 +112,16 @@ test('an upgraded connection yields the 101 exchange and no noise after it', { s
   assert.equal((await fetchAll(stack.base, 'path=/not-http-anymore')).length, 0);
 });
 
-test('WebDAV and cache-purge methods, even as a connection\'s first request', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+test('WebDAV, cache-purge and QUERY methods, even as a connection\'s first request', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
   await run('curl', ['-sS', '-g', '-o', '/dev/null', '-X', 'PROPFIND', '-H', 'Depth: 1', v6url('/wild/dav/')]);
   await run('curl', ['-sS', '-g', '-o', '/dev/null', '-X', 'PURGE', v6url('/wild/cached')]);
+  // QUERY: a safe method with a body (Node's parser knows it); the body sizes the request.
+  await run('curl', ['-sS', '-g', '-o', '/dev/null', '-X', 'QUERY', '-H', 'Content-Type: application/json', '--data-raw', '{"select":"*"}', v6url('/wild/query')]);
   const [dav] = await server('/wild/dav/', 1);
   const [purge] = await server('/wild/cached', 1);
-  assert.deepEqual([dav.method, dav.status, purge.method, purge.status], ['PROPFIND', 200, 'PURGE', 200]);
+  const [query] = await server('/wild/query', 1);
+  assert.deepEqual([dav.method, dav.status, purge.method, purge.status, query.method, query.status], ['PROPFIND', 200, 'PURGE', 200, 'QUERY', 200]);
+  assert.ok(query.request_bytes > 14, `QUERY request_bytes ${query.request_bytes} should count its 14-byte body`);
 });
 
 test('raw UTF-8 in a query and a User-Agent is stored as the text it is', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {

@@ -433,6 +433,26 @@ static __always_inline int looks_http(__u32 w)
 	case 0x47525550: /* "PURG" */
 	case 0x4f504552: /* "REPO" */
 	case 0x41434b4d: /* "MKCA" */
+	/* QUERY, the rest of the IANA registry and of Node's parser (one word of capitals) */
+	case 0x52455551: /* "QUER" */
+	case 0x204c4341: /* "ACL " */
+	case 0x444e4942: /* "BIND" */
+	case 0x49424552: /* "REBI" */
+	case 0x49424e55: /* "UNBI" */
+	case 0x4b4e494c: /* "LINK" */
+	case 0x494c4e55: /* "UNLI" */
+	case 0x43454843: /* "CHEC" */
+	case 0x48434e55: /* "UNCH" */
+	case 0x4542414c: /* "LABE" */
+	case 0x4752454d: /* "MERG" */
+	case 0x43414b4d: /* "MKAC" */
+	case 0x4f574b4d: /* "MKWO" */
+	case 0x4544524f: /* "ORDE" */
+	case 0x41445055: /* "UPDA" */
+	case 0x49544f4e: /* "NOTI" */
+	case 0x53425553: /* "SUBS" */
+	case 0x55534e55: /* "UNSU" */
+	case 0x52554f53: /* "SOUR" */
 	/* HTTP/2's client preface ("PRI * HTTP/2.0"), by prior knowledge or after ALPN */
 	case 0x20495250: /* "PRI " */
 		return 1;

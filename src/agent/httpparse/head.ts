@@ -35,7 +35,18 @@ export interface HttpHead {
 export type HeadResult = { status: 'ok'; head: HttpHead } | { status: 'need-more' } | { status: 'not-http'; reason: string };
 
 const MAX_HEAD = 64 * 1024;
-export const METHODS: ReadonlySet<string> = new Set(['GET', 'POST', 'PUT', 'HEAD', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'SEARCH', 'PURGE', 'REPORT', 'MKCALENDAR']);
+/**
+ * RFC 9110's methods, WebDAV's and CalDAV's, QUERY (the safe method with a body), cache purges,
+ * and the rest of the IANA registry and of Node's parser that are one word of capitals (UPnP's
+ * NOTIFY and SUBSCRIBE, Icecast's SOURCE). A method outside it is taken for another protocol:
+ * each one also needs its first four bytes in the probe's looks_http().
+ */
+export const METHODS: ReadonlySet<string> = new Set([
+  'GET', 'POST', 'PUT', 'HEAD', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE', 'QUERY',
+  'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'SEARCH', 'PURGE', 'REPORT', 'MKCALENDAR',
+  'ACL', 'BIND', 'REBIND', 'UNBIND', 'LINK', 'UNLINK', 'CHECKIN', 'CHECKOUT', 'UNCHECKOUT', 'LABEL', 'MERGE', 'MKACTIVITY',
+  'MKWORKSPACE', 'ORDERPATCH', 'UPDATE', 'NOTIFY', 'SUBSCRIBE', 'UNSUBSCRIBE', 'SOURCE',
+]);
 const SENSITIVE = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'api-key', 'x-auth-token', 'x-csrf-token', 'x-xsrf-token']);
 const WANTED = ['host', 'user-agent', 'traceparent', 'content-type', 'content-length', 'transfer-encoding', 'connection', 'upgrade', 'x-heimdall-ui', ...SENSITIVE];
 /** Header names we look at, by length, as bytes: other lines are skipped without making strings. */
