@@ -235,6 +235,7 @@ int main(int argc, char **argv)
 
 	if (tls)
 		tls_probes_prepare(skel);
+	bpf_program__set_autoattach(skel->progs.held_write, false); /* reached by a tail call only */
 	err = http_capture__load(skel);
 	if (err) {
 		err = -err;
@@ -252,6 +253,13 @@ int main(int argc, char **argv)
 			if (pid)
 				bpf_map_update_elem(bpf_map__fd(skel->maps.excluded), &pid, &one, BPF_ANY);
 		}
+	}
+	__u32 zero = 0;
+	int held_fd = bpf_program__fd(skel->progs.held_write);
+	if (bpf_map_update_elem(bpf_map__fd(skel->maps.held_write_prog), &zero, &held_fd, BPF_ANY)) {
+		err = errno;
+		http_capture__destroy(skel);
+		return fail(err, "load", "cannot fill the tail-call table: %s", strerror(err));
 	}
 	__u32 self = (__u32)getpid();
 	__u8 one = 1;
