@@ -239,9 +239,12 @@ int main(int argc, char **argv)
 	err = http_capture__load(skel);
 	if (err) {
 		err = -err;
+		/* As root, EACCES is the verifier refusing a program (its log went to stderr above):
+		 * kernels differ in what they count (6.18.44 counts bpf_loop callbacks' stack). */
 		fail(err, "load", "%s%s", strerror(err),
 		     err == EPERM ? " (run as root, or grant CAP_BPF + CAP_PERFMON + CAP_SYS_RESOURCE)"
-				  : " (the probe needs Linux 5.11 or later: BPF ring buffer, task storage, BTF task pointer)");
+		     : err == EACCES && geteuid() == 0 ? " (the kernel's verifier refused a program of the probe: its log is above; please report it with `uname -r`)"
+						       : " (the probe needs Linux 5.11 or later: BPF ring buffer, task storage, BTF task pointer)");
 		http_capture__destroy(skel);
 		return 1;
 	}
