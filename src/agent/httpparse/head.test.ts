@@ -68,6 +68,28 @@ test('bare LF line ends are accepted', () => {
   assert.equal(r.head.headLength, 24);
 });
 
+test('status lines as servers write them: no reason phrase, a trailing space (Tomcat), bare LF', () => {
+  for (const [raw, status] of [
+    ['HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok', 200],
+    ['HTTP/1.1 302 \r\nLocation: /x\r\nContent-Length: 0\r\n\r\n', 302],
+    ['HTTP/1.1 201 Created\nContent-Length: 3\n\nabc', 201],
+    ['HTTP/1.0 200\n\n', 200],
+  ] as const) {
+    const r = parseHead(b(raw), true);
+    assert.ok(r.status === 'ok' && r.head.complete, raw);
+    assert.equal(r.head.status, status, raw);
+  }
+  assert.equal(parseHead(b('HTTP/1.1 20\r\n\r\n'), false).status, 'not-http');
+});
+
+test('QUERY and the registry\'s one-word methods are requests; a word that is no method is not', () => {
+  for (const m of ['QUERY', 'ACL', 'BIND', 'LINK', 'UNLINK', 'MKWORKSPACE', 'SUBSCRIBE', 'SOURCE', 'UPDATE']) {
+    const r = parseHead(b(`${m} /x HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}`), true);
+    assert.ok(r.status === 'ok' && r.head.method === m && r.head.contentLength === 2, m);
+  }
+  for (const noise of ['HELLO /x HTTP/1.1\r\n\r\n', 'QUERYX /x HTTP/1.1\r\n\r\n', 'EHLO mail.example\r\n']) assert.equal(parseHead(b(noise), true).status, 'not-http', noise);
+});
+
 test('splitTarget handles origin, absolute and fragment forms', () => {
   assert.deepEqual(splitTarget('/p?q=1#f'), { host: '', path: '/p', query: 'q=1', userinfo: false });
   assert.deepEqual(splitTarget('http://h:8080/p/q?x'), { host: 'h:8080', path: '/p/q', query: 'x', userinfo: false });
