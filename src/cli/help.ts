@@ -12,8 +12,10 @@ Run "heimdall <command> --help" for its settings.
   up: `heimdall up - the server and a local agent in one command
 
 Starts the server (see "heimdall server --help") and an agent (see "heimdall agent --help")
-that ships to it. If the agent cannot start (not root, no BPF, no BTF), the server keeps
-running and the log says what is missing. SERVER_ADDR defaults to the local server.
+that ships to it. The UI and API open once the agent captures (at most 30 s), so traffic
+made from then on is recorded. If the agent cannot start (not root, no BPF, no BTF), the
+server keeps running and the log says what is missing. SERVER_ADDR defaults to the local
+server.
 `,
   server: `heimdall server - gRPC ingest, ClickHouse storage, HTTP API and UI
 

@@ -1,4 +1,5 @@
 // heimdall CLI: `up` (server + local agent), `server`, `agent`.
+import { closeSync, writeSync } from 'node:fs';
 import { errorMessage, HeimdallError } from '../shared/errors.ts';
 import { createLogger } from '../shared/log.ts';
 import { VERSION } from '../shared/version.ts';
@@ -69,9 +70,20 @@ async function main(argv: string[]): Promise<void> {
     if (process.env.HEIMDALL_UP_CHILD === '1') process.stdin.on('end', () => stopping || process.kill(process.pid, 'SIGTERM')).resume();
     await agent.start();
     agent.onFatal((err) => fail(err, EXIT_CAPTURE_LOST));
+    if (process.env.HEIMDALL_UP_READY_FD) tellUpCapturing(Number(process.env.HEIMDALL_UP_READY_FD));
   } else if (cmd === 'up') {
     const { runUp } = await import('./up.ts');
     await runUp(runUntilSignal);
+  }
+}
+
+/** Under `up`, a pipe `up` waits on before it opens the UI: one line once capturing, then closed. */
+function tellUpCapturing(fd: number): void {
+  try {
+    writeSync(fd, 'capturing\n');
+    closeSync(fd);
+  } catch {
+    // no such pipe: `up` is gone, or the variable was set by hand
   }
 }
 

@@ -36,7 +36,11 @@ export class HeimdallServer {
     this.cfg = cfg;
   }
 
-  async start(): Promise<void> {
+  /**
+   * beforeHttp: runs once gRPC ingest listens and before the UI and API do (`heimdall up` starts
+   * its agent there, so that once the UI answers, capture is on).
+   */
+  async start(opts: { beforeHttp?: () => Promise<void> } = {}): Promise<void> {
     const cfg = this.cfg;
     this.store = await openStore(cfg);
     await migrate(this.store, Math.floor(cfg.retentionMs / 1000));
@@ -49,6 +53,7 @@ export class HeimdallServer {
     await this.ingester.start();
     this.grpc = new GrpcIngestServer(this.ingester);
     this.grpcPort = await this.grpc.start(cfg.listenHost, cfg.grpcPort);
+    await opts.beforeHttp?.();
     this.http = await buildHttpApp({ store: this.store, ingester: this.ingester });
     try {
       await this.http.listen({ host: cfg.listenHost, port: cfg.httpPort });
