@@ -236,7 +236,10 @@ int main(int argc, char **argv)
 	if (tls)
 		tls_probes_prepare(skel);
 	bpf_program__set_autoattach(skel->progs.held_write, false); /* reached by a tail call only */
+	struct timespec load_start, load_end;
+	clock_gettime(CLOCK_MONOTONIC, &load_start);
 	err = http_capture__load(skel);
+	clock_gettime(CLOCK_MONOTONIC, &load_end);
 	if (err) {
 		err = -err;
 		/* As root, EACCES is the verifier refusing a program (its log went to stderr above):
@@ -257,6 +260,9 @@ int main(int argc, char **argv)
 				bpf_map_update_elem(bpf_map__fd(skel->maps.excluded), &pid, &one, BPF_ANY);
 		}
 	}
+	/* The kernel's verifier sets the pace: 1 s on one kernel, 3 s on another (DEVELOPERS.md). */
+	fprintf(stderr, "heimdall-pump: note probe verified and loaded in %.1f s\n",
+		(double)(load_end.tv_sec - load_start.tv_sec) + (double)(load_end.tv_nsec - load_start.tv_nsec) / 1e9);
 	__u32 zero = 0;
 	int held_fd = bpf_program__fd(skel->progs.held_write);
 	if (bpf_map_update_elem(bpf_map__fd(skel->maps.held_write_prog), &zero, &held_fd, BPF_ANY)) {
