@@ -70,20 +70,21 @@ async function main(argv: string[]): Promise<void> {
     if (process.env.HEIMDALL_UP_CHILD === '1') process.stdin.on('end', () => stopping || process.kill(process.pid, 'SIGTERM')).resume();
     await agent.start();
     agent.onFatal((err) => fail(err, EXIT_CAPTURE_LOST));
-    if (process.env.HEIMDALL_UP_READY_FD) tellUpCapturing(Number(process.env.HEIMDALL_UP_READY_FD));
+    if (process.env.HEIMDALL_UP_CHILD === '1') tellUpCapturing();
   } else if (cmd === 'up') {
     const { runUp } = await import('./up.ts');
     await runUp(runUntilSignal);
   }
 }
 
-/** Under `up`, a pipe `up` waits on before it opens the UI: one line once capturing, then closed. */
-function tellUpCapturing(fd: number): void {
+/** Under `up`, fd 3 is a pipe `up` waits on before it opens the UI (up.ts, READY_FD): one line
+ * once capturing, then closed. */
+function tellUpCapturing(): void {
   try {
-    writeSync(fd, 'capturing\n');
-    closeSync(fd);
+    writeSync(3, 'capturing\n');
+    closeSync(3);
   } catch {
-    // no such pipe: `up` is gone, or the variable was set by hand
+    // no such pipe: `up` is gone
   }
 }
 

@@ -12,7 +12,7 @@ const log = createLogger('up');
 const AGENT_STOP_MS = 7000;
 // The UI waits this long at most for the agent to capture (loading the probe takes 1–3 s).
 const AGENT_READY_WAIT_MS = 30_000;
-// The agent's fd that says it captures (main.ts, HEIMDALL_UP_READY_FD).
+// The agent's fd that says it captures (main.ts, under HEIMDALL_UP_CHILD).
 const READY_FD = 3;
 
 export async function runUp(runUntilSignal: (stop: () => Promise<void>) => void): Promise<void> {
@@ -29,7 +29,6 @@ export async function runUp(runUntilSignal: (stop: () => Promise<void>) => void)
     }
     await server.shutdown();
   });
-  process.once('SIGTERM', () => (stopping = true)).once('SIGINT', () => (stopping = true));
 
   // Restarts back off (2 s, doubling to 1 min) while agents keep failing soon after starting.
   let restartDelayMs = 2000;
@@ -40,7 +39,6 @@ export async function runUp(runUntilSignal: (stop: () => Promise<void>) => void)
       SERVER_ADDR: process.env.SERVER_ADDR ?? `127.0.0.1:${server.grpcPort}`,
       HEIMDALL_EXCLUDE_PIDS: [process.env.HEIMDALL_EXCLUDE_PIDS, String(process.pid)].filter(Boolean).join(','),
       HEIMDALL_UP_CHILD: '1',
-      HEIMDALL_UP_READY_FD: String(READY_FD),
     };
     // The young-generation cap bin/heimdall gives a standalone agent (see there).
     const child = spawn(process.execPath, ['--max-semi-space-size=16', '--disable-warning=ExperimentalWarning', fileURLToPath(new URL('./main.ts', import.meta.url)), 'agent'], {
