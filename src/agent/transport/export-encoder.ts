@@ -219,12 +219,21 @@ export class ExchangeEntries {
   get bytes(): Buffer {
     return this.w.buf.subarray(HEADROOM, this.w.len);
   }
-  /** The whole ExportRequest: its header fields written into the room kept in front (no copy). */
-  request(batchId: string, agentId: string, node: string, maxInFlight = 0): Buffer {
+  /**
+   * The whole ExportRequest: its header fields written into the room kept in front (no copy),
+   * after `spare` bytes left for the transport's own prefix (gRPC's 5).
+   */
+  request(batchId: string, agentId: string, node: string, maxInFlight = 0, spare = 0): Buffer {
     const h = header(batchId, agentId, node, maxInFlight);
-    if (h.len > HEADROOM) return exportRequestBytes(batchId, agentId, node, maxInFlight, this.bytes);
+    if (h.len + spare > HEADROOM) {
+      const whole = exportRequestBytes(batchId, agentId, node, maxInFlight, this.bytes);
+      if (spare === 0) return whole;
+      const b = Buffer.allocUnsafe(spare + whole.length);
+      whole.copy(b, spare);
+      return b;
+    }
     h.buf.copy(this.w.buf, HEADROOM - h.len, 0, h.len);
-    return this.w.buf.subarray(HEADROOM - h.len, this.w.len);
+    return this.w.buf.subarray(HEADROOM - h.len - spare, this.w.len);
   }
   /** The batch is done with (stored or dropped): its buffer serves the next one. */
   release(): void {
