@@ -4,6 +4,7 @@
 // grpc-js server that offers only Export, as a server from before ExportStream did.
 import assert from 'node:assert/strict';
 import * as http2 from 'node:http2';
+import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
@@ -132,5 +133,50 @@ test('the sender on ExportStream: a rejected batch is dropped and counted, the n
   } finally {
     sender.close();
     srv.stop();
+  }
+});
+
+test('the sender: a server gone mid-batch (connection dropped, no ack) and back on the same port gets the batch again', async () => {
+  const stall = await grpcServer((s) => s.register(IngestServiceService.exportStream.path, () => undefined, raw, raw, 'bidi'));
+  const sender = new GrpcSender(`127.0.0.1:${stall.port}`, 'agent-3', 'node-1', 4);
+  const stored: string[] = [];
+  let back: { port: number; stop: () => void } | null = null;
+  try {
+    const sent = sender.sendBatch([makeExchange({ path: '/again' })]);
+    await new Promise((r) => setTimeout(r, 200));
+    stall.stop(); // as a crash looks from the agent: the connection drops with the batch unacknowledged
+    const s = new grpc.Server();
+    s.register(IngestServiceService.exportStream.path, (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+      call.on('data', (b: Buffer) => {
+        const req = ExportRequest.decode(b);
+        stored.push(...req.exchanges.map((x) => x.path));
+        call.write(Buffer.from(ExportAck.encode({ batchId: req.batchId, code: 0, message: '', accepted: req.exchanges.length, duplicate: false }).finish()));
+      });
+    }, raw, raw, 'bidi');
+    await new Promise<void>((resolve, reject) => s.bindAsync(`127.0.0.1:${stall.port}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? reject(e) : resolve())));
+    back = { port: stall.port, stop: () => s.forceShutdown() };
+    await sent;
+    assert.deepEqual(stored, ['/again']);
+    assert.equal(sender.stats.sent, 1);
+    assert.ok(sender.stats.sendFailures >= 1);
+  } finally {
+    sender.close();
+    back?.stop();
+  }
+});
+
+test('a peer that accepts the connection and never speaks HTTP/2: the call fails at the connect timeout, not minutes later', async () => {
+  const silent = net.createServer(() => undefined); // accepts, says nothing
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  const ch = new GrpcChannel(`127.0.0.1:${(silent.address() as AddressInfo).port}`, { connectTimeoutMs: 500 });
+  const t0 = Date.now();
+  try {
+    const err = await new Promise<GrpcCallError | null>((resolve) => ch.openStream('/x', { onMessage: () => undefined, onEnd: resolve }).write(framed('a')));
+    assert.equal(err?.code, Code.UNAVAILABLE);
+    assert.match(err?.details ?? '', /no HTTP\/2 connection within 0.5 s/);
+    assert.ok(Date.now() - t0 < 5000, `${Date.now() - t0} ms`);
+  } finally {
+    ch.close();
+    silent.close();
   }
 });

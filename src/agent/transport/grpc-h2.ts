@@ -128,12 +128,14 @@ export class GrpcChannel {
   private readonly authority: string;
   private session: http2.ClientHttp2Session | null = null;
   private readonly keepaliveMs: number;
+  private readonly connectTimeoutMs: number;
   /** Calls in progress per connection: they keep the process alive; an idle connection does not. */
   private readonly calls = new WeakMap<http2.ClientHttp2Session, number>();
 
-  constructor(target: string, opts: { keepaliveMs?: number } = {}) {
+  constructor(target: string, opts: { keepaliveMs?: number; connectTimeoutMs?: number } = {}) {
     this.authority = authorityOf(target);
     this.keepaliveMs = opts.keepaliveMs ?? 30_000;
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
   }
 
   /** The open connection, or a new one: a failed one is dropped and the next call connects again. */
@@ -147,15 +149,26 @@ export class GrpcChannel {
     s.on('error', forget);
     s.on('close', forget);
     s.on('goaway', forget);
+    // A blackholed address would keep a connection connecting for minutes (TCP's retries):
+    // given up on sooner, the calls on it fail and their retries connect again.
+    const connecting = setTimeout(() => s.destroy(new Error(`no HTTP/2 connection within ${this.connectTimeoutMs / 1000} s`)), this.connectTimeoutMs);
+    connecting.unref();
+    s.once('remoteSettings', () => clearTimeout(connecting)); // the peer speaks HTTP/2 (TCP alone is not enough)
+    s.once('close', () => clearTimeout(connecting));
     // A peer gone silently (host down, cable cut) would hold calls until TCP gives up: a ping unanswered in time ends the connection.
     const ping = setInterval(() => {
       if (s.closed || s.destroyed) return clearInterval(ping);
       const t = setTimeout(() => s.destroy(new Error(`no answer to a ping within ${this.keepaliveMs / 1000} s`)), this.keepaliveMs);
       t.unref();
-      s.ping((err) => {
+      try {
+        s.ping((err) => {
+          clearTimeout(t);
+          if (err && !s.destroyed) s.destroy(err);
+        });
+      } catch (err) {
         clearTimeout(t);
-        if (err && !s.destroyed) s.destroy(err);
-      });
+        s.destroy(err as Error); // e.g. too many pings unanswered: the connection is no good
+      }
     }, this.keepaliveMs);
     ping.unref();
     s.on('close', () => clearInterval(ping));
