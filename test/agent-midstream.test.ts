@@ -15,8 +15,10 @@ const srv = http.createServer((req, res) => { req.resume(); req.on('end', () => 
 srv.listen(0, '127.0.0.1', () => {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   let i = 0;
+  let stop = false;
+  process.stdin.on('data', () => (stop = true));
   const tick = () => {
-    if (i === Number(process.argv[1])) return process.exit(0);
+    if (stop || i === Number(process.argv[1])) { process.stdout.write(String(i)); return process.exit(0); }
     const n = i++;
     const req = http.request({ port: srv.address().port, path: '/midstream/' + n, method: n % 3 ? 'GET' : 'POST', agent }, (res) => {
       res.resume();
@@ -28,17 +30,24 @@ srv.listen(0, '127.0.0.1', () => {
 });`;
 
 /**
- * Runs `script` (its own process, so its connection predates the agent) for `total` requests
- * under `/<prefix>/<n>`, starts the agent a second in, and checks that each side recorded every
- * request from its first one seen, contiguously and once. Returns the records.
+ * Runs `script` (its own process, so its connection predates the agent) with requests under
+ * `/<prefix>/<n>`, starts the agent a second in, stops the traffic once the agent has captured
+ * for a few seconds (however long its probe took to load), and checks that each side recorded
+ * every request from its first one seen, contiguously and once. Returns the records.
  */
-async function midstream(script: string, prefix: string, total: number): Promise<Item[]> {
-  const traffic = spawn(process.execPath, ['-e', script, String(total)], { stdio: 'inherit' });
+async function midstream(script: string, prefix: string): Promise<Item[]> {
+  const traffic = spawn(process.execPath, ['-e', script, '5000'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let made = '';
+  traffic.stdout!.on('data', (d: Buffer) => (made += d.toString()));
   const exited = new Promise((r) => traffic.on('exit', r));
   await new Promise((r) => setTimeout(r, 1000)); // ~40 exchanges before the agent exists
   const stack = await startStack();
   try {
+    await new Promise((r) => setTimeout(r, 4000)); // ~150 exchanges the agent sees
+    traffic.stdin!.end('stop\n');
     await exited;
+    const total = Number(made);
+    assert.ok(total > 0, `the traffic said it made ${JSON.stringify(made)} requests`);
     const last = `/${prefix}/${total - 1}`;
     const xs = await waitFor(async () => {
       const got = await fetchAll(stack.base, `path=/${prefix}/`);
@@ -58,7 +67,7 @@ async function midstream(script: string, prefix: string, total: number): Promise
 }
 
 test('an agent started mid-connection records every exchange after its first', { skip: ROOT_SKIP, timeout: 120_000 }, async () => {
-  for (const x of await midstream(TRAFFIC, 'midstream', 400)) {
+  for (const x of await midstream(TRAFFIC, 'midstream')) {
     assert.equal(x.status, 200, x.path);
     assert.equal(x.unmatched, false, x.path);
     assert.equal(x.method, Number(x.path.split('/')[2]) % 3 ? 'GET' : 'POST', x.path);
@@ -75,8 +84,10 @@ const srv = http2.createServer((req, res) => { req.resume(); req.on('end', () =>
 srv.listen(0, '127.0.0.1', () => {
   const s = http2.connect('http://127.0.0.1:' + srv.address().port);
   let i = 0;
+  let stop = false;
+  process.stdin.on('data', () => (stop = true));
   const tick = () => {
-    if (i === Number(process.argv[1])) return process.exit(0);
+    if (stop || i === Number(process.argv[1])) { process.stdout.write(String(i)); return process.exit(0); }
     const n = i++;
     const req = s.request({ ':path': '/h2mid/' + n, ':method': n % 3 ? 'GET' : 'POST' });
     req.on('data', () => {});
@@ -87,7 +98,7 @@ srv.listen(0, '127.0.0.1', () => {
 });`;
 
 test('HTTP/2 opened before the agent: picked up at a request\'s headers, every exchange after it recorded', { skip: ROOT_SKIP, timeout: 120_000 }, async () => {
-  for (const x of await midstream(H2_TRAFFIC, 'h2mid', 400)) {
+  for (const x of await midstream(H2_TRAFFIC, 'h2mid')) {
     const n = Number(x.path.split('/')[2]);
     assert.equal(x.http_version, '2', x.path);
     assert.equal(x.status, [200, 204, 404, 500][n % 4], x.path);
