@@ -78,6 +78,19 @@ test('the scheme filter keeps HTTPS rows only', opts, async () => {
   assert.match(await page.locator('.table-meta').innerText(), /^75 shown/, '300 records, every 4th is HTTPS');
 });
 
+test('the process filter (a node without Kubernetes has processes, not pods)', opts, async () => {
+  await page.goto(base);
+  await page.waitForSelector('[data-testid="traffic-table"] tbody tr[data-id]');
+  await page.fill('input[aria-label="process"]', 'cart');
+  await page.keyboard.press('Enter');
+  await page.waitForURL(/process=cart/);
+  await page.waitForFunction(() => {
+    const cells = [...document.querySelectorAll('[data-testid="traffic-table"] tbody tr[data-id] td:last-child')];
+    return cells.length > 0 && cells.every((c) => c.textContent === 'cart');
+  });
+  assert.match(await page.locator('.table-meta').innerText(), /^150 shown/, '300 records, every other one by cart');
+});
+
 test('keyboard: arrows move, Enter opens the detail view', opts, async () => {
   await page.goto(base);
   await page.waitForSelector('[data-testid="traffic-table"] tbody tr[data-id]');

@@ -5,7 +5,7 @@ import { fmtDuration, fmtTime, statusClass } from '../format.ts';
 import { navigate, type Location } from '../router.ts';
 import { EmptyTraffic, ErrorBox, Loading } from '../components/states.tsx';
 
-export const FILTERS = ['method', 'status', 'host', 'path', 'endpoint', 'node', 'namespace', 'pod', 'role', 'tls', 'min_duration_ms'] as const;
+export const FILTERS = ['method', 'status', 'host', 'path', 'endpoint', 'node', 'namespace', 'pod', 'process', 'role', 'tls', 'min_duration_ms'] as const;
 export const WINDOWS: Record<string, number> = { '5m': 5 * 60e3, '15m': 15 * 60e3, '1h': 3600e3, '6h': 6 * 3600e3, '24h': 24 * 3600e3, '7d': 7 * 24 * 3600e3 };
 const POLL_MS = 2000;
 /** Rows have a fixed height so only the visible window is rendered, however many are loaded. */
@@ -185,7 +185,7 @@ export function Traffic({ loc }: { loc: Location }) {
           <option value="true">https only</option>
           <option value="false">http only</option>
         </select>
-        {(['host', 'path', 'node', 'namespace', 'pod'] as const).map((f) => (
+        {(['host', 'path', 'node', 'namespace', 'pod', 'process'] as const).map((f) => (
           <TextFilter key={f} name={f} value={search.get(f) ?? ''} onChange={(v) => setFilter(f, v)} placeholder={f === 'path' ? 'path prefix' : f} />
         ))}
         <TextFilter name="min_duration_ms" value={search.get('min_duration_ms') ?? ''} onChange={(v) => setFilter('min_duration_ms', v)} placeholder="min ms" narrow />
