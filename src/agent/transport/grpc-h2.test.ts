@@ -87,7 +87,7 @@ test('no server, or one that is not gRPC: statuses a sender can act on, never a 
     h2.close();
   }
   const closed = new GrpcChannel(`127.0.0.1:${port}`); // nothing listens there now
-  await assert.rejects(closed.unary('/x', Buffer.from('x'), 5000), (e: GrpcCallError) => e.code === Code.UNAVAILABLE);
+  await assert.rejects(closed.unary('/x', Buffer.from('x'), 5000), (e: GrpcCallError) => e.code === Code.UNAVAILABLE && e.details === `connection to the server at 127.0.0.1:${port} failed: connect ECONNREFUSED 127.0.0.1:${port}`);
   const err = await new Promise<GrpcCallError | null>((resolve) => closed.openStream('/x', { onMessage: () => undefined, onEnd: resolve }).write(framed('a')));
   assert.equal(err?.code, Code.UNAVAILABLE);
   closed.close();

@@ -65,7 +65,7 @@ class CallReader {
   private status: GrpcCallError | null | undefined = undefined;
   private readonly req: http2.ClientHttp2Stream;
   private readonly h: StreamHandlers;
-  constructor(req: http2.ClientHttp2Stream, h: StreamHandlers) {
+  constructor(req: http2.ClientHttp2Stream, h: StreamHandlers, authority: string) {
     this.req = req;
     this.h = h;
     req.on('response', (headers) => {
@@ -82,7 +82,8 @@ class CallReader {
       this.end(this.status);
       if (!req.closed) req.close(http2.constants.NGHTTP2_NO_ERROR);
     });
-    req.on('error', (err: Error & { code?: string }) => this.end(new GrpcCallError(Code.UNAVAILABLE, `connection to the server failed: ${err.message}`)));
+    // A call on a connection that failed carries the connection's error as its cause (ECONNREFUSED…).
+    req.on('error', (err: Error) => this.end(new GrpcCallError(Code.UNAVAILABLE, `connection to the server at ${authority} failed: ${err.cause instanceof Error ? err.cause.message : err.message}`)));
     req.on('close', () => {
       if (this.status === undefined) this.end(new GrpcCallError(Code.UNAVAILABLE, req.rstCode ? `the server reset the call (HTTP/2 code ${req.rstCode})` : 'the server ended the call without a status'));
       else this.end(this.status);
@@ -126,6 +127,8 @@ export function authorityOf(target: string): string {
 
 export class GrpcChannel {
   private readonly authority: string;
+  /** host:port as configured (SERVER_ADDR), for messages. */
+  private readonly target: string;
   private session: http2.ClientHttp2Session | null = null;
   private readonly keepaliveMs: number;
   private readonly connectTimeoutMs: number;
@@ -134,6 +137,7 @@ export class GrpcChannel {
 
   constructor(target: string, opts: { keepaliveMs?: number; connectTimeoutMs?: number } = {}) {
     this.authority = authorityOf(target);
+    this.target = target;
     this.keepaliveMs = opts.keepaliveMs ?? 30_000;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
   }
@@ -202,7 +206,7 @@ export class GrpcChannel {
   /** A bidirectional streaming call whose messages are written as they come. */
   openStream(path: string, h: StreamHandlers): GrpcStream {
     const req = this.request(path);
-    const reader = new CallReader(req, h);
+    const reader = new CallReader(req, h, this.target);
     return {
       write(msg: Buffer): void {
         msg[0] = 0;
@@ -230,7 +234,7 @@ export class GrpcChannel {
           else if (reply) resolve(reply);
           else reject(new GrpcCallError(Code.INTERNAL, 'the server ended a unary call without its reply'));
         },
-      });
+      }, this.target);
       const t = setTimeout(() => reader.fail(new GrpcCallError(Code.DEADLINE_EXCEEDED, `no reply within ${timeoutMs / 1000} s`)), timeoutMs);
       t.unref();
       const prefix = Buffer.allocUnsafe(MESSAGE_PREFIX);
