@@ -73,6 +73,12 @@ test('unary calls: the reply; UNIMPLEMENTED for a method the server lacks; DEADL
 
 test('no server, or one that is not gRPC: statuses a sender can act on, never a throw', async () => {
   const h2 = http2.createServer((req, res) => {
+    if (req.url === '/huge') {
+      // 200 and a gRPC content type, then a message prefix claiming 4 GiB.
+      res.writeHead(200, { 'content-type': 'application/grpc' });
+      res.end(Buffer.from([0, 0xff, 0xff, 0xff, 0xff, 1, 2, 3]));
+      return;
+    }
     res.statusCode = req.url === '/busy' ? 503 : 404;
     res.end('not grpc');
   });
@@ -82,6 +88,7 @@ test('no server, or one that is not gRPC: statuses a sender can act on, never a 
   try {
     await assert.rejects(ch.unary('/nope', Buffer.from('x'), 5000), (e: GrpcCallError) => e.code === Code.UNIMPLEMENTED && /HTTP 404/.test(e.details));
     await assert.rejects(ch.unary('/busy', Buffer.from('x'), 5000), (e: GrpcCallError) => e.code === Code.UNAVAILABLE);
+    await assert.rejects(ch.unary('/huge', Buffer.from('x'), 5000), (e: GrpcCallError) => e.code === Code.INTERNAL && /4294967295 bytes/.test(e.details));
   } finally {
     ch.close();
     h2.close();

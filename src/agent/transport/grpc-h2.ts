@@ -58,6 +58,8 @@ export interface StreamHandlers {
   onEnd(err: GrpcCallError | null): void;
 }
 
+const MAX_REPLY_BYTES = 4 << 20;
+
 /** One call's reading side: gRPC messages out of DATA frames, the status out of headers or trailers. */
 class CallReader {
   private pending: Buffer | null = null;
@@ -95,6 +97,8 @@ class CallReader {
     while (b.length >= MESSAGE_PREFIX) {
       const n = b.readUInt32BE(1);
       if (b[0] !== 0) return this.fail(new GrpcCallError(Code.INTERNAL, 'the server sent a compressed message; the agent asks for none'));
+      // The server's replies are acks of a few bytes: a length this large is no gRPC reply.
+      if (n > MAX_REPLY_BYTES) return this.fail(new GrpcCallError(Code.INTERNAL, `the server sent a message of ${n} bytes; replies are at most ${MAX_REPLY_BYTES}`));
       if (b.length < MESSAGE_PREFIX + n) break;
       if (!this.ended) this.h.onMessage(b.subarray(MESSAGE_PREFIX, MESSAGE_PREFIX + n));
       b = b.subarray(MESSAGE_PREFIX + n);
