@@ -7,6 +7,7 @@
 import { Buffer } from 'node:buffer';
 import * as http2 from 'node:http2';
 import { VERSION } from '../../shared/version.ts';
+import { httpStatusToGrpc } from '../correlation/grpc-status.ts';
 
 /** gRPC status codes the agent acts on (grpc/doc/statuscodes.md). */
 export const Code = {
@@ -24,14 +25,6 @@ export class GrpcCallError extends Error {
     this.code = code;
     this.details = details;
   }
-}
-
-/** The gRPC spec's mapping of HTTP statuses from something that is not a gRPC server. */
-function httpStatusCode(status: number): number {
-  if (status === 400) return Code.INTERNAL;
-  if (status === 404) return Code.UNIMPLEMENTED;
-  if (status === 429 || status === 502 || status === 503 || status === 504) return Code.UNAVAILABLE;
-  return Code.UNKNOWN;
 }
 
 function statusOf(headers: http2.IncomingHttpHeaders): GrpcCallError | null | undefined {
@@ -72,7 +65,7 @@ class CallReader {
     this.h = h;
     req.on('response', (headers) => {
       const http = Number(headers[':status']);
-      if (http !== 200) return this.end(new GrpcCallError(httpStatusCode(http), `the server answered HTTP ${http}, not gRPC`));
+      if (http !== 200) return this.end(new GrpcCallError(Number(httpStatusToGrpc(http)), `the server answered HTTP ${http}, not gRPC`));
       this.status = statusOf(headers); // a trailers-only reply carries its status here
     });
     req.on('trailers', (trailers) => (this.status = statusOf(trailers)));
