@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ExportRequest, HttpExchange } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
-import { encodeExportRequest } from './export-encoder.ts';
+import { encodeEntries, encodeExportRequest } from './export-encoder.ts';
 
 test('bytes are identical to the generated encoder', () => {
   let seed = 11;
@@ -31,5 +31,15 @@ test('bytes are identical to the generated encoder', () => {
     // of them; protobuf allows any order, so then only the decoded message must be the same.
     if (req.maxInFlight) assert.deepEqual(ExportRequest.decode(ours), ExportRequest.decode(theirs), `round ${round}`);
     else assert.deepEqual(ours, theirs, `round ${round}`);
+  }
+});
+
+test('a request with room kept in front for the transport: the same message after it, whether its header fits the headroom or not', () => {
+  for (const node of ['node-1', 'n'.repeat(2000)]) {
+    const entries = encodeEntries([HttpExchange.fromPartial({ id: 'a', path: '/x', status: 200 })]);
+    const plain = Buffer.from(entries.request('batch-1', 'agent-1', node, 4));
+    const spared = entries.request('batch-1', 'agent-1', node, 4, 5);
+    assert.deepEqual(Buffer.from(spared.subarray(5)), plain, `node of ${node.length} characters`);
+    assert.equal(ExportRequest.decode(spared.subarray(5)).node, node);
   }
 });

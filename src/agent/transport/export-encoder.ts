@@ -225,13 +225,7 @@ export class ExchangeEntries {
    */
   request(batchId: string, agentId: string, node: string, maxInFlight = 0, spare = 0): Buffer {
     const h = header(batchId, agentId, node, maxInFlight);
-    if (h.len + spare > HEADROOM) {
-      const whole = exportRequestBytes(batchId, agentId, node, maxInFlight, this.bytes);
-      if (spare === 0) return whole;
-      const b = Buffer.allocUnsafe(spare + whole.length);
-      whole.copy(b, spare);
-      return b;
-    }
+    if (h.len + spare > HEADROOM) return exportRequestBytes(batchId, agentId, node, maxInFlight, this.bytes, spare);
     h.buf.copy(this.w.buf, HEADROOM - h.len, 0, h.len);
     return this.w.buf.subarray(HEADROOM - h.len - spare, this.w.len);
   }
@@ -250,8 +244,9 @@ export class ExchangeEntries {
 const EMPTY = Buffer.alloc(0);
 
 /** ExportRequest's fields other than the exchanges (protobuf allows any field order). */
-function header(batchId: string, agentId: string, node: string, maxInFlight: number, extra = 0): Writer {
-  const w = new Writer(128 + extra);
+function header(batchId: string, agentId: string, node: string, maxInFlight: number, extra = 0, spare = 0): Writer {
+  const w = new Writer(128 + extra + spare);
+  w.len = spare; // left for the caller (the transport's prefix)
   w.stringField(1, batchId);
   w.stringField(2, agentId);
   w.stringField(3, node);
@@ -265,8 +260,8 @@ export function exportRequestHeader(batchId: string, agentId: string, node: stri
 }
 
 /** A whole ExportRequest from its header fields and already encoded entries. */
-function exportRequestBytes(batchId: string, agentId: string, node: string, maxInFlight: number, entries: Uint8Array): Buffer {
-  const w = header(batchId, agentId, node, maxInFlight, entries.length);
+function exportRequestBytes(batchId: string, agentId: string, node: string, maxInFlight: number, entries: Uint8Array, spare = 0): Buffer {
+  const w = header(batchId, agentId, node, maxInFlight, entries.length, spare);
   w.room(entries.length);
   w.buf.set(entries, w.len);
   w.len += entries.length;
