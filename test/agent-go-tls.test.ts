@@ -8,14 +8,14 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { fetchAll, ROOT_SKIP, startStack, type Item, type Stack } from './helpers/stack.ts';
 import { waitFor } from './helpers/server.ts';
 import { freePort, startNginx, type Nginx } from './helpers/nginx.ts';
+import { tempDir } from './helpers/temp-dir.ts';
 
 const run = promisify(execFile);
 const GO_SKIP = spawnSync('go', ['version']).status === 0 ? false : 'needs Go (Debian golang-go; scripts/setup.sh --test installs it) to build the Go peer';
@@ -33,7 +33,7 @@ let goPort: number;
 
 before(async () => {
   if (SKIP) return;
-  dir = mkdtempSync(join(tmpdir(), 'heimdall-go-'));
+  dir = tempDir('heimdall-go-');
   peer = join(dir, 'go-tls-peer');
   peerPie = join(dir, 'go-tls-pie');
   // GOTOOLCHAIN=local: never fetch another toolchain; the cache in the scratch directory.

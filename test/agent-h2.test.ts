@@ -6,8 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
@@ -18,6 +17,7 @@ import { waitFor } from './helpers/server.ts';
 import { numberedGrpc } from './helpers/grpc.ts';
 import { startNginx, type Nginx } from './helpers/nginx.ts';
 import { DiagnosticsReport, ExportRequest, IngestServiceService } from '../src/shared/proto/gen/heimdall/v1/ingest.ts';
+import { tempDir } from './helpers/temp-dir.ts';
 
 const run = promisify(execFile);
 let stack: Stack;
@@ -276,7 +276,7 @@ async function bigHeaderBlocks(prefix: string, tls: boolean, bigRequests: boolea
   let srv: http2.Http2Server | http2.Http2SecureServer;
   let ca: Buffer | undefined;
   if (tls) {
-    const dir = mkdtempSync(join(tmpdir(), 'heimdall-h2big-'));
+    const dir = tempDir('heimdall-h2big-');
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
     ca = readFileSync(join(dir, 'cert.pem'));
     srv = http2.createSecureServer({ key: readFileSync(join(dir, 'key.pem')), cert: ca }, handler);
@@ -321,7 +321,7 @@ test('HTTP/2: 12 KB header blocks among streams at once keep the header tables (
 });
 
 test('HTTP/2 over TLS in Node (OpenSSL inside node, encrypting in memory): streams at once and one by one, both sides', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'heimdall-h2tls-'));
+  const dir = tempDir('heimdall-h2tls-');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
   const server = http2.createSecureServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (req, res) => {
     req.resume();
@@ -355,7 +355,7 @@ test('HTTP/2 over TLS in Node (OpenSSL inside node, encrypting in memory): strea
 
 test('h2c upgrade (curl --http2 to Apache): each upgraded request is recorded once, as HTTP/2 with its real status, not as a 101', { skip: ROOT_SKIP || (existsSync('/usr/sbin/apache2') ? false : 'needs Debian\'s apache2 (scripts/setup.sh --test installs it)'), timeout: 60_000 }, async () => {
   const { freePort } = await import('./helpers/nginx.ts');
-  const dir = mkdtempSync(join(tmpdir(), 'heimdall-apache-'));
+  const dir = tempDir('heimdall-apache-');
   const www = join(dir, 'www');
   mkdirSync(join(www, 'h2c'), { recursive: true });
   writeFileSync(join(www, 'h2c', 'index.html'), 'upgraded\n');

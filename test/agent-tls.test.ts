@@ -4,14 +4,14 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, realpathSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { fetchAll, ROOT_SKIP, startStack, type Stack } from './helpers/stack.ts';
 import { waitFor } from './helpers/server.ts';
 import { startNginx, type Nginx } from './helpers/nginx.ts';
+import { tempDir } from './helpers/temp-dir.ts';
 
 const run = promisify(execFile);
 let stack: Stack;
@@ -147,7 +147,7 @@ for step in (1, 2, 3):
 test('a process with its own copy of libssl (as in a container image) is read too', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
   // Another file than the host's libssl, as a container's would be: found through
   // /proc/<pid>/maps within the agent's 10 s rescan, and attached through /proc/<pid>/root.
-  const dir = mkdtempSync(join(tmpdir(), 'heimdall-libssl-'));
+  const dir = tempDir('heimdall-libssl-');
   copyFileSync(realpathSync('/usr/lib/x86_64-linux-gnu/libssl.so.3'), join(dir, 'libssl.so.3'));
   const script = `import ssl, time, urllib.request
 ctx = ssl._create_unverified_context()
@@ -168,7 +168,7 @@ test('HTTPS between Node processes (OpenSSL inside the node executable, encrypti
   // Node calls SSL_write before it writes the ciphertext and SSL_read after it read it: the
   // probe ties its first calls on a connection to the thread's neighbouring socket I/O.
   assert.match(stack.agent.output(), /TLS plaintext read from SSL_read\/SSL_write in \S*\/node\b/);
-  const dir = mkdtempSync(join(tmpdir(), 'heimdall-node-tls-'));
+  const dir = tempDir('heimdall-node-tls-');
   await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')]);
   const server = spawn(process.execPath, ['-e', `
     const fs = require('node:fs');
@@ -215,7 +215,7 @@ test('Node as HTTPS server and its own client, a new connection per round: SSL o
   // The probe ties an SSL object to its socket by the object's address; SSL_free unties it. Its
   // key's padding was left as the stack held it, so the untying missed: a later object at the
   // same address was sent to a closed connection's socket number, by then another socket.
-  const dir = mkdtempSync(join(tmpdir(), 'heimdall-node-churn-'));
+  const dir = tempDir('heimdall-node-churn-');
   await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')]);
   const rounds = 40;
   await run(process.execPath, [fileURLToPath(new URL('./fixtures/node-tls-churn.mjs', import.meta.url)), dir, String(rounds), 'churn'], { timeout: 60_000 });
@@ -237,7 +237,7 @@ test('Node as HTTPS server and its own client, a new connection per round: SSL o
 });
 
 test('HTTPS from Python asyncio (SSLObject on memory BIOs, as uvicorn and aiohttp): 10 connections at once, both sides', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'heimdall-asyncio-tls-'));
+  const dir = tempDir('heimdall-asyncio-tls-');
   await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')]);
   const { stdout } = await run('python3', [fileURLToPath(new URL('./fixtures/asyncio-tls.py', import.meta.url)), dir, 'aio'], { timeout: 30_000 });
   assert.equal(stdout.trim(), 'done 200');

@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { fetchAll, ROOT_SKIP, startStack, type Stack } from './helpers/stack.ts';
 import { waitFor } from './helpers/server.ts';
 import { startNginx, type Nginx } from './helpers/nginx.ts';
+import { tempDir } from './helpers/temp-dir.ts';
 
 const run = promisify(execFile);
 let stack: Stack;
@@ -362,14 +363,11 @@ test('Java: the JDK\'s HttpClient and HttpServer, both sides, keep-alive, chunke
 });
 
 test('a Heimdall server the agent was not told about (a cluster\'s, on its node) is not recorded: only its callers are', { skip: ROOT_SKIP, timeout: 90_000 }, async () => {
-  const { mkdtempSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
   const { runHeimdall } = await import('./helpers/process.ts');
   const { freePort } = await import('./helpers/nginx.ts');
   const httpPort = await freePort();
   // Not in the agent's HEIMDALL_EXCLUDE_PIDS: only its process title ("heimdall server") tells.
-  const other = runHeimdall(['server'], { HEIMDALL_DATA_DIR: mkdtempSync(join(tmpdir(), 'heimdall-other-')), PORT: String(await freePort()), HTTP_PORT: String(httpPort), HEIMDALL_LISTEN_HOST: '127.0.0.1' });
+  const other = runHeimdall(['server'], { HEIMDALL_DATA_DIR: tempDir('heimdall-other-'), PORT: String(await freePort()), HTTP_PORT: String(httpPort), HEIMDALL_LISTEN_HOST: '127.0.0.1' });
   try {
     await other.waitForOutput(/server started/, 60_000);
     await run('curl', ['-sS', '-o', '/dev/null', '-o', '/dev/null', `http://127.0.0.1:${httpPort}/api/stats?own=1`, `http://127.0.0.1:${httpPort}/api/logs?own=2`]);

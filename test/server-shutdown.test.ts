@@ -2,16 +2,16 @@
 // every batch that was acknowledged is in the database after the process is gone.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GrpcSender } from '../src/agent/transport/grpc-sender.ts';
 import { openChdbStore } from '../src/server/storage/chdb-store.ts';
 import { makeExchange } from './helpers/fixtures.ts';
 import { runHeimdall } from './helpers/process.ts';
+import { tempDir } from './helpers/temp-dir.ts';
 
 test('shutdown with inserts in flight loses nothing that was acknowledged', async () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'heimdall-shutdown-'));
+  const dataDir = tempDir('heimdall-shutdown-');
   const srv = runHeimdall(['server'], { HEIMDALL_DATA_DIR: dataDir, PORT: '0', HTTP_PORT: '0', HEIMDALL_LISTEN_HOST: '127.0.0.1', HEIMDALL_INGEST_COALESCE_INTERVAL: '300ms', HTTP_SHUTDOWN_TIMEOUT: '5s' });
   const m = await srv.waitForOutput(/server started .*grpc=(\d+)/, 30_000);
   const sender = new GrpcSender(`127.0.0.1:${m[1]}`, 'agent-shutdown', 'n1');
@@ -36,7 +36,7 @@ test('shutdown with inserts in flight loses nothing that was acknowledged', asyn
 });
 
 test('a bad setting stops start-up with the variable, value and what is expected', async () => {
-  const srv = runHeimdall(['server'], { HTTP_SHUTDOWN_TIMEOUT: 'five', HEIMDALL_DATA_DIR: mkdtempSync(join(tmpdir(), 'heimdall-bad-')) });
+  const srv = runHeimdall(['server'], { HTTP_SHUTDOWN_TIMEOUT: 'five', HEIMDALL_DATA_DIR: tempDir('heimdall-bad-') });
   const code = await srv.stop('SIGCONT');
   assert.equal(code, 2);
   assert.match(srv.output(), /HTTP_SHUTDOWN_TIMEOUT="five" is invalid: expected a duration like 500ms, 2s, 1m30s/);
@@ -46,7 +46,7 @@ test('a bad setting stops start-up with the variable, value and what is expected
 });
 
 test('a data directory that cannot be made stops start-up saying so, even where mkdir -p would spin', { timeout: 30_000 }, async () => {
-  const file = join(mkdtempSync(join(tmpdir(), 'heimdall-bad-')), 'a-file');
+  const file = join(tempDir('heimdall-bad-'), 'a-file');
   writeFileSync(file, '');
   // Under /proc a parent exists but refuses children: Node's recursive mkdir loops there forever.
   for (const dir of [join(file, 'data'), '/proc/heimdall-nope']) {

@@ -2,18 +2,16 @@
 // take the server down; the log says what is missing, and the UI/API keep working.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { freePort } from './helpers/nginx.ts';
 import { runHeimdall } from './helpers/process.ts';
 import { waitFor } from './helpers/server.ts';
 import { ROOT_SKIP } from './helpers/stack.ts';
+import { tempDir } from './helpers/temp-dir.ts';
 
 async function up(env: Record<string, string>) {
   const httpPort = await freePort();
   const grpcPort = await freePort();
-  const proc = runHeimdall(['up'], { HEIMDALL_DATA_DIR: mkdtempSync(join(tmpdir(), 'heimdall-up-')), HTTP_PORT: String(httpPort), PORT: String(grpcPort), HEIMDALL_LISTEN_HOST: '127.0.0.1', AGENT_FLUSH_INTERVAL: '200ms', ...env });
+  const proc = runHeimdall(['up'], { HEIMDALL_DATA_DIR: tempDir('heimdall-up-'), HTTP_PORT: String(httpPort), PORT: String(grpcPort), HEIMDALL_LISTEN_HOST: '127.0.0.1', AGENT_FLUSH_INTERVAL: '200ms', ...env });
   await proc.waitForOutput(/Heimdall is up: UI and API at http:\/\/127\.0\.0\.1:\d+/, 60_000);
   return { proc, base: `http://127.0.0.1:${httpPort}` };
 }
@@ -58,7 +56,7 @@ test('up captures local traffic from the moment its UI answers, never its own se
 });
 
 test('stopping up stores what its agent had captured and not yet sent', { skip: ROOT_SKIP, timeout: 120_000 }, async () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'heimdall-up-'));
+  const dataDir = tempDir('heimdall-up-');
   // Nothing leaves the agent before the stop: no batch fills, and the flush timer is far off.
   const { proc, base } = await up({ HEIMDALL_DATA_DIR: dataDir, AGENT_FLUSH_INTERVAL: '10m' });
   try {

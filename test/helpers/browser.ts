@@ -1,13 +1,12 @@
 // Debian's Chromium driven by playwright-core (no browser download), and a server filled
 // with records through the real gRPC ingest.
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
 import { GrpcSender } from '../../src/agent/transport/grpc-sender.ts';
 import { makeExchange } from './fixtures.ts';
 import { freePort } from './nginx.ts';
 import { runHeimdall, type Running } from './process.ts';
+import { tempDir } from './temp-dir.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const BROWSER_SKIP = existsSync(CHROMIUM) ? false : `needs Debian's chromium at ${CHROMIUM} (scripts/setup.sh --test installs it)`;
@@ -21,7 +20,7 @@ export async function launchBrowser(): Promise<Browser> {
 }
 
 export async function startFilledServer(records: number): Promise<{ base: string; server: Running; ids: string[] }> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'heimdall-ui-'));
+  const dataDir = tempDir('heimdall-ui-');
   const grpcPort = await freePort();
   const httpPort = await freePort();
   const server = runHeimdall(['server'], { HEIMDALL_DATA_DIR: dataDir, PORT: String(grpcPort), HTTP_PORT: String(httpPort), HEIMDALL_LISTEN_HOST: '127.0.0.1', HEIMDALL_INGEST_COALESCE_INTERVAL: '50ms' });

@@ -1,9 +1,9 @@
 // A throw-away nginx on 127.0.0.1 (Debian's package) with routes for the capture tests.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tempDir } from './temp-dir.ts';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -28,7 +28,7 @@ export interface Nginx {
  * http2: the HTTPS listener offers HTTP/2 (ALPN "h2"), as most public sites do.
  */
 export async function startNginx(opts: { proxyTo?: string; tls?: boolean; http2?: boolean } = {}): Promise<Nginx> {
-  const dir = mkdtempSync(join(tmpdir(), 'heimdall-nginx-'));
+  const dir = tempDir('heimdall-nginx-');
   const port = await freePort();
   const tlsPort = opts.tls ? await freePort() : 0;
   if (opts.tls) {

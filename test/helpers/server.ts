@@ -1,12 +1,10 @@
 // Starts a real Heimdall server (embedded chDB in a temp folder, random ports) for a test file.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { loadServerConfig } from '../../src/server/config.ts';
 import { HeimdallServer } from '../../src/server/server.ts';
+import { tempDir } from './temp-dir.ts';
 
 export async function startTestServer(env: Record<string, string> = {}): Promise<{ server: HeimdallServer; base: string; grpcAddr: string; dataDir: string }> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'heimdall-test-'));
+  const dataDir = tempDir('heimdall-test-');
   const server = new HeimdallServer(loadServerConfig({ HEIMDALL_DATA_DIR: dataDir, PORT: '0', HTTP_PORT: '0', HEIMDALL_LISTEN_HOST: '127.0.0.1', HEIMDALL_INGEST_COALESCE_INTERVAL: '50ms', ...env }));
   await server.start();
   return { server, base: `http://127.0.0.1:${server.httpPort}`, grpcAddr: `127.0.0.1:${server.grpcPort}`, dataDir };

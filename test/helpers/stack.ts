@@ -1,10 +1,8 @@
 // A real Heimdall stack for capture tests: server and agent as child processes, the
 // agent told not to capture the server. Needs root (eBPF).
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { runHeimdall, type Running } from './process.ts';
 import { freePort } from './nginx.ts';
+import { tempDir } from './temp-dir.ts';
 
 export const ROOT_SKIP = process.getuid?.() === 0 ? false : 'needs root to load eBPF programs (CI runs it as root)';
 
@@ -20,7 +18,7 @@ export interface Stack {
 }
 
 export async function startStack(agentEnv: Record<string, string> = {}): Promise<Stack> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'heimdall-e2e-'));
+  const dataDir = tempDir('heimdall-e2e-');
   const grpcPort = await freePort();
   const httpPort = await freePort();
   const serverEnv = { HEIMDALL_DATA_DIR: dataDir, PORT: String(grpcPort), HTTP_PORT: String(httpPort), HEIMDALL_LISTEN_HOST: '127.0.0.1', HEIMDALL_INGEST_COALESCE_INTERVAL: '100ms' };

@@ -2,17 +2,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EVENT, F_AFTER_LOSS, F_PIECES, F_TLS, HELLO, MAX_CAPTURE, STATS, STAT_NAMES } from './event-layout.ts';
 import { decodeFrame, eventComm, formatIp, FrameSplitter, recordPieces } from './decode.ts';
+import { tempDir } from '../../../test/helpers/temp-dir.ts';
 
 const header = fileURLToPath(new URL('../../kernel/http_capture.h', import.meta.url));
 
 test('event layout mirrors src/kernel/http_capture.h', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'hd-layout-'));
+  const dir = tempDir('hd-layout-');
   const fields = (struct: string, obj: Record<string, number>) =>
     Object.keys(obj).filter((k) => k !== 'size').map((k) => `printf("${struct}.${k}=%zu\\n", offsetof(struct ${struct}, ${k}));`).join('\n');
   writeFileSync(join(dir, 'l.c'), `#include <stdio.h>

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { dataRecord } from '../../../test/helpers/records.ts';
 import { HELLO, EV_HELLO } from './event-layout.ts';
 import { capturePrerequisiteProblem, PumpCapture } from './pump.ts';
+import { tempDir } from '../../../test/helpers/temp-dir.ts';
 
 const frame = (b: Buffer) => Buffer.concat([Buffer.from(Uint32Array.of(b.length).buffer), b]);
 
@@ -17,7 +17,7 @@ test('the HELLO is handed over before the records that share its read', { skip: 
   hello.writeUInt32LE(EV_HELLO, HELLO.kind);
   hello.writeBigInt64LE(1_700_000_000_000_000_000n, HELLO.realtime_offset_ns);
   const rec = dataRecord({ tgid: 7, fd: 5, sock: 1n, direction: 1, startNs: 1e9, endNs: 1e9, len: 18, payload: Buffer.from('GET / HTTP/1.1\r\n\r\n'), lport: 40000, rport: 80, comm: 'curl' });
-  const dir = mkdtempSync(join(tmpdir(), 'heimdall-pump-'));
+  const dir = tempDir('heimdall-pump-');
   writeFileSync(join(dir, 'frames'), Buffer.concat([frame(hello), frame(rec), frame(rec)]));
   writeFileSync(join(dir, 'pump'), `#!/bin/sh\ncat '${join(dir, 'frames')}'\nexec sleep 5\n`);
   chmodSync(join(dir, 'pump'), 0o755);

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { containerIdFromCgroup, ProcessInfoCache } from './process-info.ts';
+import { tempDir } from '../../../test/helpers/temp-dir.ts';
 
 const id = 'a'.repeat(56) + '0123abcd';
 
@@ -23,7 +23,7 @@ test('reads this process from /proc', () => {
 
 test('a generic thread name is replaced by the executable, or by the probe\'s name once the process is exiting', () => {
   // A stand-in /proc: an exiting process keeps comm and cgroup but loses its exe link.
-  const root = mkdtempSync(join(tmpdir(), 'heimdall-proc-'));
+  const root = tempDir('heimdall-proc-');
   for (const [pid, exe] of [[10, '/usr/bin/node'], [11, null]] as const) {
     mkdirSync(join(root, String(pid)));
     writeFileSync(join(root, String(pid), 'comm'), 'MainThread\n');

@@ -3,8 +3,7 @@
 // cleared at the next start (but never a running one's).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExportRequest } from '../../shared/proto/gen/heimdall/v1/ingest.ts';
 import { makeExchange } from '../../../test/helpers/fixtures.ts';
@@ -12,9 +11,10 @@ import { nativeBlock, transcodeExport } from '../ingest/transcode.ts';
 import { openChdbStore } from './chdb-store.ts';
 import { EXCHANGE_COLUMNS } from './rows.ts';
 import { migrate } from './schema.ts';
+import { tempDir } from '../../../test/helpers/temp-dir.ts';
 
 test('spool files are emptied after their insert and reused', async () => {
-  const path = mkdtempSync(join(tmpdir(), 'hd-spool-'));
+  const path = tempDir('hd-spool-');
   const root = join(path, 'heimdall-spool');
   mkdirSync(join(root, '999999999'), { recursive: true }); // no such process: a crash's left-over
   writeFileSync(join(root, '999999999', '7.native'), 'x');

@@ -2,12 +2,12 @@
 // HEIMDALL_TEST_CLICKHOUSE_URL (e.g. http://127.0.0.1:8123, a throw-away database is made and
 // dropped) when set; otherwise over chDB's in-process connection, so the client code path
 // (query text, settings, insert bodies, errors) runs in every test run.
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createChdbConnection } from 'chdb/connection';
 import { openClickHouseStore, type ClickHouseConnection } from './clickhouse-store.ts';
 import { storageContract } from './storage-contract.ts';
+import { tempDir } from '../../../test/helpers/temp-dir.ts';
 
 const url = process.env.HEIMDALL_TEST_CLICKHOUSE_URL;
 const auth = { username: process.env.CLICKHOUSE_USER ?? 'default', password: process.env.CLICKHOUSE_PASSWORD ?? '' };
@@ -40,7 +40,7 @@ function binaryBodies(conn: ClickHouseConnection, dir: string): ClickHouseConnec
 storageContract(
   () => {
     if (url) return openClickHouseStore({ url, database: `heimdall_test_${process.pid}`, ...auth });
-    const dir = mkdtempSync(join(tmpdir(), 'hd-chclient-'));
+    const dir = tempDir('hd-chclient-');
     const conn = createChdbConnection({ path: join(dir, 'db') }) as unknown as ClickHouseConnection;
     return openClickHouseStore({ url: 'http://chdb.invalid', database: 'heimdall_test', ...auth, connection: binaryBodies(conn, dir) });
   },

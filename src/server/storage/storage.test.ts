@@ -1,8 +1,6 @@
 // The storage contract on embedded ClickHouse (chDB).
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { openChdbStore } from './chdb-store.ts';
 import { storageContract } from './storage-contract.ts';
+import { tempDir } from '../../../test/helpers/temp-dir.ts';
 
-storageContract(() => openChdbStore({ path: mkdtempSync(join(tmpdir(), 'hd-store-')), database: 'default' }), { dropAfter: false });
+storageContract(() => openChdbStore({ path: tempDir('hd-store-'), database: 'default' }), { dropAfter: false });
