@@ -40,8 +40,8 @@ export async function runUp(runUntilSignal: (stop: () => Promise<void>) => void)
       HEIMDALL_EXCLUDE_PIDS: [process.env.HEIMDALL_EXCLUDE_PIDS, String(process.pid)].filter(Boolean).join(','),
       HEIMDALL_UP_CHILD: '1',
     };
-    // The young-generation cap bin/heimdall gives a standalone agent (see there).
-    const child = spawn(process.execPath, ['--max-semi-space-size=16', '--disable-warning=ExperimentalWarning', fileURLToPath(new URL('./main.ts', import.meta.url)), 'agent'], {
+    // The V8 flags bin/heimdall gives a standalone agent (see there).
+    const child = spawn(process.execPath, ['--max-semi-space-size=16', '--single-threaded-gc', '--disable-warning=ExperimentalWarning', fileURLToPath(new URL('./main.ts', import.meta.url)), 'agent'], {
       env,
       stdio: ['pipe', 'inherit', 'inherit', 'pipe'],
       detached: true,
