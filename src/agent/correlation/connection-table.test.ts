@@ -1,15 +1,27 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConnectionTable } from './connection-table.ts';
+import { ConnectionTable, numberKey, type SocketOf } from './connection-table.ts';
+
+/** A socket of process `tgid` whose number key is k's (solved for the address's bits). */
+function colliding(k: SocketOf, tgid: number, sockHiBase: number): SocketOf {
+  const target = numberKey(k);
+  const mixed = target ^ Math.imul(tgid, 0x9e3779b1);
+  const sockHi = ((sockHiBase & ~15) | ((mixed >>> 26) & 15)) >>> 0;
+  const low = (mixed ^ (sockHi << 26)) & 0x3ffffff;
+  const key = { tgid, sockHi, sockLo: ((low << 6) | (k.sockLo & 63)) >>> 0 };
+  assert.equal(numberKey(key), target);
+  return key;
+}
 
 test('connections that share a number key stay apart', () => {
   const t = new ConnectionTable<string>();
   const a = { tgid: 7, sockHi: 0xffff8880, sockLo: 0x1000 };
   const sameLowBits = [
-    { tgid: 7, sockHi: 0xffff8881, sockLo: 0x1000 }, // another socket 4 GiB away
-    { tgid: 7 + 2 ** 21, sockHi: 0xffff8880, sockLo: 0x1000 }, // a tgid equal in its low 21 bits
-    { tgid: 8, sockHi: 0xffff8880, sockLo: 0x1000 }, // the same socket in a forked process
+    colliding(a, 7, 0xffff8890), // another socket of the same process
+    colliding(a, 4_000_000, 0xffff8880), // another process
+    colliding(a, 8, 0xffff88a0), // a forked process
   ];
+  assert.equal(new Set(sameLowBits.map((k) => JSON.stringify(k))).size, 3);
   t.set(a, 'a');
   sameLowBits.forEach((k, i) => t.set(k, `b${i}`));
   assert.equal(t.size, 4);

@@ -1,7 +1,8 @@
 // Connections by (process, socket): a process's view of a kernel socket, which a forked child
-// may share. The usual key is a number (the socket address's low 32 bits and the tgid's low 21
-// bits, exact in a double); a second (tgid, socket) on a taken number goes to a text key. A
-// text key made per event cost ~0.1 µs more than a number (creating and hashing the string).
+// may share. The usual key is a small integer mixed from the socket address and the tgid (a
+// V8 Smi: hashed inline, never boxed; a key past 31 bits was a heap number per lookup); a
+// second (tgid, socket) on a taken number goes to a text key. A text key made per event cost
+// ~0.1 µs more than a number (creating and hashing the string).
 
 /** Which connection an event belongs to (DataEvent has these). */
 export interface SocketOf {
@@ -14,7 +15,8 @@ interface Slot<V> extends SocketOf {
   value: V;
 }
 
-const numberKey = (k: SocketOf) => k.sockLo + (k.tgid & 0x1fffff) * 4294967296;
+// Sockets come from a slab: their low 6 address bits are the same for all of them.
+export const numberKey = (k: SocketOf): number => ((k.sockLo >>> 6) ^ (k.sockHi << 26) ^ Math.imul(k.tgid, 0x9e3779b1)) & 0x3fffffff;
 
 /** Six 16-bit characters: tgid and the 64-bit socket address. Not for display. */
 const textKey = (k: SocketOf) => String.fromCharCode(k.tgid & 0xffff, k.tgid >>> 16, k.sockLo & 0xffff, k.sockLo >>> 16, k.sockHi & 0xffff, k.sockHi >>> 16);
