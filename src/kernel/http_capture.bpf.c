@@ -551,9 +551,10 @@ static __always_inline long append_iov(struct scratch *sc, struct iovec *iov, __
 	return n;
 }
 
-/* HTTP/2 writers (Node, nghttp2) hand each frame header and payload over as its own iovec:
- * past the first HD_MAX_IOV, an HTTP/2 socket's iovecs are copied in a bpf_loop. */
-#define HD_MAX_IOV_H2 256
+/* Past the first HD_MAX_IOV, iovecs are copied in a bpf_loop: HTTP/2 writers (Node, nghttp2)
+ * hand each frame header and payload over as its own iovec, and Varnish writes an HTTP/1 head
+ * as four iovecs per header line ("Server", ": ", "Varnish", "\r\n"). */
+#define HD_MAX_IOV_LOOP 256
 
 struct iov_ctx {
 	__u64 buf;
@@ -682,9 +683,9 @@ static __always_inline int emit(__u64 id, struct hd_args *a, struct sock_info *s
 			}
 			got += n;
 		}
-		if (s->h2 && !failed && a->iovcnt > HD_MAX_IOV && got < want) {
+		if (!failed && a->iovcnt > HD_MAX_IOV && got < want) {
 			struct iov_ctx x = { .buf = a->buf, .iovcnt = a->iovcnt, .got = got, .want = want };
-			bpf_loop(HD_MAX_IOV_H2 - HD_MAX_IOV, copy_more_iov, &x, 0);
+			bpf_loop(HD_MAX_IOV_LOOP - HD_MAX_IOV, copy_more_iov, &x, 0);
 			got = x.got;
 		}
 	}
@@ -897,6 +898,37 @@ static __always_inline __u64 split_args(__u64 n, __u8 direction, __u8 flags)
 	return (n > 255 ? 255 : n) | ((__u64)(direction & 1) << 8) | ((__u64)flags << 16);
 }
 
+/* The first four bytes of a gathered write whose first iovec is shorter (Varnish writes "GET",
+ * " ", the target, …): they tell HTTP as a plain buffer's do. 0 when four were read. */
+static __always_inline int iov_head4(__u64 buf, __u32 iovcnt, struct iovec *iov0, __u32 *head)
+{
+	__u32 word = 0, have = 0;
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		struct iovec iov = {};
+		if (i >= iovcnt || have >= 4)
+			break;
+		if (i == 0)
+			iov = *iov0;
+		else if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(buf + i * sizeof(iov))))
+			return -1;
+		__u32 n = 4 - have;
+		if (n > iov.iov_len)
+			n = iov.iov_len;
+		asm volatile("" : "+r"(n));
+		n &= 7;
+		__u64 part = 0; /* n bytes, little endian: they go in at byte `have` of the word */
+		if (n && bpf_probe_read_user(&part, n, iov.iov_base))
+			return -1;
+		word |= (__u32)(part << ((have & 3) * 8));
+		have += n;
+	}
+	if (have < 4)
+		return -1;
+	*head = word;
+	return 0;
+}
+
 static __always_inline int exit_(long ret)
 {
 	struct hd_args *ap = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), NULL, 0);
@@ -936,7 +968,12 @@ static __always_inline int exit_(long ret)
 			return 0;
 		}
 		/* (TLS sockets' split starts are the plaintext's: see tls_plaintext) */
-		if (!s->tls && (s->pre_len || ret < 4 || first_len < 4)) {
+		if (!s->tls && !s->pre_len && a.buf_kind == BUF_IOV && first_len < 4 && ret >= 4) {
+			if (iov_head4(a.buf, a.iovcnt, &iov0, &head) || !starts_http(s, head, (void *)first, first_len, (__u64)ret, 0)) {
+				count(HD_STAT_SKIPPED);
+				return 0;
+			}
+		} else if (!s->tls && (s->pre_len || ret < 4 || first_len < 4)) {
 			/* One emit() below for both ways in: each copy is verified again in every exit
 			 * program (a second one here doubled the probe's load time). */
 			if (!split_start(a.fd, a.start_ns, first, split_args(first_len < (__u64)ret ? first_len : (__u64)ret, a.direction, 0)))
