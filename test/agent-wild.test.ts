@@ -1,7 +1,8 @@
 // HTTP as it is in the wild, beyond the basics: IPv6, HTTP/1.0 servers that end bodies by
 // closing, headers larger than the capture window, protocol upgrades, chunked uploads,
 // "Expect: 100-continue" uploads, a reverse proxy in front of a backend, Java's HTTP stack,
-// requests written a few bytes at a time, heads gathered from dozens of iovecs.
+// requests written a few bytes at a time, heads gathered from dozens of iovecs, processes
+// named by their main thread.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -224,6 +225,26 @@ s.close()
     }
   }
   assert.ok(!JSON.stringify(await fetchAll(stack.base, 'path=/split')).includes('TOPSECRET'));
+});
+
+test('a process is named by its main thread, not by the thread that made the call, even once it has exited', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+  // gRPC's C core calls from "default-executo", Java's HttpClient from "HttpClient-1-Wo": a
+  // short-lived client is gone before the agent can read /proc, and its records kept those.
+  const client = `
+import ctypes, http.client, sys, threading
+def work():
+    ctypes.CDLL(None).prctl(15, b'fetcher-thread', 0, 0, 0)
+    c = http.client.HTTPConnection('::1', int(sys.argv[1]))
+    for i in range(2):
+        c.request('GET', '/threadname/%d' % i)
+        c.getresponse().read()
+t = threading.Thread(target=work)
+t.start()
+t.join()
+`;
+  await run('python3', ['-c', client, String((v6.address() as net.AddressInfo).port)]);
+  const xs = await records('path=/threadname/&role=client', 2, 'client-side records of the renamed thread');
+  assert.deepEqual(xs.map((x) => x.process), ['python3', 'python3']);
 });
 
 test('heads gathered from many small iovecs (Varnish writes "GET", " ", the target, each header as four): both sides whole', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {

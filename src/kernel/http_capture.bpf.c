@@ -620,7 +620,12 @@ static __always_inline void fill_event(struct hd_event *ev, __u64 id, struct hd_
 	ev->flags = (a->buf_kind == BUF_NONE ? HD_F_DATA_NONE : 0) | (s->lost ? HD_F_AFTER_LOSS : 0);
 	__builtin_memcpy(ev->laddr, s->laddr, 16);
 	__builtin_memcpy(ev->raddr, s->raddr, 16);
-	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	/* The process's name (its main thread's), as /proc/<pid>/comm gives it, not the calling
+	 * thread's ("default-executo", gRPC's; "HttpClient-1-Wo", Java's): a process that exits
+	 * before the agent reads /proc is known by what its records say. */
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (bpf_probe_read_kernel(ev->comm, sizeof(ev->comm), task->group_leader->comm))
+		bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 	name_generic_thread((char *)ev->comm);
 }
 
