@@ -157,8 +157,19 @@ function exchange(w: Writer, x: ExchangeRecord): void {
   if (x.timestampHi !== 0 || x.timestampLo !== 0) {
     w.tag(2, WIRE_FIXED64);
     w.room(8);
-    w.buf.writeUInt32LE(x.timestampLo, w.len);
-    w.buf.writeUInt32LE(x.timestampHi, w.len + 4);
+    // Byte stores: Buffer#writeUInt32LE validates its arguments on every call.
+    const o = w.buf;
+    const p = w.len;
+    const lo = x.timestampLo;
+    const hi = x.timestampHi;
+    o[p] = lo;
+    o[p + 1] = lo >>> 8;
+    o[p + 2] = lo >>> 16;
+    o[p + 3] = lo >>> 24;
+    o[p + 4] = hi;
+    o[p + 5] = hi >>> 8;
+    o[p + 6] = hi >>> 16;
+    o[p + 7] = hi >>> 24;
     w.len += 8;
   }
   w.uint64Field(3, x.durationNs);
