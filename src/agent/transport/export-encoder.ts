@@ -156,21 +156,8 @@ function exchange(w: Writer, x: ExchangeRecord): void {
   } else w.stringField(1, x.id);
   if (x.timestampHi !== 0 || x.timestampLo !== 0) {
     w.tag(2, WIRE_FIXED64);
-    w.room(8);
-    // Byte stores: Buffer#writeUInt32LE validates its arguments on every call.
-    const o = w.buf;
-    const p = w.len;
-    const lo = x.timestampLo;
-    const hi = x.timestampHi;
-    o[p] = lo;
-    o[p + 1] = lo >>> 8;
-    o[p + 2] = lo >>> 16;
-    o[p + 3] = lo >>> 24;
-    o[p + 4] = hi;
-    o[p + 5] = hi >>> 8;
-    o[p + 6] = hi >>> 16;
-    o[p + 7] = hi >>> 24;
-    w.len += 8;
+    w.u32(x.timestampLo);
+    w.u32(x.timestampHi);
   }
   w.uint64Field(3, x.durationNs);
   connFields(w, x);

@@ -44,17 +44,6 @@ export class ColumnBuffer extends ByteBuffer {
     this.buf[this.len++] = v & 0xff;
     this.buf[this.len++] = v >>> 8;
   }
-  u32(v: number): void {
-    this.room(4);
-    const o = this.buf;
-    const p = this.len;
-    // Plain stores: Buffer#writeUInt32LE checks its arguments on every call.
-    o[p] = v;
-    o[p + 1] = v >>> 8;
-    o[p + 2] = v >>> 16;
-    o[p + 3] = v >>> 24;
-    this.len = p + 4;
-  }
   /** A non-negative integer below 2^53 as UInt64. */
   u64(v: number): void {
     const hi = Math.floor(v / TWO_32);

@@ -25,6 +25,17 @@ export class ByteBuffer {
     }
     o[this.len++] = v;
   }
+  /** Little-endian u32. Plain stores: Buffer#writeUInt32LE checks its arguments on every call. */
+  u32(v: number): void {
+    this.room(4);
+    const o = this.buf;
+    const p = this.len;
+    o[p] = v;
+    o[p + 1] = v >>> 8;
+    o[p + 2] = v >>> 16;
+    o[p + 3] = v >>> 24;
+    this.len = p + 4;
+  }
   byte(c: number): void {
     this.room(1);
     this.buf[this.len++] = c;
