@@ -35,3 +35,17 @@ test('a generic thread name is replaced by the executable, or by the probe\'s na
   assert.deepEqual(cache.get(11, 'node'), { comm: 'node', containerId: id }, 'exiting: the probe named it from the executable');
   assert.equal(new ProcessInfoCache(root).get(11, 'MainThread').comm, 'MainThread', 'nothing better known');
 });
+
+test('a process that execs another program, or a pid taken by a new process, is named anew at once', () => {
+  const root = tempDir('heimdall-proc-');
+  mkdirSync(join(root, '12'));
+  writeFileSync(join(root, '12', 'comm'), 'sh\n');
+  writeFileSync(join(root, '12', 'cgroup'), '0::/user.slice\n');
+  const cache = new ProcessInfoCache(root);
+  assert.equal(cache.get(12, 'sh', 1000).comm, 'sh');
+  // `exec python3 …` from an entrypoint script: same pid, the probe now names it python3.
+  writeFileSync(join(root, '12', 'comm'), 'python3\n');
+  writeFileSync(join(root, '12', 'cgroup'), `0::/system.slice/docker-${id}.scope\n`);
+  assert.deepEqual(cache.get(12, 'python3', 2000), { comm: 'python3', containerId: id });
+  assert.equal(cache.get(12, 'python3', 3000).comm, 'python3', 'cached again');
+});

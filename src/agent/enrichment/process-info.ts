@@ -30,7 +30,8 @@ function exeName(link: string): string {
 }
 
 export class ProcessInfoCache {
-  private readonly cache = new Map<number, { info: ProcessInfo; at: number }>();
+  /** seen: the name the probe gave when the entry was made; another one means exec or a reused pid. */
+  private readonly cache = new Map<number, { info: ProcessInfo; at: number; seen: string }>();
   private readonly procRoot: string;
   private readonly maxEntries: number;
   private readonly ttlMs: number;
@@ -44,7 +45,7 @@ export class ProcessInfoCache {
   /** nowMs: callers on the hot path pass a clock they keep coarsely. */
   get(pid: number, fallbackComm: string, now = Date.now()): ProcessInfo {
     const hit = this.cache.get(pid);
-    if (hit && now - hit.at < this.ttlMs) return hit.info;
+    if (hit && hit.seen === fallbackComm && now - hit.at < this.ttlMs) return hit.info;
     const info: ProcessInfo = { comm: fallbackComm, containerId: '' };
     try {
       const comm = readFileSync(`${this.procRoot}/${pid}/comm`, 'utf8').trim();
@@ -57,8 +58,8 @@ export class ProcessInfoCache {
     } catch {
       // The process is gone already: keep what the event told.
     }
-    if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
-    this.cache.set(pid, { info, at: now });
+    if (!hit && this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(pid, { info, at: now, seen: fallbackComm });
     return info;
   }
 }
