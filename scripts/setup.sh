@@ -14,7 +14,7 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 
 # --- system packages -------------------------------------------------------------
 pkgs=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool make gcc curl ca-certificates)
-[ $want_test = 1 ] && pkgs+=(nginx wrk chromium wget openssl python3 openjdk-17-jdk-headless apache2 golang-go)
+[ $want_test = 1 ] && pkgs+=(nginx wrk chromium wget openssl python3 openjdk-17-jdk-headless apache2 golang-go busybox)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,7 +2,7 @@
 // closing, headers larger than the capture window, protocol upgrades, chunked uploads,
 // "Expect: 100-continue" uploads, a reverse proxy in front of a backend, Java's HTTP stack,
 // requests written a few bytes at a time, heads gathered from dozens of iovecs, processes
-// named by their main thread.
+// named by their main thread, servers whose children exit instead of closing.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -417,6 +417,34 @@ for r in range(3):
     }
   } finally {
     nginx.stop();
+  }
+});
+
+test('a server whose children exit instead of closing (busybox httpd): answers without a length end at the exit, both sides', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+  // Each connection is a forked child on fds 0 and 1 that exits after one answer: no close()
+  // is seen, and the error page has no Content-Length (its body ends when the socket closes).
+  const www = tempDir('heimdall-busybox-');
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(`${www}/page.html`, 'hello from busybox\n');
+  const { freePort } = await import('./helpers/nginx.ts');
+  const port = await freePort();
+  const httpd = spawn('busybox', ['httpd', '-f', '-p', `127.0.0.1:${port}`, '-h', www], { stdio: 'ignore' });
+  try {
+    await waitFor(() => run('curl', ['-s', '-o', '/dev/null', `http://127.0.0.1:${port}/`]).then(() => true, () => null), 10_000, 'busybox httpd listening');
+    await run('curl', ['-sS', '-o', '/dev/null', `http://127.0.0.1:${port}/bb/missing-1`, `http://127.0.0.1:${port}/bb/missing-2`]);
+    await run('curl', ['-sS', '-o', '/dev/null', `http://127.0.0.1:${port}/page.html?bb=1`]);
+    const xs = await records(`path=${encodeURIComponent('/bb/')}&role=server`, 2, 'busybox\'s two 404s');
+    const page = await records('path=/page.html&role=server', 1, 'busybox\'s page');
+    for (const x of [...xs, page[0]]) {
+      assert.equal(x.process, 'busybox');
+      assert.ok(!x.unmatched, JSON.stringify(x));
+    }
+    assert.deepEqual(xs.map((x) => [x.path, x.status]).sort(), [['/bb/missing-1', 404], ['/bb/missing-2', 404]]);
+    // Written whole with write() and shorter than the sample: ended by the exit, not cut off at the TTL.
+    for (const x of xs) assert.equal(x.response_truncated, false, `${x.path}: the whole answer was seen (${x.response_bytes} bytes)`);
+    assert.equal(page[0].status, 200); // its body went by sendfile, so the sample has only the head
+  } finally {
+    httpd.kill();
   }
 });
 

@@ -7,7 +7,7 @@ import type { DiagnosticsReport } from '../shared/proto/gen/heimdall/v1/ingest.t
 import { VERSION } from '../shared/version.ts';
 import type { AgentConfig } from './config.ts';
 import type { StatsFrame } from './capture/decode.ts';
-import { EV_CLOSE } from './capture/event-layout.ts';
+import { EV_CLOSE, EV_EXIT } from './capture/event-layout.ts';
 import { PumpCapture } from './capture/pump.ts';
 import { Correlator } from './correlation/correlator.ts';
 import { PodCache } from './enrichment/k8s-pods.ts';
@@ -118,6 +118,7 @@ export class Agent {
         onEvent: (ev) => {
           this.events++;
           if (ev.kind === EV_CLOSE) this.correlator.onClose(ev, ev.endNs);
+          else if (ev.kind === EV_EXIT) this.correlator.onExit(ev.tgid, ev.endNs);
           else this.correlator.onData(ev);
         },
         onStats: (s) => {

@@ -137,6 +137,16 @@ struct {
 	__type(value, struct sock_info);
 } socks SEC(".maps");
 
+/* Processes with a socket that carried HTTP: their exit is reported (HD_EV_EXIT). A process
+ * that exits without close() (busybox httpd's children, CGI and inetd servers, short-lived
+ * clients) ends its connections there, and a body read until close is complete. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} http_procs SEC(".maps");
+
 /* An SSL_read/SSL_write in progress on a thread. */
 struct ssl_args {
 	__u64 start_ns;
@@ -476,10 +486,21 @@ static __always_inline int looks_http(__u32 w)
 }
 
 /* The socket carries HTTP from now on; HTTP/2 is told by its preface (or by h2_midstream). */
+/* Once per connection: a lookup first, as most connections belong to a process already known. */
+static __always_inline void note_http_proc(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u8 one = 1;
+
+	if (!bpf_map_lookup_elem(&http_procs, &tgid))
+		bpf_map_update_elem(&http_procs, &tgid, &one, BPF_ANY);
+}
+
 static __always_inline void mark_http(struct sock_info *s, __u32 head)
 {
 	s->http = 1;
 	s->h2 = head == 0x20495250;
+	note_http_proc();
 }
 
 /* An HTTP/2 connection already open when capture started shows no preface. A syscall that
@@ -501,6 +522,7 @@ static __always_inline int h2_midstream(struct sock_info *s, __u32 head, const v
 		return 0;
 	s->http = 1;
 	s->h2 = 1;
+	note_http_proc();
 	return 1;
 }
 
@@ -1085,6 +1107,35 @@ int sys_enter_close(struct trace_event_raw_sys_enter *ctx)
 	if (s->opaque && s->opaque != 0xff && !s->tls && !bpf_map_lookup_elem(&tls_readers, &key.tgid))
 		count(HD_STAT_TLS_OPAQUE);
 	bpf_map_delete_elem(&socks, &key);
+	return 0;
+}
+
+/* The last thread of a process that used HTTP is exiting: its files are closed next, without
+ * close() calls. signal->live has already counted this thread out (on every kernel; the
+ * tracepoint's own group_dead field is recent). */
+SEC("tracepoint/sched/sched_process_exit")
+int sched_process_exit(void *ctx)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+
+	if (BPF_CORE_READ(task, signal, live.counter) != 0 || !bpf_map_lookup_elem(&http_procs, &tgid))
+		return 0;
+	bpf_map_delete_elem(&http_procs, &tgid);
+	struct hd_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		count(HD_STAT_RINGBUF_FULL);
+		return 0;
+	}
+	__builtin_memset(ev, 0, sizeof(*ev));
+	ev->kind = HD_EV_EXIT;
+	ev->tgid = tgid;
+	ev->tid = (__u32)id;
+	ev->fd = -1;
+	ev->start_ns = ev->end_ns = bpf_ktime_get_ns();
+	bpf_ringbuf_submit(ev, 0);
+	count(HD_STAT_EVENTS);
 	return 0;
 }
 

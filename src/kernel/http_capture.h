@@ -14,6 +14,7 @@ enum hd_event_kind {
 	HD_EV_DATA = 1,  /* bytes read or written on a TCP socket */
 	HD_EV_CLOSE = 2, /* close() of a socket that carried HTTP */
 	HD_EV_WAKE = 3,  /* in the wakes ring: the pump has execs to look at (exec_req) */
+	HD_EV_EXIT = 4,  /* the last thread of a process that used HTTP exits (its sockets close unseen) */
 	/* frames the pump adds in user space */
 	HD_EV_HELLO = 100,
 	HD_EV_STATS = 101,

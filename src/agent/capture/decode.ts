@@ -1,10 +1,10 @@
 // Raw pump frames → typed events. Reads fields in place; only the payload slice is kept.
 import { Buffer } from 'node:buffer';
 import { u32le } from '../../shared/bytes/byte-buffer.ts';
-import { AF_INET, EVENT, EV_CLOSE, EV_DATA, EV_HELLO, EV_STATS, HELLO, STATS, STAT_NAMES } from './event-layout.ts';
+import { AF_INET, EVENT, EV_CLOSE, EV_DATA, EV_EXIT, EV_HELLO, EV_STATS, HELLO, STATS, STAT_NAMES } from './event-layout.ts';
 
 export interface DataEvent {
-  kind: typeof EV_DATA | typeof EV_CLOSE;
+  kind: typeof EV_DATA | typeof EV_CLOSE | typeof EV_EXIT;
   tgid: number;
   fd: number;
   startNs: number;
@@ -55,7 +55,7 @@ export function decodeFrame(b: Buffer, at = 0, end = b.length): Frame | null {
   const size = end - at;
   if (size < 4) return null;
   const kind = u32(b, at);
-  if (kind === EV_DATA || kind === EV_CLOSE) {
+  if (kind === EV_DATA || kind === EV_CLOSE || kind === EV_EXIT) {
     if (size < EVENT.size) return null;
     const captured = u32(b, at + EVENT.captured);
     if (EVENT.size + captured > size) return null;

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EVENT, F_AFTER_LOSS, F_PIECES, F_TLS, HELLO, MAX_CAPTURE, STATS, STAT_NAMES } from './event-layout.ts';
+import { EVENT, EV_CLOSE, EV_DATA, EV_EXIT, F_AFTER_LOSS, F_PIECES, F_TLS, HELLO, MAX_CAPTURE, STATS, STAT_NAMES } from './event-layout.ts';
 import { decodeFrame, eventComm, formatIp, FrameSplitter, recordPieces } from './decode.ts';
 import { tempDir } from '../../../test/helpers/temp-dir.ts';
 
@@ -20,19 +20,20 @@ test('event layout mirrors src/kernel/http_capture.h', () => {
 #include <linux/types.h>
 #include "${header}"
 int main(void) {
-printf("hd_event.size=%zu\\nhd_hello.size=%zu\\nhd_stats.size=%zu\\nmax=%d\\nstats=%d\\nflags=%d,%d,%d\\n", sizeof(struct hd_event), sizeof(struct hd_hello), sizeof(struct hd_stats), HD_MAX_CAPTURE, HD_STAT_MAX, HD_F_TLS, HD_F_AFTER_LOSS, HD_F_PIECES);
+printf("hd_event.size=%zu\\nhd_hello.size=%zu\\nhd_stats.size=%zu\\nmax=%d\\nstats=%d\\nflags=%d,%d,%d\\nkinds=%d,%d,%d\\n", sizeof(struct hd_event), sizeof(struct hd_hello), sizeof(struct hd_stats), HD_MAX_CAPTURE, HD_STAT_MAX, HD_F_TLS, HD_F_AFTER_LOSS, HD_F_PIECES, HD_EV_DATA, HD_EV_CLOSE, HD_EV_EXIT);
 ${fields('hd_event', EVENT)}
 ${fields('hd_hello', HELLO)}
 ${fields('hd_stats', STATS)}
 return 0; }`);
   execFileSync('cc', ['-o', join(dir, 'l'), join(dir, 'l.c')]);
-  const out = Object.fromEntries(execFileSync(join(dir, 'l'), { encoding: 'utf8' }).trim().split('\n').map((l) => l.split('=')).map(([k, v]) => [k, k === 'flags' ? v : Number(v)]));
+  const out = Object.fromEntries(execFileSync(join(dir, 'l'), { encoding: 'utf8' }).trim().split('\n').map((l) => l.split('=')).map(([k, v]) => [k, k === 'flags' || k === 'kinds' ? v : Number(v)]));
   assert.equal(out['hd_event.size'], EVENT.size);
   assert.equal(out['hd_hello.size'], HELLO.size);
   assert.equal(out['hd_stats.size'], STATS.size);
   assert.equal(out.max, MAX_CAPTURE);
   assert.equal(out.stats, STAT_NAMES.length);
   assert.equal(out.flags, `${F_TLS},${F_AFTER_LOSS},${F_PIECES}`);
+  assert.equal(out.kinds, `${EV_DATA},${EV_CLOSE},${EV_EXIT}`);
   for (const [k, v] of Object.entries(EVENT)) if (k !== 'size') assert.equal(out[`hd_event.${k}`], v, k);
   for (const [k, v] of Object.entries(HELLO)) if (k !== 'size') assert.equal(out[`hd_hello.${k}`], v, k);
   for (const [k, v] of Object.entries(STATS)) if (k !== 'size') assert.equal(out[`hd_stats.${k}`], v, k);

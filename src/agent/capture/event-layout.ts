@@ -2,6 +2,8 @@
 // the header and checks every size and offset here against it.
 export const EV_DATA = 1;
 export const EV_CLOSE = 2;
+/** The last thread of a process that used HTTP exits: its sockets close without close() calls. */
+export const EV_EXIT = 4;
 export const EV_HELLO = 100;
 export const EV_STATS = 101;
 

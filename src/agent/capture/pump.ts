@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { HeimdallError } from '../../shared/errors.ts';
 import { createLogger } from '../../shared/log.ts';
 import { decodeFrame, FrameSplitter, type DataEvent, type HelloFrame, type StatsFrame } from './decode.ts';
-import { EV_CLOSE, EV_DATA, EV_HELLO, EV_STATS } from './event-layout.ts';
+import { EV_CLOSE, EV_DATA, EV_EXIT, EV_HELLO, EV_STATS } from './event-layout.ts';
 
 const log = createLogger('capture');
 
@@ -87,7 +87,7 @@ export class PumpCapture {
         splitter.push(chunk, (buf, start, end) => {
           const f = decodeFrame(buf, start, end);
           if (!f) return;
-          if (f.kind === EV_DATA || f.kind === EV_CLOSE) this.handlers.onEvent(f);
+          if (f.kind === EV_DATA || f.kind === EV_CLOSE || f.kind === EV_EXIT) this.handlers.onEvent(f);
           else if (f.kind === EV_STATS) this.handlers.onStats(f);
           else if (f.kind === EV_HELLO) {
             this.hello = f;

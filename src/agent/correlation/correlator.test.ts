@@ -140,6 +140,32 @@ test('HTTP/1.0 response without length ends at close', () => {
   assert.equal(h.out[0].host, '127.0.0.1:8080');
 });
 
+test('a process that exits without close() ends its connections: a body read until close is whole, an unanswered request unmatched', () => {
+  const h = harness();
+  // busybox httpd's child: the error page has no length, the process exits instead of closing.
+  h.send(IN, 'GET /nothere HTTP/1.1\r\nHost: a\r\n\r\n');
+  h.send(OUT, 'HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-type: text/html\r\n\r\n<HTML>404</HTML>\n');
+  h.send(IN, 'GET /never HTTP/1.1\r\nHost: a\r\n\r\n', { sock: 8n });
+  h.c.sweep(h.now() + 5e8);
+  assert.equal(h.out.length, 0, 'the body may go on while the process lives');
+  const exitNs = h.now() + 10;
+  h.c.onExit(42, exitNs);
+  assert.equal(h.out.length, 0, 'ended at the next sweep');
+  h.c.sweep(exitNs + 1e6);
+  assert.deepEqual(h.out.map((x) => [x.path, x.status, x.unmatched, x.responseTruncated, x.responseBytes]).sort(), [['/never', 0, true, false, 0], ['/nothere', 404, false, false, 87]]);
+  assert.equal(h.c.size, 0);
+});
+
+test('a new process given an exited one\'s pid keeps its connections', () => {
+  const h = harness();
+  const exitNs = h.now();
+  h.send(IN, 'GET /new HTTP/1.1\r\nHost: a\r\n\r\n', { sock: 9n });
+  h.c.onExit(42, exitNs);
+  h.c.sweep(h.now() + 1e6);
+  h.send(OUT, resp(200, 'ok'), { sock: 9n });
+  assert.deepEqual(h.out.map((x) => [x.path, x.status, x.unmatched]), [['/new', 200, false]]);
+});
+
 test('a response cut short by a close is recorded with its status, marked truncated; a request never answered is unmatched', () => {
   const h = harness();
   h.send(IN, 'GET /download HTTP/1.1\r\nHost: a\r\n\r\n');

@@ -49,6 +49,8 @@ export class Correlator {
   private readonly sink: ConnectionSink;
   private readonly ids = new ExchangeIds();
   private readonly accepting: () => boolean;
+  /** Processes that exited since the last sweep, with when. */
+  private readonly exited = new Map<number, number>();
 
   /** accepting: whether `out` has room; when it has none a record would be built only to be dropped. */
   constructor(opts: CorrelatorOptions, out: (x: ExchangeRecord) => void, accepting: () => boolean = () => true) {
@@ -122,12 +124,28 @@ export class Correlator {
     conn.close(ns);
   }
 
+  /**
+   * The process exited: its sockets closed with no close() seen. Its connections end at the next
+   * sweep (one pass over the table for every exit in between, not one per exit).
+   */
+  onExit(tgid: number, ns: number): void {
+    this.exited.set(tgid, ns);
+  }
+
   /** Expires requests older than the TTL, settles idle responses, forgets idle connections. */
   sweep(nowMonoNs: number): void {
     const ttlNs = this.opts.ttlMs * 1e6;
     const cutoff = nowMonoNs - ttlNs;
     const idleCutoff = nowMonoNs - Math.min(1e9, ttlNs);
+    const exited = this.exited.size > 0 ? this.exited : null;
     for (const [key, conn] of this.conns.entries()) {
+      const exitNs = exited?.get(key.tgid);
+      // Activity after the exit is a new process that was given the same pid.
+      if (exitNs !== undefined && conn.lastNs <= exitNs) {
+        this.conns.delete(key);
+        conn.close(exitNs);
+        continue;
+      }
       conn.settleIdle(idleCutoff);
       conn.expire(cutoff);
       if (conn.lastNs < cutoff - ttlNs && conn.pending.every((p) => p.ghost) && !conn.keepsState) {
@@ -135,6 +153,7 @@ export class Correlator {
         conn.close(nowMonoNs);
       }
     }
+    exited?.clear();
   }
 
   /** Flushes everything (shutdown): open responses end, waiting requests become unmatched. */
