@@ -485,8 +485,8 @@ static __always_inline int looks_http(__u32 w)
 	return 0;
 }
 
-/* The socket carries HTTP from now on; HTTP/2 is told by its preface (or by h2_midstream). */
-/* Once per connection: a lookup first, as most connections belong to a process already known. */
+/* The calling process uses HTTP: its exit will be reported. Once per connection, and a lookup
+ * first, as most connections belong to a process already known. */
 static __always_inline void note_http_proc(void)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -496,6 +496,7 @@ static __always_inline void note_http_proc(void)
 		bpf_map_update_elem(&http_procs, &tgid, &one, BPF_ANY);
 }
 
+/* The socket carries HTTP from now on; HTTP/2 is told by its preface (or by h2_midstream). */
 static __always_inline void mark_http(struct sock_info *s, __u32 head)
 {
 	s->http = 1;
