@@ -70,6 +70,7 @@ export interface Item {
   tls: boolean;
   grpc_status: string;
   request_truncated: boolean;
+  response_truncated: boolean;
   request_sample: string;
   response_sample: string;
   node: string;
