@@ -2,7 +2,8 @@
 // closing, headers larger than the capture window, protocol upgrades, chunked uploads,
 // "Expect: 100-continue" uploads, a reverse proxy in front of a backend, Java's HTTP stack,
 // requests written a few bytes at a time, heads gathered from dozens of iovecs, processes
-// named by their main thread, servers whose children exit instead of closing.
+// named by their main thread, servers whose children exit instead of closing, plain HTTP
+// through a proxy's CONNECT tunnel.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -445,6 +446,43 @@ test('a server whose children exit instead of closing (busybox httpd): answers w
     assert.equal(page[0].status, 200); // its body went by sendfile, so the sample has only the head
   } finally {
     httpd.kill();
+  }
+});
+
+test('plain HTTP through a proxy\'s CONNECT tunnel (curl --proxytunnel): the client\'s requests are recorded, beside the CONNECT', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
+  // A forward proxy in its own process that relays the tunnel's bytes as they come.
+  const PROXY = `
+const http = require('node:http'); const net = require('node:net');
+const p = http.createServer((req, res) => res.writeHead(405).end());
+p.on('connect', (req, sock, head) => {
+  const [host, port] = req.url.split(':');
+  const up = net.connect(Number(port), host, () => { sock.write('HTTP/1.1 200 Connection Established\\r\\n\\r\\n'); up.write(head); up.pipe(sock); sock.pipe(up); });
+  up.on('error', () => sock.destroy()); sock.on('error', () => up.destroy());
+});
+p.listen(0, '127.0.0.1', () => console.log(p.address().port));`;
+  const relay = spawn(process.execPath, ['-e', PROXY], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const port = Number(await new Promise<string>((r) => relay.stdout!.once('data', (d: Buffer) => r(d.toString()))));
+    // Python's http.server answers in HTTP/1.0 and closes: each request has a tunnel of its own.
+    await run('curl', ['-sS', '-o', '/dev/null', '-o', '/dev/null', '-p', '-x', `http://127.0.0.1:${port}`, `http://127.0.0.1:${pyPort}/etc/hostname?via=tunnel&token=TUNNELPLAIN`, `http://127.0.0.1:${pyPort}/nope-tunnel?via=tunnel`]);
+    const inner = await waitFor(async () => {
+      const xs = (await fetchAll(stack.base, 'role=client&process=curl')).filter((x) => x.query.startsWith('via=tunnel'));
+      return xs.length >= 2 ? xs : null;
+    }, 20_000, 'curl\'s two tunnelled requests');
+    assert.deepEqual(inner.map((x) => `${x.method} ${x.path} ${x.status}`).sort(), ['GET /etc/hostname 200', 'GET /nope-tunnel 404']);
+    for (const x of inner) {
+      assert.equal(x.dst_port, port, 'on the socket to the proxy');
+      assert.equal(x.host, `127.0.0.1:${pyPort}`);
+      assert.ok(!x.unmatched && x.duration_ms > 0, JSON.stringify(x));
+    }
+    const connects = await waitFor(async () => {
+      const xs = (await fetchAll(stack.base, 'method=CONNECT')).filter((x) => x.dst_port === port);
+      return xs.length >= 4 ? xs : null;
+    }, 20_000, 'both sides of the two CONNECTs');
+    assert.deepEqual(connects.map((x) => `${x.role} ${x.process} ${x.status}`).sort(), ['client curl 200', 'client curl 200', 'server node 200', 'server node 200']);
+    assert.ok(!JSON.stringify(await fetchAll(stack.base, 'path=/etc/hostname')).includes('TUNNELPLAIN'));
+  } finally {
+    relay.kill();
   }
 });
 

@@ -166,6 +166,23 @@ test('a new process given an exited one\'s pid keeps its connections', () => {
   assert.deepEqual(h.out.map((x) => [x.path, x.status, x.unmatched]), [['/new', 200, false]]);
 });
 
+test('plain HTTP through a CONNECT tunnel is followed as a connection of its own; other tunnelled bytes are not', () => {
+  const h = harness();
+  h.send(IN, 'CONNECT origin:80 HTTP/1.1\r\nHost: origin:80\r\n\r\n');
+  h.send(OUT, 'HTTP/1.1 200 Connection Established\r\n\r\n');
+  h.send(IN, 'GET /inside?token=t HTTP/1.1\r\nHost: origin\r\n\r\n');
+  h.send(OUT, resp(404, 'no'));
+  h.send(IN, 'CONNECT other:22 HTTP/1.1\r\nHost: other:22\r\n\r\n', { sock: 8n });
+  h.send(OUT, 'HTTP/1.1 200 OK\r\n\r\n', { sock: 8n });
+  h.send(IN, 'SSH-2.0-OpenSSH_9.2\r\n', { sock: 8n });
+  h.send(OUT, 'SSH-2.0-OpenSSH_9.2 GET /not-http HTTP/1.1\r\n', { sock: 8n });
+  assert.deepEqual(h.out.map((x) => [x.method, x.path, x.query, x.status, x.host]), [
+    ['CONNECT', 'origin:80', '', 200, 'origin:80'],
+    ['GET', '/inside', 'token=REDACTED', 404, 'origin'],
+    ['CONNECT', 'other:22', '', 200, 'other:22'],
+  ]);
+});
+
 test('a response cut short by a close is recorded with its status, marked truncated; a request never answered is unmatched', () => {
   const h = harness();
   h.send(IN, 'GET /download HTTP/1.1\r\nHost: a\r\n\r\n');

@@ -4,7 +4,7 @@
 import { Buffer } from 'node:buffer';
 import { eventAddrs, eventComm, recordPieces, type DataEvent } from '../capture/decode.ts';
 import { F_AFTER_LOSS, F_PIECES, F_TLS } from '../capture/event-layout.ts';
-import { splitTarget } from '../httpparse/head.ts';
+import { splitTarget, startsHttpMessage } from '../httpparse/head.ts';
 import type { Message } from '../httpparse/message-stream.ts';
 import { bodyMayNeedRedaction, redactBodyText, redactHeadText, redactQuery } from '../httpparse/redact.ts';
 import { ExchangeIds, WallClock, type ExchangeRecord } from '../exchange-record.ts';
@@ -87,10 +87,11 @@ export class Correlator {
       conn = undefined;
       this.stats.resyncs++;
     }
-    // HTTPS through a proxy: after the CONNECT, the client's TLS library hands over the
-    // plaintext of the tunnelled connection on the same socket. It is HTTP of its own, with its
-    // own requests: followed as a new connection (its records keep the proxy's address).
-    if (conn?.tunnel && ev.flags & F_TLS) {
+    // Through a proxy's CONNECT tunnel: HTTPS, whose plaintext the client's TLS library hands
+    // over on the same socket, or plain HTTP (curl --proxytunnel), which the proxy relays as it
+    // comes. Either is HTTP of its own, with its own requests: followed as a new connection (its
+    // records keep the proxy's address).
+    if (conn?.tunnel && (ev.flags & F_TLS || startsHttpMessage(ev.data))) {
       this.conns.delete(ev);
       conn.close(conn.lastNs);
       conn = undefined;
