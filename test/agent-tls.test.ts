@@ -12,6 +12,7 @@ import { fetchAll, ROOT_SKIP, startStack, type Stack } from './helpers/stack.ts'
 import { waitFor } from './helpers/server.ts';
 import { startNginx, type Nginx } from './helpers/nginx.ts';
 import { tempDir } from './helpers/temp-dir.ts';
+import { startConnectProxy } from './helpers/connect-proxy.ts';
 
 const run = promisify(execFile);
 let stack: Stack;
@@ -263,19 +264,10 @@ test('HTTPS from Python asyncio (SSLObject on memory BIOs, as uvicorn and aiohtt
 });
 
 test('HTTPS through a proxy (CONNECT): the tunnel\'s requests are recorded on the client, beside the CONNECT', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
-  // A forward proxy as small as they come, in its own process: it relays ciphertext only.
-  const PROXY = `
-const http = require('node:http'); const net = require('node:net');
-const p = http.createServer((req, res) => res.writeHead(405).end());
-p.on('connect', (req, sock, head) => {
-  const [host, port] = req.url.split(':');
-  const up = net.connect(Number(port), host, () => { sock.write('HTTP/1.1 200 Connection Established\\r\\n\\r\\n'); up.write(head); up.pipe(sock); sock.pipe(up); });
-  up.on('error', () => sock.destroy()); sock.on('error', () => up.destroy());
-});
-p.listen(0, '127.0.0.1', () => console.log(p.address().port));`;
-  const proxy = spawn(process.execPath, ['-e', PROXY], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // The proxy relays ciphertext only.
+  const proxy = await startConnectProxy();
+  const port = proxy.port;
   try {
-    const port = Number(await new Promise<string>((r) => proxy.stdout!.once('data', (d: Buffer) => r(d.toString()))));
     await run('curl', ['-sSk', '-o', '/dev/null', '-o', '/dev/null', '-x', `http://127.0.0.1:${port}`, url('/t/tunnel?via=proxy&token=TUNNELSECRET'), url('/t/missing?via=proxy')]);
     const xs = await recordsWithQuery('path=/', 'via=proxy', 4, 'both sides of two tunnelled requests');
     const line = (x: (typeof xs)[number]) => `${x.role} ${x.process} ${x.method} ${x.path} ${x.status} tls=${x.tls}`;
@@ -295,7 +287,7 @@ p.listen(0, '127.0.0.1', () => console.log(p.address().port));`;
     assert.deepEqual(connects.map((x) => `${x.role} ${x.process} ${x.status}`).sort(), ['client curl 200', 'server node 200']);
     assert.ok(!JSON.stringify(xs).includes('TUNNELSECRET'));
   } finally {
-    proxy.kill();
+    proxy.stop();
   }
 });
 

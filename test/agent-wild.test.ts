@@ -15,6 +15,7 @@ import { fetchAll, ROOT_SKIP, startStack, type Stack } from './helpers/stack.ts'
 import { waitFor } from './helpers/server.ts';
 import { startNginx, type Nginx } from './helpers/nginx.ts';
 import { tempDir } from './helpers/temp-dir.ts';
+import { startConnectProxy } from './helpers/connect-proxy.ts';
 
 const run = promisify(execFile);
 let stack: Stack;
@@ -450,19 +451,9 @@ test('a server whose children exit instead of closing (busybox httpd): answers w
 });
 
 test('plain HTTP through a proxy\'s CONNECT tunnel (curl --proxytunnel): the client\'s requests are recorded, beside the CONNECT', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
-  // A forward proxy in its own process that relays the tunnel's bytes as they come.
-  const PROXY = `
-const http = require('node:http'); const net = require('node:net');
-const p = http.createServer((req, res) => res.writeHead(405).end());
-p.on('connect', (req, sock, head) => {
-  const [host, port] = req.url.split(':');
-  const up = net.connect(Number(port), host, () => { sock.write('HTTP/1.1 200 Connection Established\\r\\n\\r\\n'); up.write(head); up.pipe(sock); sock.pipe(up); });
-  up.on('error', () => sock.destroy()); sock.on('error', () => up.destroy());
-});
-p.listen(0, '127.0.0.1', () => console.log(p.address().port));`;
-  const relay = spawn(process.execPath, ['-e', PROXY], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const relay = await startConnectProxy();
+  const port = relay.port;
   try {
-    const port = Number(await new Promise<string>((r) => relay.stdout!.once('data', (d: Buffer) => r(d.toString()))));
     // Python's http.server answers in HTTP/1.0 and closes: each request has a tunnel of its own.
     await run('curl', ['-sS', '-o', '/dev/null', '-o', '/dev/null', '-p', '-x', `http://127.0.0.1:${port}`, `http://127.0.0.1:${pyPort}/etc/hostname?via=tunnel&token=TUNNELPLAIN`, `http://127.0.0.1:${pyPort}/nope-tunnel?via=tunnel`]);
     const inner = await waitFor(async () => {
@@ -482,7 +473,7 @@ p.listen(0, '127.0.0.1', () => console.log(p.address().port));`;
     assert.deepEqual(connects.map((x) => `${x.role} ${x.process} ${x.status}`).sort(), ['client curl 200', 'client curl 200', 'server node 200', 'server node 200']);
     assert.ok(!JSON.stringify(await fetchAll(stack.base, 'path=/etc/hostname')).includes('TUNNELPLAIN'));
   } finally {
-    relay.kill();
+    relay.stop();
   }
 });
 
