@@ -5,6 +5,7 @@ import { startsHttpMessage } from '../httpparse/head.ts';
 import { MessageStream, type BodyMode, type Message } from '../httpparse/message-stream.ts';
 import { midstreamClientDir, startsH2Preface } from './h2-frames.ts';
 import { H2Session } from './h2-session.ts';
+import { PendingQueue, type PendingRequest } from './pending-queue.ts';
 
 export const DIR_INGRESS = 0;
 export const DIR_EGRESS = 1;
@@ -22,12 +23,6 @@ export interface ConnMeta {
   tls?: boolean;
 }
 
-export interface PendingRequest {
-  msg: Message;
-  endNs: number | null;
-  /** Already reported as unmatched: its late response is consumed silently. */
-  ghost: boolean;
-}
 
 export interface Pairing {
   conn: Connection;
@@ -62,7 +57,7 @@ export class Connection {
   private unaligned = false;
   private lastRequestEndNs = 0;
   private lastResponseEndNs = 0;
-  readonly pending: PendingRequest[] = [];
+  readonly pending = new PendingQueue();
   private readonly streams: [MessageStream, MessageStream];
   private readonly sink: ConnectionSink;
   private respTarget: PendingRequest | null = null;
@@ -142,7 +137,7 @@ export class Connection {
       if (this.unaligned && this.pending.length === 0 && resp.openMode === 'idle' && this.lastResponseEndNs >= this.lastRequestEndNs) this.unaligned = false;
       if (this.unaligned) return requestFraming(head);
       // A new request with no response in flight means expired requests will never be answered.
-      while (this.pending[0]?.ghost && resp.openMode === 'idle') this.pending.shift();
+      while (this.pending.first?.ghost && resp.openMode === 'idle') this.pending.shift();
       if (this.pending.length >= MAX_PENDING) {
         // Bounded: the oldest waiting request is given up on, and said so. Its answer will
         // still come first, and must not be taken for the next request's.
@@ -155,7 +150,7 @@ export class Connection {
       return requestFraming(head);
     }
     if (this.role === null || dir === this.reqDir) return { mode: 'unknown' };
-    const req = this.givenUp > 0 ? null : (this.pending[0] ?? null);
+    const req = this.givenUp > 0 ? null : (this.pending.first ?? null);
     this.respTarget = req;
     const status = head.status;
     const method = req?.msg.head?.method ?? '';
@@ -171,7 +166,7 @@ export class Connection {
     if (!head) return;
     if (head.kind === 'request') {
       if (dir === this.reqDir) this.lastRequestEndNs = endNs;
-      const p = this.pending.find((x) => x.msg === msg);
+      const p = this.pending.forMessage(msg);
       if (p) p.endNs = endNs;
       return;
     }
@@ -185,7 +180,7 @@ export class Connection {
     // Unaligned, the requests still waiting were seen before anything went unseen and are
     // answered first; once they are, whose answer this is cannot be known.
     if (this.unaligned && this.pending.length === 0) return;
-    const req = this.respTarget && this.pending[0] === this.respTarget ? this.pending.shift()! : null;
+    const req = this.respTarget && this.pending.first === this.respTarget ? this.pending.shift()! : null;
     this.respTarget = null;
     if (head.status === 101 && head.h2c && req && !req.ghost && req.msg.head?.h2c) {
       // h2c upgrade (RFC 7540 3.2): the request becomes stream 1, answered in HTTP/2; its
@@ -223,22 +218,24 @@ export class Connection {
       return;
     }
     // Unseen responses matter only if requests besides the one being answered wait.
-    const answering = this.respTarget !== null && this.pending[0] === this.respTarget ? 1 : 0;
+    const answering = this.respTarget !== null && this.pending.first === this.respTarget ? 1 : 0;
     if (this.pending.length - answering <= 0) return;
     if (!this.unaligned) this.sink.desync();
     this.unaligned = true;
     this.respTarget = null;
     this.givenUp = 0;
-    for (const p of this.pending) {
+    for (let i = 0; i < this.pending.length; i++) {
+      const p = this.pending.at(i);
       if (!p.ghost) this.sink.exchange({ conn: this, role: this.role, request: p.msg, requestEndNs: p.endNs, response: null, responseEndNs: 0 });
     }
-    this.pending.length = 0;
+    this.pending.clear();
   }
 
   /** Requests older than cutoffNs become unmatched; their slot stays as a ghost to keep the order. */
   expire(cutoffNs: number): void {
     this.h2?.expire(cutoffNs);
-    for (const p of this.pending) {
+    for (let i = 0; i < this.pending.length; i++) {
+      const p = this.pending.at(i);
       if (p.ghost || p.msg.startNs >= cutoffNs) continue;
       p.ghost = true;
       // A response already streaming (SSE, a long download) is reported with what was seen so far.
@@ -266,13 +263,14 @@ export class Connection {
     this.h2?.close();
     for (const s of this.streams) s.finishOpen(undefined);
     const cut = this.role === null ? null : this.streams[1 - this.reqDir].current;
-    for (const p of this.pending) {
+    for (let i = 0; i < this.pending.length; i++) {
+      const p = this.pending.at(i);
       if (p.ghost) continue;
       const partial = this.respTarget === p && cut?.head ? cut : null;
       if (partial) partial.framingLost = true;
       this.sink.exchange({ conn: this, role: this.role ?? 'server', request: p.msg, requestEndNs: p.endNs, response: partial, responseEndNs: partial ? partial.lastNs : ns });
     }
-    this.pending.length = 0;
+    this.pending.clear();
   }
 }
 

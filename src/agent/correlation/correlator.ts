@@ -149,7 +149,7 @@ export class Correlator {
       }
       conn.settleIdle(idleCutoff);
       conn.expire(cutoff);
-      if (conn.lastNs < cutoff - ttlNs && conn.pending.every((p) => p.ghost) && !conn.keepsState) {
+      if (conn.lastNs < cutoff - ttlNs && conn.pending.allGhosts() && !conn.keepsState) {
         this.conns.delete(key);
         conn.close(nowMonoNs);
       }
