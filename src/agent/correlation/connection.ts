@@ -23,7 +23,6 @@ export interface ConnMeta {
   tls?: boolean;
 }
 
-
 export interface Pairing {
   conn: Connection;
   role: 'server' | 'client';
