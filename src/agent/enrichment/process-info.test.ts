@@ -47,5 +47,9 @@ test('a process that execs another program, or a pid taken by a new process, is 
   writeFileSync(join(root, '12', 'comm'), 'python3\n');
   writeFileSync(join(root, '12', 'cgroup'), `0::/system.slice/docker-${id}.scope\n`);
   assert.deepEqual(cache.get(12, 'python3', 2000), { comm: 'python3', containerId: id });
-  assert.equal(cache.get(12, 'python3', 3000).comm, 'python3', 'cached again');
+  assert.equal(cache.get(12, 'python3', 2500).comm, 'python3', 'cached again');
+  // A connection opened before the exec still carries the old name: /proc is not read per record.
+  writeFileSync(join(root, '12', 'comm'), 'renamed\n');
+  assert.equal(cache.get(12, 'sh', 2900).comm, 'python3', 'read again only a second after the last read');
+  assert.equal(cache.get(12, 'sh', 3100).comm, 'renamed');
 });

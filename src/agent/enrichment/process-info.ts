@@ -29,6 +29,8 @@ function exeName(link: string): string {
   }
 }
 
+const RENAMED_RECHECK_MS = 1000;
+
 export class ProcessInfoCache {
   /** seen: the name the probe gave when the entry was made; another one means exec or a reused pid. */
   private readonly cache = new Map<number, { info: ProcessInfo; at: number; seen: string }>();
@@ -45,7 +47,10 @@ export class ProcessInfoCache {
   /** nowMs: callers on the hot path pass a clock they keep coarsely. */
   get(pid: number, fallbackComm: string, now = Date.now()): ProcessInfo {
     const hit = this.cache.get(pid);
-    if (hit && hit.seen === fallbackComm && now - hit.at < this.ttlMs) return hit.info;
+    // A name other than the one seen means exec or a reused pid: /proc is read again, but at most
+    // once a second, as connections opened before a rename (process.title, prctl) keep the old
+    // name and would otherwise cost two file reads per record.
+    if (hit && now - hit.at < (hit.seen === fallbackComm ? this.ttlMs : RENAMED_RECHECK_MS)) return hit.info;
     const info: ProcessInfo = { comm: fallbackComm, containerId: '' };
     try {
       const comm = readFileSync(`${this.procRoot}/${pid}/comm`, 'utf8').trim();
