@@ -7,14 +7,16 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { fetchAll, ROOT_SKIP, startStack, type Stack } from './helpers/stack.ts';
 import { waitFor } from './helpers/server.ts';
-import { startNginx, type Nginx } from './helpers/nginx.ts';
+import { freePort, startNginx, type Nginx } from './helpers/nginx.ts';
 import { tempDir } from './helpers/temp-dir.ts';
+import { runHeimdall } from './helpers/process.ts';
 import { startConnectProxy } from './helpers/connect-proxy.ts';
 
 const run = promisify(execFile);
@@ -426,9 +428,7 @@ test('a server whose children exit instead of closing (busybox httpd): answers w
   // Each connection is a forked child on fds 0 and 1 that exits after one answer: no close()
   // is seen, and the error page has no Content-Length (its body ends when the socket closes).
   const www = tempDir('heimdall-busybox-');
-  const { writeFileSync } = await import('node:fs');
   writeFileSync(`${www}/page.html`, 'hello from busybox\n');
-  const { freePort } = await import('./helpers/nginx.ts');
   const port = await freePort();
   const httpd = spawn('busybox', ['httpd', '-f', '-p', `127.0.0.1:${port}`, '-h', www], { stdio: 'ignore' });
   try {
@@ -498,8 +498,6 @@ test('Java: the JDK\'s HttpClient and HttpServer, both sides, keep-alive, chunke
 });
 
 test('a Heimdall server the agent was not told about (a cluster\'s, on its node) is not recorded: only its callers are', { skip: ROOT_SKIP, timeout: 90_000 }, async () => {
-  const { runHeimdall } = await import('./helpers/process.ts');
-  const { freePort } = await import('./helpers/nginx.ts');
   const httpPort = await freePort();
   // Not in the agent's HEIMDALL_EXCLUDE_PIDS: only its process title ("heimdall server") tells.
   const other = runHeimdall(['server'], { HEIMDALL_DATA_DIR: tempDir('heimdall-other-'), PORT: String(await freePort()), HTTP_PORT: String(httpPort), HEIMDALL_LISTEN_HOST: '127.0.0.1' });
