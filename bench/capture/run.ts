@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { startNginx } from '../../test/helpers/nginx.ts';
 import { runHeimdall, type Running } from '../../test/helpers/process.ts';
 import { startStack } from '../../test/helpers/stack.ts';
-import { byThreadName, cpuSeconds, threadCpu } from '../proc-cpu.ts';
+import { byThreadName, cpuSeconds, procCpu, threadCpu } from '../proc-cpu.ts';
 
 const run = promisify(execFile);
 const RUNS = Number(process.env.RUNS ?? 3);
@@ -162,9 +162,12 @@ async function main() {
   const pids = [agent.child.pid!, ...children(agent.child.pid!)];
   if (WARMUP_S > 0) await wrk(`http://127.0.0.1:${nginx.port}/bench/warm`, paced, FIXED_CONNECTIONS, WARMUP_S);
   const before = pids.map(cpuSeconds);
+  const agentCpu0 = procCpu(pids[0]);
   const threads0 = threadCpu(pids[0]);
   const fixed = await wrk(`http://127.0.0.1:${nginx.port}/bench/fixed`, paced, FIXED_CONNECTIONS, DURATION_S);
   const split = pids.map((p, i) => ((cpuSeconds(p) - before[i]) / DURATION_S) * 100);
+  const agentCpu1 = procCpu(pids[0]);
+  const userSys = `user ${(((agentCpu1.user - agentCpu0.user) / DURATION_S) * 100).toFixed(1)}%, system ${(((agentCpu1.system - agentCpu0.system) / DURATION_S) * 100).toFixed(1)}%`;
   const agentThreads = byThreadName(threads0, threadCpu(pids[0]));
   const fixedCpu = split.reduce((a, x) => a + x, 0);
   const fixedStored = await settle(stack.base, '/bench/fixed');
@@ -196,7 +199,7 @@ async function main() {
   // connection still had in flight, so up to FIXED_CONNECTIONS more can be stored.
   const extra = fixedStored > fixed.requests ? `; ${fixedStored - fixed.requests} answered after wrk stopped counting (at most ${FIXED_CONNECTIONS}, one per connection)` : '';
   console.log(`fixed rate: ${fixed.rps.toFixed(0)} req/s, p99 ${fixed.p99ms.toFixed(2)} ms, completeness ${((Math.min(fixedStored, fixed.requests) / fixed.requests) * 100).toFixed(2)}% (${fixedStored}/${fixed.requests}${extra})   (target 100%)`);
-  console.log(`agent CPU at fixed rate: ${fixedCpu.toFixed(1)}% of one core = ${(fixedCpu / (fixed.rps / 10_000)).toFixed(1)}% per 10k req/s (agent ${split[0].toFixed(1)}%, native pump ${split.slice(1).reduce((a, x) => a + x, 0).toFixed(1)}%)`);
+  console.log(`agent CPU at fixed rate: ${fixedCpu.toFixed(1)}% of one core = ${(fixedCpu / (fixed.rps / 10_000)).toFixed(1)}% per 10k req/s (agent ${split[0].toFixed(1)}%: ${userSys}; native pump ${split.slice(1).reduce((a, x) => a + x, 0).toFixed(1)}%)`);
   console.log(`  agent CPU by thread: ${agentThreads}${WARMUP_S > 0 ? ` (measured after ${WARMUP_S} s of the same load)` : ''}`);
   console.log(`agent counters after the fixed-rate run: ${lastDiag}`);
   const tlsOff = tlsRows.filter((r) => r.mode === 'off');
