@@ -22,10 +22,10 @@ const SERVER_CPUS = process.env.SERVER_CPUS ?? (NCPU >= 2 ? String(NCPU - 1) : '
 // Rows are spread over this much time before now (the /api/logs figures read an hour of data).
 const SPREAD_MS = Number(process.env.SPREAD_MS ?? 3_600_000);
 // Batches in flight for the 200-row phase (one agent's AGENT_MAX_INFLIGHT_BATCHES; a fleet has more).
-const SMALL_CONCURRENCY = Number(process.env.SMALL_CONCURRENCY ?? 64);
+const SMALL_CONCURRENCY = Number(process.env.SMALL_CONCURRENCY ?? 256);
 // The batch-200 phase is repeated (the host's speed varies by up to 2x within minutes): median and range.
 const SMALL_RUNS = Number(process.env.SMALL_RUNS ?? 3);
-// Batches in flight for the 5000-row phase; an agent keeps up to 64 (AGENT_MAX_INFLIGHT_BATCHES).
+// Batches in flight for the 5000-row phase; an agent keeps up to 256 (AGENT_MAX_INFLIGHT_BATCHES).
 const LARGE_CONCURRENCY = Number(process.env.LARGE_CONCURRENCY ?? 8);
 // Rows sent before measuring, not counted: a running server has compiled its hot paths (V8
 // compiles them on worker threads in the first seconds, ~15% of a fresh server's CPU).

@@ -1,7 +1,7 @@
 // The server's CPU at a steady, ordinary load (what bench/ingest, sending flat out, does not
 // show): one sender at a fixed rate in agent-sized batches on ExportStream, with the window
 // an agent declares; prints the server's CPU (from /proc) per interval and on average.
-//   bin/heimdall-node bench/ingest/steady.ts     (RATE=10000 rows/s, BATCH=200, SECS=120, WINDOW=64)
+//   bin/heimdall-node bench/ingest/steady.ts     (RATE=10000 rows/s, BATCH=200, SECS=120, WINDOW=256)
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import { procCpu } from '../proc-cpu.ts';
 const RATE = Number(process.env.RATE ?? 10_000);
 const BATCH = Number(process.env.BATCH ?? 200);
 const SECS = Number(process.env.SECS ?? 120);
-const WINDOW = Number(process.env.WINDOW ?? 64);
+const WINDOW = Number(process.env.WINDOW ?? 256);
 const STEP_S = 15;
 const cpu = (pid: number): [number, number] => {
   const c = procCpu(pid);

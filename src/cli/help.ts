@@ -45,7 +45,7 @@ Environment (defaults in brackets):
   AGENT_BATCH_SIZE            exchanges per batch [200]
   AGENT_FLUSH_INTERVAL        longest wait before a batch is sent [2s]
   AGENT_MAX_QUEUE             exchanges held while the server is unreachable [5000]
-  AGENT_MAX_INFLIGHT_BATCHES  batches sent concurrently [64]
+  AGENT_MAX_INFLIGHT_BATCHES  batches sent concurrently [256]
   AGENT_CAPTURE_BYTES         bytes of each payload copied for parsing (>= sample) [2048]
   AGENT_CAPTURE_TLS           read HTTPS in clear (OpenSSL, GnuTLS, node executables) [true]
   AGENT_FAST_ATTACH           raise /sys/kernel/rcu_expedited while probes attach, so a new

@@ -181,12 +181,13 @@ function exchange(w: Writer, x: ExchangeRecord): void {
 }
 
 const HEADROOM = 512; // for the ExportRequest's header fields, written in front when sent
-// Enough for every batch of a full send window (AGENT_MAX_INFLIGHT_BATCHES, 64) to come back:
+// Enough for every batch of a full send window (AGENT_MAX_INFLIGHT_BATCHES, 256) to come back:
 // acknowledgements arrive in bursts of a whole insert's batches, and with 8 kept most of them
 // were dropped and the next batches allocated afresh (five full GCs in 14 s at 10k req/s
-// against one). Bounded in bytes too, for large AGENT_BATCH_SIZE.
-const POOL_MAX = 72;
-const POOL_MAX_BYTES = 16 << 20;
+// against one). Bounded in bytes too, for large AGENT_BATCH_SIZE. Buffers are pooled only as
+// many as were out at once: at 10k req/s that is ~50 (a server stores every 500 ms).
+const POOL_MAX = 264;
+const POOL_MAX_BYTES = 32 << 20;
 const pool: Buffer[] = [];
 let pooledBytes = 0;
 

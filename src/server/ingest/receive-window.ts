@@ -5,7 +5,7 @@
 // alternating pairs: 20.5 → 18.1 µs of agent CPU per request (medians; ranges 16.7–21.0 and
 // 17.3–19.0); bench/ingest batch 200, two pairs: 56.5k → 60.4k and 68.5k → 70.9k rows per
 // server CPU-second. A window holds an agent's whole send
-// window (AGENT_MAX_INFLIGHT_BATCHES of ~100 KB); memory stays bounded by the ingester's
+// window (AGENT_MAX_INFLIGHT_BATCHES, 256 by default, of ~80 KB); memory stays bounded by the ingester's
 // pending-row limit, which sheds load before the bytes pile up.
 import type { EventEmitter } from 'node:events';
 import type { Http2Session } from 'node:http2';
@@ -14,7 +14,7 @@ import { createLogger } from '../../shared/log.ts';
 
 const log = createLogger('grpc');
 
-export const RECEIVE_WINDOW_BYTES = 8 << 20;
+export const RECEIVE_WINDOW_BYTES = 32 << 20;
 
 /** What this reaches into: grpc-js 1.14's server internals (checked, and left alone when absent). */
 interface ServerInternals {
