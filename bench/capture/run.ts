@@ -66,10 +66,11 @@ async function storedServerSide(base: string, endpoint: string): Promise<number>
 }
 
 async function settle(base: string, endpoint: string): Promise<number> {
-  // Stored once the count has not moved for 3 s (the server may still be working off a backlog).
+  // Stored once the count has not moved for 6 s: the server may still be working off a backlog,
+  // and an agent whose batch was refused (the server full) waits up to 5 s before sending again.
   let last = -1;
   let stable = 0;
-  for (let i = 0; i < 90 && stable < 3; i++) {
+  for (let i = 0; i < 120 && stable < 6; i++) {
     await new Promise((r) => setTimeout(r, 1000));
     const n = await storedServerSide(base, endpoint);
     stable = n === last && n > 0 ? stable + 1 : 0;
