@@ -46,7 +46,7 @@ export function loadAgentConfig(env: Env = process.env): AgentConfig {
     batchSize,
     flushIntervalMs: envDurationMs(env, 'AGENT_FLUSH_INTERVAL', '2s', { min: 10 }),
     maxQueue,
-    maxInFlight: envInt(env, 'AGENT_MAX_INFLIGHT_BATCHES', 256, 1, 1024),
+    maxInFlight: envInt(env, 'AGENT_MAX_INFLIGHT_BATCHES', 256, 1, 256),
     k8sEnrich: envBool(env, 'AGENT_K8S_ENRICH', false),
     k8sApiUrl: env.AGENT_K8S_API_URL || undefined,
     httpSampleBytes: sample,
