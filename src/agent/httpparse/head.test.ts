@@ -119,7 +119,7 @@ test('fuzz: random and mutated bytes never throw', () => {
 
 test('the kernel lets through every method the parser knows', () => {
   // The probe decides from a payload's first four bytes whether a connection carries HTTP.
-  const src = readFileSync(new URL('../../kernel/http_capture.bpf.c', import.meta.url), 'utf8');
+  const src = readFileSync(new URL('../../kernel/http_start.bpf.h', import.meta.url), 'utf8');
   const prefixes = new Set([...src.matchAll(/case 0x[0-9a-f]{8}: \/\* "(.{4})" \*\//g)].map((m) => m[1]));
   for (const m of METHODS) assert.ok(prefixes.has(m.padEnd(4, ' ').slice(0, 4)), `${m}: no "${m.slice(0, 4)}" case in looks_http()`);
   assert.ok(prefixes.has('HTTP'));
