@@ -2,11 +2,13 @@
 // agent alternating in one invocation. Prints req/s and p99 for both and their ratio,
 // completeness (exchanges stored / requests wrk made), agent CPU and BPF time per event.
 //   sudo bin/heimdall-node bench/capture/run.ts          (RUNS=3 DURATION_S=8 CONNECTIONS=16)
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { DEFAULT_PUMP } from '../../src/agent/capture/pump.ts';
+import { loadAgentConfig } from '../../src/agent/config.ts';
 import { startNginx } from '../../test/helpers/nginx.ts';
 import { runHeimdall, type Running } from '../../test/helpers/process.ts';
 import { startStack } from '../../test/helpers/stack.ts';
@@ -20,6 +22,9 @@ const CONNECTIONS = Number(process.env.CONNECTIONS ?? 16);
 const FIXED_CONNECTIONS = Number(process.env.FIXED_CONNECTIONS ?? 18);
 // HTTPS saturation runs (uprobes on libssl), with and without the agent.
 const TLS_RUNS = Number(process.env.TLS_RUNS ?? 1);
+// Saturation runs with the probes alone (the pump attached, its records read and thrown away:
+// no agent, nothing stored), alternating with runs without: the kernel side's share of the cost.
+const PROBE_RUNS = Number(process.env.PROBE_RUNS ?? 3);
 // Load before the fixed-rate measurement, not counted: an agent runs for days, and V8 compiles
 // its hot paths (on worker threads) in the first seconds.
 const WARMUP_S = Number(process.env.WARMUP_S ?? 3);
@@ -83,6 +88,31 @@ async function settle(base: string, endpoint: string): Promise<number> {
 const diagnostics = (agent: Running) =>
   [...agent.output().matchAll(/diagnostics (events=\d+ matched=\d+ unmatched=\d+ drops=\d+ send_failures=\d+ kernel_drops=\d+).*?(resyncs=\d+)/g)].map((m) => `${m[1]} ${m[2]}`).pop() ?? '';
 
+/**
+ * The pump alone, started as the agent starts it (its default capture window, TLS probes on),
+ * its records read and thrown away: what the kernel side costs the traced programs.
+ */
+async function startProbes(excludePid: number): Promise<{ pid: number; stop: () => Promise<void> }> {
+  const { captureBytes } = loadAgentConfig({ SERVER_ADDR: '127.0.0.1:1' });
+  const child = spawn(DEFAULT_PUMP, ['--capture-bytes', String(captureBytes), '--exclude', String(excludePid)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-2000)));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  await new Promise<void>((resolve, reject) => {
+    // Its first frame (HELLO) is written once every probe is attached.
+    child.stdout.once('data', () => resolve());
+    void exited.then(() => reject(new Error(`heimdall-pump exited before attaching: ${stderr.trim()}`)));
+  });
+  child.stdout.resume();
+  return {
+    pid: child.pid!,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited; // detached: the next run must not pay for probes still attached
+    },
+  };
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main() {
@@ -136,6 +166,23 @@ async function main() {
       }
       rows.push(row);
       console.log(`saturation run ${i + 1}/${RUNS} agent ${mode}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99ms.toFixed(2)} ms${row.stored !== undefined ? `, stored ${row.stored}/${r.requests}, ${counters}` : ''}; ${split}`);
+    }
+  }
+
+  // The probes alone at saturation, alternating with runs without them.
+  const probeRows: { mode: string; rps: number; pumpCpuPct?: number }[] = [];
+  for (let i = 0; i < PROBE_RUNS; i++) {
+    for (const mode of ['off', 'probes'] as const) {
+      const probes = mode === 'probes' ? await startProbes(server.child.pid!) : null;
+      const cpu0 = probes ? cpuSeconds(probes.pid) : 0;
+      const r = await wrk(`http://127.0.0.1:${nginx.port}/bench/probes-${mode}-${i}`, plain, CONNECTIONS, DURATION_S);
+      const row: (typeof probeRows)[number] = { mode, rps: r.rps };
+      if (probes) {
+        row.pumpCpuPct = ((cpuSeconds(probes.pid) - cpu0) / DURATION_S) * 100;
+        await probes.stop();
+      }
+      probeRows.push(row);
+      console.log(`probes-alone run ${i + 1}/${PROBE_RUNS} ${mode}: ${r.rps.toFixed(0)} req/s${row.pumpCpuPct !== undefined ? `; pump ${row.pumpCpuPct.toFixed(1)}% of a core` : ''}`);
     }
   }
 
@@ -203,6 +250,12 @@ async function main() {
   console.log(`agent CPU at fixed rate: ${fixedCpu.toFixed(1)}% of one core = ${(fixedCpu / (fixed.rps / 10_000)).toFixed(1)}% per 10k req/s (agent ${split[0].toFixed(1)}%: ${userSys}; native pump ${split.slice(1).reduce((a, x) => a + x, 0).toFixed(1)}%)`);
   console.log(`  agent CPU by thread: ${agentThreads}${WARMUP_S > 0 ? ` (measured after ${WARMUP_S} s of the same load)` : ''}`);
   console.log(`agent counters after the fixed-rate run: ${lastDiag}`);
+  if (probeRows.length > 0) {
+    // Pairwise: each run with the probes against the run just before it.
+    const ratios = probeRows.filter((r) => r.mode === 'probes').map((r, i) => r.rps / probeRows.filter((x) => x.mode === 'off')[i].rps);
+    const rps = (m: string) => median(probeRows.filter((r) => r.mode === m).map((r) => r.rps));
+    console.log(`saturation, probes alone (pump attached, records read and dropped; no agent, no server work): ${rps('probes').toFixed(0)} req/s against ${rps('off').toFixed(0)} without, ratio ${(rps('probes') / rps('off')).toFixed(3)} (pairs: ${ratios.map((x) => x.toFixed(3)).join(', ')})`);
+  }
   const tlsOff = tlsRows.filter((r) => r.mode === 'off');
   const tlsOn = tlsRows.filter((r) => r.mode === 'on');
   if (tlsOn.length > 0) {
