@@ -1,6 +1,7 @@
 // Capture overhead and completeness: nginx + wrk on 127.0.0.1, runs with and without the
 // agent alternating in one invocation. Prints req/s and p99 for both and their ratio,
-// completeness (exchanges stored / requests wrk made), agent CPU and BPF time per event.
+// completeness (exchanges stored / requests wrk made), agent CPU and BPF time per event; then
+// the same ratio for the probes alone (the pump attached, its records dropped).
 //   sudo bin/heimdall-node bench/capture/run.ts          (RUNS=3 DURATION_S=8 CONNECTIONS=16)
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { writeFileSync, mkdtempSync } from 'node:fs';
@@ -174,15 +175,16 @@ async function main() {
   for (let i = 0; i < PROBE_RUNS; i++) {
     for (const mode of ['off', 'probes'] as const) {
       const probes = mode === 'probes' ? await startProbes(server.child.pid!) : null;
-      const cpu0 = probes ? cpuSeconds(probes.pid) : 0;
-      const r = await wrk(`http://127.0.0.1:${nginx.port}/bench/probes-${mode}-${i}`, plain, CONNECTIONS, DURATION_S);
-      const row: (typeof probeRows)[number] = { mode, rps: r.rps };
-      if (probes) {
-        row.pumpCpuPct = ((cpuSeconds(probes.pid) - cpu0) / DURATION_S) * 100;
-        await probes.stop();
+      let row: (typeof probeRows)[number];
+      try {
+        const cpu0 = probes ? cpuSeconds(probes.pid) : 0;
+        const r = await wrk(`http://127.0.0.1:${nginx.port}/bench/probes-${mode}-${i}`, plain, CONNECTIONS, DURATION_S);
+        row = { mode, rps: r.rps, ...(probes ? { pumpCpuPct: ((cpuSeconds(probes.pid) - cpu0) / DURATION_S) * 100 } : {}) };
+      } finally {
+        await probes?.stop(); // never left attached, even if wrk fails
       }
       probeRows.push(row);
-      console.log(`probes-alone run ${i + 1}/${PROBE_RUNS} ${mode}: ${r.rps.toFixed(0)} req/s${row.pumpCpuPct !== undefined ? `; pump ${row.pumpCpuPct.toFixed(1)}% of a core` : ''}`);
+      console.log(`probes-alone run ${i + 1}/${PROBE_RUNS} ${mode}: ${row.rps.toFixed(0)} req/s${row.pumpCpuPct !== undefined ? `; pump ${row.pumpCpuPct.toFixed(1)}% of a core` : ''}`);
     }
   }
 
