@@ -100,8 +100,8 @@ static __always_inline void fill_event(struct hd_event *ev, __u64 id, struct hd_
 	ev->tgid = id >> 32;
 	ev->tid = (__u32)id;
 	ev->fd = a->fd;
-	ev->start_ns = a->start_ns;
 	ev->end_ns = bpf_ktime_get_ns();
+	ev->start_ns = a->start_ns ? a->start_ns : ev->end_ns; /* reads: see enter() */
 	ev->sock_id = s->sk;
 	ev->len = (__u32)ret;
 	ev->family = s->family;

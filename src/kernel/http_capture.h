@@ -47,7 +47,7 @@ struct hd_event {
 	__u32 tgid;
 	__u32 tid;
 	__s32 fd;
-	__u64 start_ns;  /* CLOCK_MONOTONIC at syscall entry */
+	__u64 start_ns;  /* CLOCK_MONOTONIC at syscall entry (reads: at exit, as end_ns) */
 	__u64 end_ns;    /* CLOCK_MONOTONIC at syscall exit */
 	__u64 sock_id;   /* kernel address of struct sock: tells reused fds apart */
 	__u32 len;       /* bytes the syscall moved */
