@@ -12,7 +12,7 @@ import http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
-import { fetchAll, ROOT_SKIP, startStack, type Stack } from './helpers/stack.ts';
+import { fetchAll, ROOT_SKIP, startStack, type Stack, waitForRecords } from './helpers/stack.ts';
 import { waitFor } from './helpers/server.ts';
 import { numberedGrpc } from './helpers/grpc.ts';
 import { startNginx, type Nginx } from './helpers/nginx.ts';
@@ -49,11 +49,7 @@ after(async () => {
 });
 
 const h2cPort = () => (h2c.address() as AddressInfo).port;
-const records = (filter: string, n: number, what: string) =>
-  waitFor(async () => {
-    const xs = await fetchAll(stack.base, filter);
-    return xs.length >= n ? xs : null;
-  }, 20_000, what);
+const records = (filter: string, n: number, what: string) => waitForRecords(stack.base, filter, n, what);
 
 interface Req { path: string; method?: string; body?: string; headers?: Record<string, string> }
 

@@ -7,8 +7,7 @@ import { execFile } from 'node:child_process';
 import http from 'node:http';
 import type net from 'node:net';
 import { promisify } from 'node:util';
-import { fetchAll, ROOT_SKIP, startStack, type Stack } from './helpers/stack.ts';
-import { waitFor } from './helpers/server.ts';
+import { ROOT_SKIP, startStack, type Stack, waitForRecords } from './helpers/stack.ts';
 import { startNginx } from './helpers/nginx.ts';
 
 const run = promisify(execFile);
@@ -24,12 +23,7 @@ after(async () => {
   await stack?.stop();
 });
 
-/** Waits until the API has at least n records for the filter; returns them all. */
-const records = (filter: string, n: number, what: string) =>
-  waitFor(async () => {
-    const xs = await fetchAll(stack.base, filter);
-    return xs.length >= n ? xs : null;
-  }, 20_000, what);
+const records = (filter: string, n: number, what: string) => waitForRecords(stack.base, filter, n, what);
 
 test('pipelined requests past the capture window: no exchange gets another\'s response', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {
   const statusOf = (i: number) => [200, 201, 202, 203, 206, 226][i % 6];

@@ -12,7 +12,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { fetchAll, ROOT_SKIP, startStack, type Stack } from './helpers/stack.ts';
+import { fetchAll, ROOT_SKIP, startStack, type Stack, waitForRecords } from './helpers/stack.ts';
 import { waitFor } from './helpers/server.ts';
 import { freePort, startNginx, type Nginx } from './helpers/nginx.ts';
 import { tempDir } from './helpers/temp-dir.ts';
@@ -53,12 +53,7 @@ after(async () => {
 });
 
 const v6url = (p: string) => `http://[::1]:${(v6.address() as net.AddressInfo).port}${p}`;
-/** Waits until the API has at least n records for the filter; returns them all. */
-const records = (filter: string, n: number, what: string) =>
-  waitFor(async () => {
-    const xs = await fetchAll(stack.base, filter);
-    return xs.length >= n ? xs : null;
-  }, 20_000, what);
+const records = (filter: string, n: number, what: string) => waitForRecords(stack.base, filter, n, what);
 const server = (prefix: string, n: number) => records(`path=${encodeURIComponent(prefix)}&role=server`, n, `${n} server-side records under ${prefix}`);
 
 test('IPv6 loopback', { skip: ROOT_SKIP, timeout: 60_000 }, async () => {

@@ -254,9 +254,10 @@ async function main() {
   console.log(`agent counters after the fixed-rate run: ${lastDiag}`);
   if (probeRows.length > 0) {
     // Pairwise: each run with the probes against the run just before it.
-    const ratios = probeRows.filter((r) => r.mode === 'probes').map((r, i) => r.rps / probeRows.filter((x) => x.mode === 'off')[i].rps);
-    const rps = (m: string) => median(probeRows.filter((r) => r.mode === m).map((r) => r.rps));
-    console.log(`saturation, probes alone (pump attached, records read and dropped; no agent, no server work): ${rps('probes').toFixed(0)} req/s against ${rps('off').toFixed(0)} without, ratio ${(rps('probes') / rps('off')).toFixed(3)} (pairs: ${ratios.map((x) => x.toFixed(3)).join(', ')})`);
+    const offs = probeRows.filter((r) => r.mode === 'off').map((r) => r.rps);
+    const withProbes = probeRows.filter((r) => r.mode === 'probes').map((r) => r.rps);
+    const ratios = withProbes.map((x, i) => x / offs[i]);
+    console.log(`saturation, probes alone (pump attached, records read and dropped; no agent, no server work): ${median(withProbes).toFixed(0)} req/s against ${median(offs).toFixed(0)} without, ratio ${(median(withProbes) / median(offs)).toFixed(3)} (pairs: ${ratios.map((x) => x.toFixed(3)).join(', ')})`);
   }
   const tlsOff = tlsRows.filter((r) => r.mode === 'off');
   const tlsOn = tlsRows.filter((r) => r.mode === 'on');

@@ -3,6 +3,7 @@
 import { runHeimdall, type Running } from './process.ts';
 import { freePort } from './nginx.ts';
 import { tempDir } from './temp-dir.ts';
+import { waitFor } from './server.ts';
 
 export const ROOT_SKIP = process.getuid?.() === 0 ? false : 'needs root to load eBPF programs (CI runs it as root)';
 
@@ -92,4 +93,12 @@ export async function fetchAll(base: string, query: string): Promise<Item[]> {
     next = body.next;
   } while (next);
   return items;
+}
+
+/** Waits (up to 20 s) until the API has at least n records for the filter; returns them all. */
+export function waitForRecords(base: string, filter: string, n: number, what: string): Promise<Item[]> {
+  return waitFor(async () => {
+    const xs = await fetchAll(base, filter);
+    return xs.length >= n ? xs : null;
+  }, 20_000, what);
 }
