@@ -54,6 +54,10 @@ export class Connection {
   tunnel = false;
   /** Messages went by unseen: pairing waits for a round trip seen whole (see onHidden). */
   private unaligned = false;
+  /** This spell of unaligned pairing was counted (sink.desync) already. */
+  private desynced = false;
+  /** A request seen while unaligned: reported unmatched when it ends (its answer cannot be told). */
+  private unpaired: Message | null = null;
   private lastRequestEndNs = 0;
   private lastResponseEndNs = 0;
   readonly pending = new PendingQueue();
@@ -75,10 +79,13 @@ export class Connection {
       onEnd: (msg: Message, endNs: number) => this.onEnd(dir, msg, endNs),
       onNoise: (n: number) => {
         sink.noise(n);
+        // Perhaps a request whose start went unseen (taken for a body): it ended now as far as
+        // realigning knows, so a response that ended before it does not realign.
+        if (dir === this.reqDir) this.lastRequestEndNs = this.lastNs;
         // Bytes that are no message where one was due: what they hid is unknown.
-        this.onHidden(dir, true);
+        this.onHidden(dir);
       },
-      onHidden: (certain: boolean) => this.onHidden(dir, certain),
+      onHidden: () => this.onHidden(dir),
       // After an h2c upgrade's 101, what follows in the same payload is HTTP/2 already.
       switchedTo: () => (this.h2 ? (data: Uint8Array, len: number, startNs: number, endNs: number) => this.h2!.push(dir, data, len, startNs, endNs) : null),
     });
@@ -117,11 +124,6 @@ export class Connection {
         return;
       }
     }
-    // A new request ends a response whose length could not be framed (or that would run to close).
-    if (this.role !== null && dir === this.reqDir) {
-      const resp = this.streams[1 - dir];
-      if ((resp.openMode === 'unknown' || resp.openMode === 'close') && startsHttpMessage(data)) resp.finishOpen();
-    }
     this.streams[dir].push(data, len, startNs, endNs);
   }
 
@@ -131,10 +133,22 @@ export class Connection {
       if (this.role === null) this.role = dir === DIR_INGRESS ? 'server' : 'client';
       if (dir !== this.reqDir) return { mode: 'unknown' };
       const resp = this.streams[1 - dir];
-      // Aligned again once a request follows a response that ended after the request before it,
-      // with nothing in flight: the client waited for its answer, so this one is answered next.
-      if (this.unaligned && this.pending.length === 0 && resp.openMode === 'idle' && this.lastResponseEndNs >= this.lastRequestEndNs) this.unaligned = false;
-      if (this.unaligned) return requestFraming(head);
+      // A new request ends a response whose length could not be framed (or that would run to
+      // close). Found by its head, not its first write: that may be a single byte.
+      if (resp.openMode === 'unknown' || resp.openMode === 'close') resp.finishOpen();
+      // Aligned again once a request starts after a response that ended after the request
+      // before it, with nothing in flight: the client waited for its answer, so this one is
+      // answered next. (One begun before that response may be answered by an unseen one.)
+      const waited = msg.startNs >= this.lastResponseEndNs && this.lastResponseEndNs >= this.lastRequestEndNs;
+      if (this.unaligned && this.pending.length === 0 && resp.openMode === 'idle' && waited) {
+        this.unaligned = false;
+        this.desynced = false;
+      }
+      if (this.unaligned) {
+        this.desync();
+        this.unpaired = msg;
+        return requestFraming(head);
+      }
       // A new request with no response in flight means expired requests will never be answered.
       while (this.pending.first?.ghost && resp.openMode === 'idle') this.pending.shift();
       if (this.pending.length >= MAX_PENDING) {
@@ -149,6 +163,11 @@ export class Connection {
       return requestFraming(head);
     }
     if (this.role === null || dir === this.reqDir) return { mode: 'unknown' };
+    // A final answer ends a request whose framing went by unseen (a chunk size in a gap, a
+    // head cut by the window): its server read all of it or gave up. Left open, it took the
+    // next request for body when that one's first write was too short to know (a byte).
+    const reqStream = this.streams[this.reqDir];
+    if ((head.status >= 200 || head.status === 101) && reqStream.openMode === 'unknown') reqStream.finishOpen();
     const req = this.givenUp > 0 ? null : (this.pending.first ?? null);
     this.respTarget = req;
     const status = head.status;
@@ -165,6 +184,11 @@ export class Connection {
     if (!head) return;
     if (head.kind === 'request') {
       if (dir === this.reqDir) this.lastRequestEndNs = endNs;
+      if (msg === this.unpaired) {
+        this.unpaired = null;
+        this.sink.exchange({ conn: this, role: this.role!, request: msg, requestEndNs: endNs, response: null, responseEndNs: 0 });
+        return;
+      }
       const p = this.pending.forMessage(msg);
       if (p) p.endNs = endNs;
       return;
@@ -199,6 +223,12 @@ export class Connection {
     this.sink.exchange({ conn: this, role: this.role, request: req.msg, requestEndNs: req.endNs, response: msg, responseEndNs: endNs });
   }
 
+  private desync(): void {
+    if (this.desynced) return;
+    this.desynced = true;
+    this.sink.desync();
+  }
+
   /**
    * A capture window cut a syscall that carried more than one message (pipelining): messages
    * went by unseen. Unseen requests are answered after the ones waiting, so those still pair,
@@ -206,20 +236,22 @@ export class Connection {
    * requests: pairing by order would lie, so those are reported unmatched. Either way pairing
    * resumes at the next round trip seen whole.
    */
-  private onHidden(dir: number, certain: boolean): void {
+  private onHidden(dir: number): void {
     if (this.role === null) return;
     if (dir === this.reqDir) {
-      // A request head cut by the window (its end unknown) is taken as alone: clients that do
-      // not pipeline send nothing more before the answer.
-      if (!certain || this.unaligned) return;
+      // Perhaps none were hidden (the end of a long upload went by in a gap): a client that
+      // waits for each answer realigns at its next request and loses nothing. Only requests
+      // seen before that go unpaired (onHead), and are counted then.
       this.unaligned = true;
-      this.sink.desync();
       return;
     }
-    // Unseen responses matter only if requests besides the one being answered wait.
-    const answering = this.respTarget !== null && this.pending.first === this.respTarget ? 1 : 0;
+    // Unseen responses matter only if requests besides the one being answered wait. Between
+    // messages, or in an interim one (a 103 whose head the window cut), none is being answered.
+    const cur = this.streams[dir].current?.head;
+    const open = cur != null && (cur.status >= 200 || cur.status === 101);
+    const answering = open && this.respTarget !== null && this.pending.first === this.respTarget ? 1 : 0;
     if (this.pending.length - answering <= 0) return;
-    if (!this.unaligned) this.sink.desync();
+    this.desync();
     this.unaligned = true;
     this.respTarget = null;
     this.givenUp = 0;
@@ -270,6 +302,8 @@ export class Connection {
       this.sink.exchange({ conn: this, role: this.role ?? 'server', request: p.msg, requestEndNs: p.endNs, response: partial, responseEndNs: partial ? partial.lastNs : ns });
     }
     this.pending.clear();
+    if (this.unpaired) this.sink.exchange({ conn: this, role: this.role!, request: this.unpaired, requestEndNs: null, response: null, responseEndNs: ns });
+    this.unpaired = null;
   }
 }
 

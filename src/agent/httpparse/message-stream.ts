@@ -29,10 +29,10 @@ export interface StreamHooks {
   onEnd(msg: Message, endNs: number): void;
   onNoise(bytes: number): void;
   /**
-   * Bytes not captured may hold whole messages: certainly (they follow the end of a message
-   * seen) or perhaps (they follow a message whose end is unknown). How many is unknown.
+   * Bytes not captured, or taken for a message whose framing was lost, may have held whole
+   * messages (how many is unknown): the connection stops trusting pairing by order.
    */
-  onHidden(certain: boolean): void;
+  onHidden(): void;
   /**
    * The message that just ended switched the connection to another protocol this stream does
    * not frame (an h2c upgrade's 101): the rest of the payload, captured and not, is handed
@@ -63,6 +63,8 @@ export class MessageStream {
   private headBuffered = 0;
   /** The current head's first bytes passed startsHttpMessage already (parseHead need not look again). */
   private startSeen = false;
+  /** Bytes taken for the current message since its framing was lost: they may have held messages. */
+  private lostBytes = 0;
   private readonly hooks: StreamHooks;
   private readonly keepBytes: number;
   /** ingress: data is there when read returns (end); egress: sending starts at entry (start). */
@@ -81,7 +83,11 @@ export class MessageStream {
   /** Ends a message whose end cannot be framed ('unknown' or read-until-close). */
   finishOpen(endNs?: number): void {
     if (this.mode === 'head') this.reset(); // a head cut off by close or idleness is noise
-    else if (this.msg && (this.mode === 'unknown' || this.mode === 'close')) this.finish(endNs ?? this.msg.lastNs);
+    else if (this.msg && (this.mode === 'unknown' || this.mode === 'close')) {
+      const hid = this.mode === 'unknown' && this.lostBytes >= MIN_MESSAGE_BYTES;
+      this.finish(endNs ?? this.msg.lastNs);
+      if (hid) this.hooks.onHidden(); // as in push: what it took may have held messages
+    }
   }
 
   get openMode(): string {
@@ -93,11 +99,18 @@ export class MessageStream {
     let off = 0;
     const ts = this.useStart ? startNs : endNs;
     if (this.mode === 'unknown' && this.msg) {
-      if (startsHttpMessage(data)) this.finish(this.msg.lastNs);
-      else if (this.msg.head?.chunked && len === captured && endsWithLastChunk(data)) {
+      // What the message took since its framing was lost may have held whole messages (a
+      // pipelined request written a byte at a time, or inside a write with a body's end): the
+      // connection is told, after this one ends and pairs.
+      const hid = this.lostBytes >= MIN_MESSAGE_BYTES;
+      if (startsHttpMessage(data)) {
+        this.finish(this.msg.lastNs);
+        if (hid) this.hooks.onHidden();
+      } else if (this.msg.head?.chunked && len === captured && endsWithLastChunk(data)) {
         // Framing was lost earlier, but this write visibly ends the chunked body.
         this.body(data, 0, captured, this.msg);
         this.finish(endNs);
+        if (hid || captured >= MIN_MESSAGE_BYTES + LAST_CHUNK.length) this.hooks.onHidden();
         return;
       }
     }
@@ -134,6 +147,13 @@ export class MessageStream {
           this.reset();
           break;
         }
+        if (!r.head.complete && off > 0 && this.headParts === null && buf.indexOf(0x0a) < 0) {
+          // A pipelined request whose request line the window cut: its path is cut anywhere,
+          // and a record of a path never asked for would be worse than none. Pairing stops.
+          this.reset();
+          this.hooks.onHidden();
+          break;
+        }
         const before = this.headBuffered - piece.length;
         const used = Math.max(0, Math.min(piece.length, r.head.headLength - before));
         msg.head = r.head;
@@ -167,9 +187,13 @@ export class MessageStream {
         this.body(data, off, take, msg);
         off += take;
         if (step.status === 'done') this.finish(endNs);
-        else if (step.status === 'lost') this.lose(msg);
+        else if (step.status === 'lost') {
+          this.lose(msg);
+          this.lostBytes = avail;
+        }
       } else {
         this.body(data, off, avail, msg);
+        if (this.mode === 'unknown') this.lostBytes += avail;
         off = captured;
       }
     }
@@ -177,7 +201,7 @@ export class MessageStream {
     if (gap > 0 && this.msg && this.mode !== 'idle') this.skipGap(gap, endNs);
     // A syscall that moved more than one message (pipelining) and more bytes than the capture
     // window: what follows the last message seen is the start of messages never seen.
-    else if (gap >= MIN_MESSAGE_BYTES && this.mode === 'idle' && captured > 0) this.hooks.onHidden(true);
+    else if (gap >= MIN_MESSAGE_BYTES && this.mode === 'idle' && captured > 0) this.hooks.onHidden();
   }
 
   private skipGap(gap: number, endNs: number): void {
@@ -190,19 +214,21 @@ export class MessageStream {
       this.remaining -= take;
       if (this.remaining === 0) this.finish(endNs);
       // Bytes past the body were the start of a message we cannot see: wait for the next head.
-      if (gap - take >= MIN_MESSAGE_BYTES) this.hooks.onHidden(true);
+      if (gap - take >= MIN_MESSAGE_BYTES) this.hooks.onHidden();
     } else if (this.mode === 'chunked') {
       msg.bytes += gap;
       msg.bodyBytes += gap;
       if (this.chunk!.skip(gap).status === 'lost') {
         // The body's end went by in the gap, perhaps with messages after it.
         this.lose(msg);
-        if (gap >= MIN_MESSAGE_BYTES) this.hooks.onHidden(false);
+        this.lostBytes = gap;
+        if (gap >= MIN_MESSAGE_BYTES) this.hooks.onHidden();
       }
     } else {
       msg.bytes += gap;
       msg.bodyBytes += gap;
-      if (this.mode === 'unknown' && gap >= MIN_MESSAGE_BYTES) this.hooks.onHidden(false);
+      if (this.mode === 'unknown') this.lostBytes += gap;
+      if (this.mode === 'unknown' && gap >= MIN_MESSAGE_BYTES) this.hooks.onHidden();
     }
   }
 
@@ -227,6 +253,7 @@ export class MessageStream {
   private lose(msg: Message): void {
     msg.framingLost = true;
     this.mode = 'unknown';
+    this.lostBytes = 0;
   }
 
   private body(data: Uint8Array, off: number, n: number, msg: Message): void {
