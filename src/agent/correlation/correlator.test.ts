@@ -319,6 +319,38 @@ test('a pipelined request taken for the body of a chunked upload whose framing w
   assert.deepEqual(h.out.map((x) => [x.path, x.status]), [['/seen', 0], ['/up', 201], ['/next', 204]]);
 });
 
+test('realigning: a request begun before the last answer ended is not taken as answered next', () => {
+  // Found by test/agent-random: /c's head was completed after the answer whose framing the
+  // window took had ended, and it was given the answer of /b (which arrived after it).
+  const h = harness({ capture: 64 });
+  h.send(OUT, 'GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n');
+  h.send(OUT, 'GET /c HTTP/1.1\r\n');
+  h.send(IN, Buffer.concat([Buffer.from('HTTP/1.1 200 X\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n64\r\n'), Buffer.alloc(100, 0x61), Buffer.from('\r\n0\r\n\r\n')]));
+  h.send(OUT, '\r\n');
+  h.send(IN, resp(201));
+  h.send(IN, resp(202));
+  h.send(OUT, 'GET /d HTTP/1.1\r\n\r\n');
+  h.send(IN, resp(203));
+  assert.deepEqual(h.out.map((x) => [x.path, x.status]), [['/a', 0], ['/b', 0], ['/c', 0], ['/d', 203]]);
+});
+
+test('realigning: request bytes that were no message (a request whose start was taken for body) count as a request', () => {
+  // Found by test/agent-random: /y's first bytes went into /x's body (framing lost), the rest
+  // was noise, and /z was given /y's answer.
+  const h = harness({ capture: 64 });
+  const chunks = Buffer.concat([Buffer.from('a\r\n'), Buffer.alloc(10, 0x61), Buffer.from('\r\n64\r\n'), Buffer.alloc(100, 0x62), Buffer.from('\r\n0\r\n\r\n')]);
+  h.send(OUT, Buffer.concat([Buffer.from('POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n'), chunks]));
+  for (const b of 'POST /') h.send(OUT, b);
+  h.send(IN, resp(201));
+  h.send(OUT, 'y HTTP/1.1\r\nContent-Length: 0\r\n\r\n');
+  h.send(OUT, 'GET /z HTTP/1.1\r\n\r\n');
+  h.send(IN, resp(202));
+  h.send(IN, resp(203));
+  h.send(OUT, 'GET /w HTTP/1.1\r\n\r\n');
+  h.send(IN, resp(204));
+  assert.deepEqual(h.out.map((x) => [x.path, x.status]), [['/x', 201], ['/z', 0], ['/w', 204]]);
+});
+
 test('a pipelined request whose request line the window cut is not recorded with a cut path', () => {
   // Found by test/agent-random: "GET /rndp/1/4/" was stored for a request to /rndp/1/4/5.
   const h = harness({ capture: 64 });
