@@ -167,7 +167,7 @@ export class Connection {
     // head cut by the window): its server read all of it or gave up. Left open, it took the
     // next request for body when that one's first write was too short to know (a byte).
     const reqStream = this.streams[this.reqDir];
-    if ((head.status >= 200 || head.status === 101) && reqStream.openMode === 'unknown') reqStream.finishOpen();
+    if (!interim(head.status) && reqStream.openMode === 'unknown') reqStream.finishOpen();
     const req = this.givenUp > 0 ? null : (this.pending.first ?? null);
     this.respTarget = req;
     const status = head.status;
@@ -194,7 +194,7 @@ export class Connection {
       return;
     }
     if (this.role === null || dir === this.reqDir) return;
-    if (head.status >= 100 && head.status < 200 && head.status !== 101) return; // interim: the final response follows
+    if (interim(head.status)) return; // the final response follows
     this.lastResponseEndNs = endNs;
     if (this.givenUp > 0 && this.respTarget === null) {
       this.givenUp--; // the answer to a request already reported unmatched
@@ -248,7 +248,7 @@ export class Connection {
     // Unseen responses matter only if requests besides the one being answered wait. Between
     // messages, or in an interim one (a 103 whose head the window cut), none is being answered.
     const cur = this.streams[dir].current?.head;
-    const open = cur != null && (cur.status >= 200 || cur.status === 101);
+    const open = cur != null && !interim(cur.status);
     const answering = open && this.respTarget !== null && this.pending.first === this.respTarget ? 1 : 0;
     if (this.pending.length - answering <= 0) return;
     this.desync();
@@ -305,6 +305,11 @@ export class Connection {
     if (this.unpaired) this.sink.exchange({ conn: this, role: this.role!, request: this.unpaired, requestEndNs: null, response: null, responseEndNs: ns });
     this.unpaired = null;
   }
+}
+
+/** 1xx but 101: another answer, the final one, follows. */
+function interim(status: number): boolean {
+  return status >= 100 && status < 200 && status !== 101;
 }
 
 function requestFraming(head: { chunked: boolean; contentLength: number | null }): { mode: BodyMode; length?: number } {

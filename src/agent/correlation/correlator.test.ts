@@ -302,11 +302,14 @@ test('a final answer unseen after a 103 the window cut: its request is unmatched
   assert.deepEqual(h.out.map((x) => [x.path, x.status, x.unmatched]), [['/a', 200, false], ['/b', 0, true], ['/c', 202, false]]);
 });
 
+/** A chunked upload whose second chunk size lies past a 64-byte window: its framing is lost. */
+const uploadLosingFraming = (path: string, end = '') =>
+  Buffer.concat([Buffer.from(`POST ${path} HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\na\r\n`), Buffer.alloc(10, 0x61), Buffer.from('\r\n64\r\n'), Buffer.alloc(100, 0x62), Buffer.from(`\r\n${end}`)]);
+
 test('a pipelined request taken for the body of a chunked upload whose framing was lost: later requests are reported unmatched, not paired with its answer', () => {
   // Found by test/agent-random: the hidden request's answer went to the next request seen.
   const h = harness({ capture: 64 });
-  const chunks = Buffer.concat([Buffer.from('a\r\n'), Buffer.alloc(10, 0x61), Buffer.from('\r\n64\r\n'), Buffer.alloc(100, 0x62), Buffer.from('\r\n')]);
-  h.send(OUT, Buffer.concat([Buffer.from('POST /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n'), chunks]));
+  h.send(OUT, uploadLosingFraming('/up'));
   h.send(OUT, Buffer.concat([Buffer.alloc(200, 0x63), Buffer.from('0\r\n\r\n')]), { len: 2000 });
   for (const b of 'GET /hidden HTTP/1.1\r\n\r\n') h.send(OUT, b);
   h.send(OUT, 'GET /seen HTTP/1.1\r\n\r\n');
@@ -338,8 +341,7 @@ test('realigning: request bytes that were no message (a request whose start was 
   // Found by test/agent-random: /y's first bytes went into /x's body (framing lost), the rest
   // was noise, and /z was given /y's answer.
   const h = harness({ capture: 64 });
-  const chunks = Buffer.concat([Buffer.from('a\r\n'), Buffer.alloc(10, 0x61), Buffer.from('\r\n64\r\n'), Buffer.alloc(100, 0x62), Buffer.from('\r\n0\r\n\r\n')]);
-  h.send(OUT, Buffer.concat([Buffer.from('POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n'), chunks]));
+  h.send(OUT, uploadLosingFraming('/x', '0\r\n\r\n'));
   for (const b of 'POST /') h.send(OUT, b);
   h.send(IN, resp(201));
   h.send(OUT, 'y HTTP/1.1\r\nContent-Length: 0\r\n\r\n');
