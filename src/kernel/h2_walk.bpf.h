@@ -45,6 +45,30 @@ static long h2_seek_step(__u32 k, void *c)
 	return 0;
 }
 
+#define H2_PREFACE 24
+
+/* The client preface opens the connection in direction d; `skip` of its bytes went by in
+ * syscalls before (split_start). The other direction's next bytes start a frame too: its
+ * first, SETTINGS (a server that wrote that before reading the preface writes whole frames).
+ * Known from the start, a reader whose first read ends inside a frame header (TCP delivers
+ * what has arrived) keeps the frames past its capture window. */
+static __always_inline void h2_open(struct sock_info *s, __u8 d, __u32 skip)
+{
+	d &= 1;
+	if (skip) {
+		s->h2_sync[d] = 1;
+		s->h2_next[d] = H2_PREFACE - skip;
+		s->h2_have[d] = 0;
+		s->h2_kept[d] = 0;
+	}
+	if (!s->h2_sync[d ^ 1]) {
+		s->h2_sync[d ^ 1] = 1;
+		s->h2_next[d ^ 1] = 0;
+		s->h2_have[d ^ 1] = 0;
+		s->h2_kept[d ^ 1] = 0;
+	}
+}
+
 /* A walk over this syscall's bytes (h2_frames, h1_heads): `got` of them are in data[] already. */
 static __always_inline struct h2_walk *walk_begin(struct scratch *sc, struct hd_args *a, struct iovec *iov0, __u32 ret, __u32 got)
 {
@@ -312,26 +336,38 @@ static __always_inline __u32 h2_frames(struct scratch *sc, struct sock_info *s, 
 	if (a->buf_kind == BUF_NONE)
 		goto lost;
 	if (!s->h2_sync[d]) {
-		__u32 w0;
-		if (got < H2_HDR)
+		__u32 w0 = 0;
+		if (got < 4)
 			goto lost;
 		__builtin_memcpy(&w0, sc->data, 4);
-		if (w0 == 0x20495250 /* "PRI " */)
-			w->pos = 24;
+		if (w0 == 0x20495250 /* "PRI " */) {
+			w->pos = H2_PREFACE;
+			h2_open(s, d, 0);
+		} else if (got < H2_HDR)
+			goto lost;
 		else if (h2_sane(sc, 0, 1))
 			w->pos = 0;
 		else
 			goto lost;
 	} else if (s->h2_have[d]) {
 		/* The last syscall ended inside a frame header: its first bytes are in h2_hdr. */
-		__u32 have = s->h2_have[d] & 7;
+		/* 1 to 8 bytes: masked with 15, not 7, or a header cut after its eighth byte reads as none. */
+		__u32 have = s->h2_have[d] & 15;
 		__u8 h[4];
-		if (got < 4)
+		if (have > 8)
 			goto lost;
 		__builtin_memcpy(h, s->h2_hdr[d], 4);
 		for (__u32 k = 0; k < 4; k++)
-			if (k >= have)
+			if (k >= have && k - have < got)
 				h[k] = sc->data[(k - have) & 7];
+		if (have + got < 4) {
+			/* Still short of the length and type: a header cut by three reads or more. */
+			if (got < ret)
+				goto lost;
+			__builtin_memcpy(s->h2_hdr[d], h, 4);
+			s->h2_have[d] = (__u8)(have + got);
+			return got;
+		}
 		if (h[3] > 16)
 			goto lost;
 		w->pos = H2_HDR - have + (((__u32)h[0] << 16) | ((__u32)h[1] << 8) | h[2]);

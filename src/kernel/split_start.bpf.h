@@ -28,9 +28,16 @@ __noinline int split_start(int fd, __u64 start_ns, __u64 first, __u64 packed)
 	__u32 n = packed & 0xff;
 	__u8 dir = (packed >> 8) & 1;
 	__u8 flags = (packed >> 16) & 0xff;
-	if (s->pre_len && s->pre_dir != dir)
-		s->pre_len = 0; /* the other side spoke first: not a message start */
-	__u32 have = s->pre_len;
+	/* The other side spoke while a start waits. An HTTP/2 server sends its SETTINGS before a
+	 * client's preface ("PR", "I * HTTP/2.0…") is through: those bytes are judged alone and the
+	 * start stays kept. Two short payloads crossing are no message start. */
+	int other = s->pre_len && s->pre_dir != dir;
+	if (other && n < 4) {
+		s->pre_len = 0;
+		count(HD_STAT_SKIPPED);
+		return 0;
+	}
+	__u32 have = other ? 0 : s->pre_len;
 	if (have > 3)
 		have = 3;
 	__u32 take = 4 - have;
@@ -64,12 +71,16 @@ __noinline int split_start(int fd, __u64 start_ns, __u64 first, __u64 packed)
 	}
 	__u32 word;
 	__builtin_memcpy(&word, w, 4);
-	s->pre_len = 0;
 	if (!looks_http(word)) {
+		if (!other)
+			s->pre_len = 0;
 		count(HD_STAT_SKIPPED);
 		return 0;
 	}
+	s->pre_len = 0;
 	mark_http(s, word);
+	if (s->h2 && have)
+		h2_open(s, dir, have); /* the syscall that completed "PRI " starts inside the preface */
 	if (have) {
 		struct scratch *sc = scratch_get();
 		if (!sc)

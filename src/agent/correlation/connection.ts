@@ -3,7 +3,8 @@
 // exchanges pair by position.
 import { startsHttpMessage } from '../httpparse/head.ts';
 import { MessageStream, type BodyMode, type Message } from '../httpparse/message-stream.ts';
-import { midstreamClientDir, startsH2Preface } from './h2-frames.ts';
+import { Buffer } from 'node:buffer';
+import { beginsH2Preface, midstreamClientDir, startsH2Preface } from './h2-frames.ts';
 import { H2Session } from './h2-session.ts';
 import { PendingQueue, type PendingRequest } from './pending-queue.ts';
 
@@ -68,6 +69,8 @@ export class Connection {
   private givenUp = 0;
   /** Set when the connection speaks HTTP/2 (it opened with the client preface). */
   private h2: H2Session | null = null;
+  /** The connection's first bytes, under four, that may begin the preface (see push). */
+  private prefaceStart: { dir: number; bytes: Buffer } | null = null;
   private readonly keepBytes: number;
 
   constructor(meta: ConnMeta, keepBytes: number, sink: ConnectionSink) {
@@ -113,15 +116,22 @@ export class Connection {
       return;
     }
     if (this.upgraded) return;
-    if (this.role === null && this.pending.length === 0 && this.streams[dir].openMode === 'idle') {
-      // HTTP/2 from its preface, or joined mid-way at a whole HEADERS frame (opened before the agent).
-      const preface = startsH2Preface(data);
-      const clientDir = preface ? dir : startsHttpMessage(data) ? null : midstreamClientDir(dir, data);
-      if (clientDir !== null) {
-        this.role = clientDir === DIR_EGRESS ? 'client' : 'server';
-        this.h2 = new H2Session(this, this.role, this.sink, this.keepBytes, clientDir, !preface);
-        this.h2.push(dir, data, len, startNs, endNs);
-        return;
+    if (this.role === null && this.pending.length === 0) {
+      // A preface begun in a record of under four bytes ("PR", then "I * HTTP/2.0…"): joined here.
+      const early = this.prefaceStart?.dir === dir ? this.prefaceStart.bytes : null;
+      this.prefaceStart = null;
+      if (early || this.streams[dir].openMode === 'idle') {
+        const d = early ? Buffer.concat([early, data]) : data;
+        // HTTP/2 from its preface, or joined mid-way at a whole HEADERS frame (opened before the agent).
+        const preface = startsH2Preface(d);
+        const clientDir = preface ? dir : early || startsHttpMessage(d) ? null : midstreamClientDir(dir, d);
+        if (clientDir !== null) {
+          this.role = clientDir === DIR_EGRESS ? 'client' : 'server';
+          this.h2 = new H2Session(this, this.role, this.sink, this.keepBytes, clientDir, !preface);
+          this.h2.push(dir, d, len + d.length - data.length, startNs, endNs);
+          return;
+        }
+        if (beginsH2Preface(d)) this.prefaceStart = { dir, bytes: Buffer.from(d) };
       }
     }
     this.streams[dir].push(data, len, startNs, endNs);

@@ -30,11 +30,22 @@ function plausibleFrames(d: Uint8Array): boolean {
   return frames > 0 && off >= d.length;
 }
 
-/** Does this payload start with the HTTP/2 client connection preface? */
+/**
+ * Does this payload start with the HTTP/2 client connection preface? A write may carry only
+ * its first bytes (a relay passing on what it read): "PRI " is enough, as no HTTP/1 method
+ * is PRI, and the frame reader skips the rest of the preface in the writes that follow.
+ */
 export function startsH2Preface(d: Uint8Array): boolean {
   const n = Math.min(d.length, PREFACE.length);
-  if (n < 16) return false; // "PRI * HTTP/2.0\r\n" at least
+  if (n < 4) return false;
   for (let i = 0; i < n; i++) if (d[i] !== PREFACE[i]) return false;
+  return true;
+}
+
+/** Under four bytes that may begin the preface ("PR"): the kernel ships such a start as a record of its own. */
+export function beginsH2Preface(d: Uint8Array): boolean {
+  if (d.length === 0 || d.length >= 4) return false;
+  for (let i = 0; i < d.length; i++) if (d[i] !== PREFACE[i]) return false;
   return true;
 }
 

@@ -80,6 +80,17 @@ test('streams pair by id, whatever order they finish in', async () => {
   assert.ok(xs.find((x) => x.path === '/u/big/200')!.responseBytes > 100_000);
 });
 
+test('a preface written in two pieces ("PR" or "PRI * H", then the rest) still opens HTTP/2', async () => {
+  const wire = await recordH2(PATHS);
+  const first = wire.findIndex(([egress]) => egress);
+  for (const cut of [1, 2, 3, 4, 7, 15]) {
+    const [egress, bytes, when] = wire[first];
+    const split: Wire = [...wire.slice(0, first), [egress, bytes.subarray(0, cut), when], [egress, bytes.subarray(cut), when], ...wire.slice(first + 1)];
+    const xs = replay(split, 8192);
+    assert.equal(xs.filter((x) => !x.unmatched && x.httpVersion === '2').length, PATHS.length, `preface cut after ${cut} bytes`);
+  }
+});
+
 test('small capture windows lose exchanges, never mislabel one', async () => {
   const wire = await recordH2(PATHS);
   assert.equal(replay(wire, 2048).filter((x) => !x.unmatched).length, PATHS.length, 'the default window sees them all');
