@@ -375,17 +375,18 @@ static __always_inline __u32 h2_frames(struct scratch *sc, struct sock_info *s, 
 	} else {
 		w->pos = s->h2_next[d];
 		w->last_kept = s->h2_kept[d]; /* the frame in progress, should this syscall end inside it too */
-		if (s->h2_kept[d] && w->pos > got && got < ret) {
-			/* The header block that ended the last syscall goes on past this one's head:
-			 * its rest is appended from the head's end, like one that begins in the head. */
-			__u32 from = got;
-			__u32 want = (w->pos < ret ? w->pos : ret) - from;
-			if (want > H2_MAX_COPY)
-				want = H2_MAX_COPY;
-			long n = h2_read(w, sc, w->out + 8, from, want);
-			if (n > 0)
-				h2_extent(w, sc, from, (__u32)n);
-		}
+	}
+	if (w->last_kept && w->pos > got && got < ret) {
+		/* The header block begun by the last syscall (or whose header it cut) goes on past
+		 * this one's head: its rest is appended from the head's end, like one that begins in
+		 * the head. */
+		__u32 from = got;
+		__u32 want = (w->pos < ret ? w->pos : ret) - from;
+		if (want > H2_MAX_COPY)
+			want = H2_MAX_COPY;
+		long n = h2_read(w, sc, w->out + 8, from, want);
+		if (n > 0)
+			h2_extent(w, sc, from, (__u32)n);
 	}
 	s->h2_have[d] = 0;
 	if (w->pos < ret)
