@@ -13,7 +13,7 @@ import net from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fetchAll, ROOT_SKIP, startStack, type Item, type Stack, waitForRecords } from './helpers/stack.ts';
+import { eachRecordOnce, fetchAll, ROOT_SKIP, startStack, type Item, type Stack, waitForRecords } from './helpers/stack.ts';
 import { seeded } from './helpers/raw-http.ts';
 import { startCuttingRelay, type Cuts } from './helpers/cutting-relay.ts';
 import { tempDir } from './helpers/temp-dir.ts';
@@ -224,25 +224,15 @@ async function compare(sent: Plan[], prefix: string, tls = false): Promise<{ pro
   const missed: string[] = []; // unmatched or unseen where allowed: printed, for the record
   const strict = !tls;
   for (const [end, [role, hop]] of Object.entries(ends)) {
-    const seen = new Set<string>();
-    for (const r of xs.filter((x) => x.role === role && hop(x))) {
-      const p = byPath.get(r.path);
-      const where = `${end} ${r.method} ${r.path}`;
-      if (!p) problems.push(`${where}: not sent`);
-      else if (seen.has(r.path)) problems.push(`${where}: recorded twice`);
-      else {
-        seen.add(r.path);
-        if (r.method !== p.method) problems.push(`${where}: method ${r.method}, sent ${p.method}`);
-        if (r.unmatched) {
-          unmatched++;
-          (strict ? problems : missed).push(`${where}: unmatched (${describe(p)})`);
-        } else if (r.status !== p.status) problems.push(`${where}: status ${r.status}, sent ${p.status} (${describe(p)})`);
-        if (!(r.duration_ms > 0) && !r.unmatched) problems.push(`${where}: duration ${r.duration_ms}`);
-        if (r.http_version !== '2') problems.push(`${where}: http_version ${r.http_version}`);
-        if (strict && r.user_agent !== p.headers['user-agent']) problems.push(`${where}: user_agent ${JSON.stringify(r.user_agent)}`);
-      }
-      for (const s of [r.path, r.query, r.request_sample, r.response_sample]) if (s.includes(SECRET)) problems.push(`${where}: the secret left the agent: ${JSON.stringify(s.slice(0, 120))}`);
-    }
+    const seen = eachRecordOnce(xs.filter((x) => x.role === role && hop(x)), byPath, end, SECRET, problems, (r, p, where) => {
+      if (r.unmatched) {
+        unmatched++;
+        (strict ? problems : missed).push(`${where}: unmatched (${describe(p)})`);
+      } else if (r.status !== p.status) problems.push(`${where}: status ${r.status}, sent ${p.status} (${describe(p)})`);
+      if (!(r.duration_ms > 0) && !r.unmatched) problems.push(`${where}: duration ${r.duration_ms}`);
+      if (r.http_version !== '2') problems.push(`${where}: http_version ${r.http_version}`);
+      if (strict && r.user_agent !== p.headers['user-agent']) problems.push(`${where}: user_agent ${JSON.stringify(r.user_agent)}`);
+    });
     for (const p of sent) {
       if (seen.has(p.path)) continue;
       unseen++;

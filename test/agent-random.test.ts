@@ -7,7 +7,7 @@
 import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { fetchAll, ROOT_SKIP, startStack, type Stack, waitForRecords } from './helpers/stack.ts';
+import { eachRecordOnce, fetchAll, ROOT_SKIP, startStack, type Stack, waitForRecords } from './helpers/stack.ts';
 import { ByteReader, seeded, writePieces } from './helpers/raw-http.ts';
 
 const SEED = Number(process.env.HEIMDALL_TEST_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -223,27 +223,17 @@ async function compare(prefix: string, sent: Exchange[], strict: boolean): Promi
     const filter = `path=${encodeURIComponent(prefix)}&role=${role}`;
     // Short of records after the wait, the comparison below says which are missing.
     const xs = await waitForRecords(stack.base, filter, sent.length, `${sent.length} ${role}-side records`).catch(() => fetchAll(stack.base, filter));
-    const seen = new Set<string>();
-    for (const r of xs) {
-      const x = byPath.get(r.path);
-      const where = `${role} ${r.method} ${r.path}`;
-      if (!x) problems.push(`${where}: not sent`);
-      else if (seen.has(r.path)) problems.push(`${where}: recorded twice`);
-      else {
-        seen.add(r.path);
-        if (r.method !== x.method) problems.push(`${where}: method ${r.method}`);
-        if (r.unmatched) {
-          unmatched++;
-          if (strict) problems.push(`${where}: unmatched (${describe(x)})`);
-        } else {
-          if (r.status !== x.status) problems.push(`${where}: status ${r.status}, sent ${x.status} (${describe(x)})`);
-          if (!(r.duration_ms > 0)) problems.push(`${where}: duration ${r.duration_ms}`);
-          if (strict && Number(r.request_bytes) !== x.request.length) problems.push(`${where}: request_bytes ${r.request_bytes}, sent ${x.request.length}`);
-          if (strict && Number(r.response_bytes) !== x.response.length) problems.push(`${where}: response_bytes ${r.response_bytes}, sent ${x.response.length} (${x.bodyMode})`);
-        }
+    const seen = eachRecordOnce(xs, byPath, role, SECRET, problems, (r, x, where) => {
+      if (r.unmatched) {
+        unmatched++;
+        if (strict) problems.push(`${where}: unmatched (${describe(x)})`);
+      } else {
+        if (r.status !== x.status) problems.push(`${where}: status ${r.status}, sent ${x.status} (${describe(x)})`);
+        if (!(r.duration_ms > 0)) problems.push(`${where}: duration ${r.duration_ms}`);
+        if (strict && Number(r.request_bytes) !== x.request.length) problems.push(`${where}: request_bytes ${r.request_bytes}, sent ${x.request.length}`);
+        if (strict && Number(r.response_bytes) !== x.response.length) problems.push(`${where}: response_bytes ${r.response_bytes}, sent ${x.response.length} (${x.bodyMode})`);
       }
-      for (const s of [r.path, r.query, r.request_sample, r.response_sample]) if (s.includes(SECRET)) problems.push(`${where}: the secret left the agent: ${JSON.stringify(s.slice(0, 120))}`);
-    }
+    });
     for (const x of sent) {
       if (seen.has(x.path)) continue;
       unseen++;

@@ -102,3 +102,25 @@ export function waitForRecords(base: string, filter: string, n: number, what: st
     return xs.length >= n ? xs : null;
   }, 20_000, what);
 }
+
+/**
+ * One end's records against what was sent, by path: a record of something not sent, one recorded
+ * twice, a wrong method and the secret anywhere in it are problems; `check` looks at the rest of
+ * each record once. Returns the paths seen.
+ */
+export function eachRecordOnce<T extends { method: string }>(xs: Item[], sent: Map<string, T>, end: string, secret: string, problems: string[], check: (r: Item, x: T, where: string) => void): Set<string> {
+  const seen = new Set<string>();
+  for (const r of xs) {
+    const x = sent.get(r.path);
+    const where = `${end} ${r.method} ${r.path}`;
+    if (!x) problems.push(`${where}: not sent`);
+    else if (seen.has(r.path)) problems.push(`${where}: recorded twice`);
+    else {
+      seen.add(r.path);
+      if (r.method !== x.method) problems.push(`${where}: method ${r.method}, sent ${x.method}`);
+      check(r, x, where);
+    }
+    for (const s of [r.path, r.query, r.request_sample, r.response_sample]) if (s.includes(secret)) problems.push(`${where}: the secret left the agent: ${JSON.stringify(s.slice(0, 120))}`);
+  }
+  return seen;
+}
